@@ -1,0 +1,264 @@
+/*
+ * addr.c - envelope address parsing and tagging; see addr.h
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+#include "mxs.h"
+
+/* ends_with_tag - whether s[0..len) ends in delim+tag with text before it */
+static int
+ends_with_tag(const char *s, size_t len, char delim, const char *tag)
+{
+    size_t tlen = strlen(tag);
+
+    if (tlen == 0 || len < tlen + 2)
+        return 0;
+    return s[len - tlen - 1] == delim &&
+           strncasecmp(s + len - tlen, tag, tlen) == 0;
+}
+
+/* strip_tag - find and cut an mxswitch tag off the local part text */
+static enum addr_tag
+strip_tag(char *text, size_t *len, const struct addr_tags *tags)
+{
+    static const enum addr_tag kinds[] = {ADDR_TAG_REMOTE, ADDR_TAG_LOCAL};
+    const char *names[2];
+    size_t i;
+
+    names[0] = tags->remote;
+    names[1] = tags->local;
+    for (i = 0; i < 2; i++) {
+        if (ends_with_tag(text, *len, tags->delimiter, names[i])) {
+            *len -= strlen(names[i]) + 1;
+            return kinds[i];
+        }
+    }
+    return ADDR_TAG_NONE;
+}
+
+/* scan_local - find the end of the local part; -1 on bad quoting */
+static long
+scan_local(const char *s, size_t len, int *quoted)
+{
+    size_t i = 0;
+
+    *quoted = (len > 0 && s[0] == '"');
+    if (*quoted) {
+        for (i = 1; i < len; i++) {
+            if (s[i] == '\\' && i + 1 < len)
+                i++;
+            else if (s[i] == '"')
+                return (long)i + 1;
+        }
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        if (s[i] == '\\' && i + 1 < len)
+            i++;
+        else if (s[i] == '@' || s[i] == '"')
+            break;
+    }
+    return (long)i;
+}
+
+/*
+ * addr_parse - split an RCPT argument into local part and domain
+ *
+ * Returns MXS_OK, or MXS_INVALID with the reason in why (control bytes,
+ * unbalanced brackets or quotes, an empty domain, a second '@').
+ */
+int
+addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
+           char *why, size_t whylen)
+{
+    size_t len = strlen(arg);
+    const char *s = arg;
+    size_t i, llen, dlen;
+    long end;
+    char *p;
+
+    memset(a, 0, sizeof(*a));
+    if (len > ADDR_MAX) {
+        mxs_why(why, whylen, "address longer than %d bytes", ADDR_MAX);
+        return MXS_INVALID;
+    }
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            mxs_why(why, whylen, "control byte 0x%02x in address",
+                    (unsigned char)s[i]);
+            return MXS_INVALID;
+        }
+    }
+    if (len > 0 && s[0] == '<') {
+        if (s[len - 1] != '>') {
+            mxs_why(why, whylen, "missing '>'");
+            return MXS_INVALID;
+        }
+        s++;
+        len -= 2;
+    } else if (len > 0 && s[len - 1] == '>') {
+        mxs_why(why, whylen, "missing '<'");
+        return MXS_INVALID;
+    }
+    /* A source route (@a,@b:) is ignored, as RFC 5321 4.1.1.3 allows. */
+    if (len > 0 && s[0] == '@') {
+        const char *colon = memchr(s, ':', len);
+
+        if (colon == NULL) {
+            mxs_why(why, whylen, "source route without ':'");
+            return MXS_INVALID;
+        }
+        len -= (size_t)(colon + 1 - s);
+        s = colon + 1;
+    }
+    end = scan_local(s, len, &a->quoted);
+    if (end < 0) {
+        mxs_why(why, whylen, "unbalanced quotes in local part");
+        return MXS_INVALID;
+    }
+    llen = (size_t)end;
+    if (llen < len && s[llen] != '@') {
+        mxs_why(why, whylen, "unexpected text after the local part");
+        return MXS_INVALID;
+    }
+    dlen = llen < len ? len - llen - 1 : 0;
+    if (llen < len && dlen == 0) {
+        mxs_why(why, whylen, "empty domain");
+        return MXS_INVALID;
+    }
+    if (dlen > 0 && memchr(s + llen + 1, '@', dlen) != NULL) {
+        mxs_why(why, whylen, "more than one '@'");
+        return MXS_INVALID;
+    }
+    if (llen == 0 && dlen > 0) {
+        mxs_why(why, whylen, "empty local part");
+        return MXS_INVALID;
+    }
+
+    a->buf = p = xmalloc(llen + dlen + 2);
+    memcpy(p, s, llen);
+    p[llen] = '\0';
+    a->local = p;
+    if (a->quoted) {
+        size_t inner = llen - 2;
+
+        a->tag = strip_tag(p + 1, &inner, tags);
+        p[inner + 1] = '"';
+        p[inner + 2] = '\0';
+    } else {
+        a->tag = strip_tag(p, &llen, tags);
+        p[llen] = '\0';
+    }
+    if (llen < len) {
+        char *d = p + strlen(p) + 1;
+
+        memcpy(d, s + (size_t)end + 1, dlen);
+        d[dlen] = '\0';
+        a->domain = d;
+        a->literal = (d[0] == '[');
+        if (a->literal && d[dlen - 1] != ']') {
+            addr_clear(a);
+            mxs_why(why, whylen, "unterminated address literal");
+            return MXS_INVALID;
+        }
+    }
+    return MXS_OK;
+}
+
+/* addr_clear - release what addr_parse() allocated */
+void
+addr_clear(struct addr *a)
+{
+    if (a == NULL)
+        return;
+    free(a->buf);
+    memset(a, 0, sizeof(*a));
+}
+
+/*
+ * addr_format - the address in angle brackets, with the given tag
+ *
+ * ADDR_TAG_NONE gives the plain address.  A quoted local part gets the tag
+ * inside the quotes.  The result belongs to the caller.
+ */
+char *
+addr_format(const struct addr *a, const struct addr_tags *tags,
+            enum addr_tag tag)
+{
+    const char *name = tag == ADDR_TAG_REMOTE  ? tags->remote
+                       : tag == ADDR_TAG_LOCAL ? tags->local
+                                               : NULL;
+    size_t llen = strlen(a->local);
+    size_t len = llen + (a->domain ? strlen(a->domain) : 0) +
+                 (name ? strlen(name) : 0) + 8;
+    char *out = xmalloc(len);
+    size_t body = a->quoted ? llen - 1 : llen; /* stop before the '"' */
+    int n;
+
+    if (name != NULL)
+        n = snprintf(out, len, "<%.*s%c%s%s", (int)body, a->local,
+                     tags->delimiter, name, a->quoted ? "\"" : "");
+    else
+        n = snprintf(out, len, "<%s", a->local);
+    snprintf(out + n, len - (size_t)n, "%s%s>", a->domain ? "@" : "",
+             a->domain ? a->domain : "");
+    return out;
+}
+
+/*
+ * addr_xtext - "rfc822;" plus the untagged address in xtext (RFC 3461)
+ *
+ * This is the ORCPT value for a recipient the milter replaces, so DSNs and
+ * the remote name the address the client sent.  Caller frees.
+ * XXX non-ASCII addresses are xtext-encoded byte by byte under the rfc822
+ * type; RFC 6533 utf-8 ORCPT is left to the MTA.
+ */
+char *
+addr_xtext(const struct addr *a)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *parts[3];
+    size_t i, o = 0, total = 16;
+    char *out;
+
+    parts[0] = a->local;
+    parts[1] = a->domain ? "@" : "";
+    parts[2] = a->domain ? a->domain : "";
+    for (i = 0; i < 3; i++)
+        total += strlen(parts[i]) * 3;
+    out = xmalloc(total);
+    o = (size_t)snprintf(out, total, "rfc822;");
+    for (i = 0; i < 3; i++) {
+        const unsigned char *p;
+
+        for (p = (const unsigned char *)parts[i]; *p; p++) {
+            if (*p < 33 || *p > 126 || *p == '+' || *p == '=') {
+                out[o++] = '+';
+                out[o++] = hex[*p >> 4];
+                out[o++] = hex[*p & 15];
+            } else {
+                out[o++] = (char)*p;
+            }
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* addr_tag_name - "remote", "local" or "none" */
+const char *
+addr_tag_name(enum addr_tag tag)
+{
+    switch (tag) {
+    case ADDR_TAG_REMOTE:
+        return "remote";
+    case ADDR_TAG_LOCAL:
+        return "local";
+    default:
+        return "none";
+    }
+}

@@ -1,0 +1,51 @@
+/*
+ * addr.h - parse, tag and encode SMTP envelope recipient addresses
+ *
+ * Pure: no I/O, no logging, no global state; safe from any thread.
+ *
+ * addr_parse() takes the RCPT argument exactly as the MTA passed it to the
+ * milter ("<bob@example.com>", "<\"john doe\"@example.com>", "<postmaster>",
+ * "<@relay.example:bob@example.com>", "<bob@[192.0.2.1]>") and splits it.
+ * The result owns one buffer; addr_clear() frees it.  The tag that mxswitch
+ * itself adds (delimiter + remote or local tag at the end of the local part)
+ * is recognised and removed from the local part, so a recipient that arrives
+ * already tagged is put back into the form the decision names.
+ */
+#ifndef ADDR_H
+#define ADDR_H
+
+#include <stddef.h>
+
+enum addr_tag {
+    ADDR_TAG_NONE = 0, /* no mxswitch tag */
+    ADDR_TAG_REMOTE,   /* local part ended in delimiter + remote tag */
+    ADDR_TAG_LOCAL     /* local part ended in delimiter + local tag */
+};
+
+struct addr_tags {
+    char delimiter;     /* e.g. '+' */
+    const char *remote; /* e.g. "mx-remote" */
+    const char *local;  /* e.g. "mx-local" */
+};
+
+struct addr {
+    char *buf;          /* owned storage for the strings below */
+    const char *local;  /* local part, quotes kept, mxswitch tag removed */
+    const char *domain; /* domain as written, [brackets] kept; NULL if none */
+    int literal;        /* domain is an address literal: never looked up */
+    int quoted;         /* local part is a quoted string */
+    enum addr_tag tag;  /* which mxswitch tag the local part carried */
+};
+
+/* Upper bound for an address the milter accepts to handle. */
+#define ADDR_MAX 1024
+
+int addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
+               char *why, size_t whylen);
+void addr_clear(struct addr *a);
+char *addr_format(const struct addr *a, const struct addr_tags *tags,
+                  enum addr_tag tag);
+char *addr_xtext(const struct addr *a);
+const char *addr_tag_name(enum addr_tag tag);
+
+#endif

@@ -1,0 +1,273 @@
+/*
+ * cache.c - hash table with LRU bound and expiry; see cache.h
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "log.h"
+#include "mxs.h"
+
+struct entry {
+    struct entry *hnext;       /* hash chain */
+    struct entry *prev, *next; /* LRU list, most recent at head */
+    uint64_t expires;
+    uint32_t hash;
+    int value;
+    char key[];
+};
+
+struct cache {
+    pthread_mutex_t lock;
+    struct entry **slots;
+    size_t nslots; /* power of two */
+    size_t count;
+    size_t max;
+    uint64_t ttl;
+    uint64_t generation;
+    struct entry head; /* LRU sentinel */
+};
+
+/* hash - FNV-1a over a key */
+static uint32_t
+hash(const char *key, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* lock - take the mutex; a broken mutex is a broken invariant */
+static void
+lock(struct cache *c)
+{
+    if (pthread_mutex_lock(&c->lock) != 0)
+        fatalx("cache: mutex lock failed");
+}
+
+/* unlock - release the mutex */
+static void
+unlock(struct cache *c)
+{
+    if (pthread_mutex_unlock(&c->lock) != 0)
+        fatalx("cache: mutex unlock failed");
+}
+
+/* lru_unlink - take an entry out of the LRU list */
+static void
+lru_unlink(struct entry *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+}
+
+/* lru_push - put an entry at the head of the LRU list */
+static void
+lru_push(struct cache *c, struct entry *e)
+{
+    e->next = c->head.next;
+    e->prev = &c->head;
+    c->head.next->prev = e;
+    c->head.next = e;
+}
+
+/* find - the entry for a key and the link that points at it */
+static struct entry **
+find(struct cache *c, const char *key, size_t len, uint32_t h)
+{
+    struct entry **pp = &c->slots[h & (c->nslots - 1)];
+
+    for (; *pp != NULL; pp = &(*pp)->hnext)
+        if ((*pp)->hash == h && strncmp((*pp)->key, key, len) == 0 &&
+            (*pp)->key[len] == '\0')
+            return pp;
+    return pp;
+}
+
+/* drop - remove the entry *pp points at */
+static void
+drop(struct cache *c, struct entry **pp)
+{
+    struct entry *e = *pp;
+
+    *pp = e->hnext;
+    lru_unlink(e);
+    free(e);
+    c->count--;
+}
+
+/* cache_create - an empty cache; see cache.h for the zero cases */
+struct cache *
+cache_create(size_t max_entries, uint64_t ttl_ms)
+{
+    struct cache *c = xcalloc(1, sizeof(*c));
+
+    if (ttl_ms == 0)
+        max_entries = 0;
+    c->max = max_entries;
+    c->ttl = ttl_ms;
+    c->nslots = 16;
+    while (c->nslots < max_entries && c->nslots < ((size_t)1 << 30))
+        c->nslots <<= 1;
+    c->slots = xcalloc(c->nslots, sizeof(*c->slots));
+    c->head.next = c->head.prev = &c->head;
+    if (pthread_mutex_init(&c->lock, NULL) != 0)
+        fatalx("cache: mutex init failed");
+    return c;
+}
+
+/* cache_free - release a cache and every entry; NULL is a no-op */
+void
+cache_free(struct cache *c)
+{
+    if (c == NULL)
+        return;
+    while (c->head.next != &c->head) {
+        struct entry *e = c->head.next;
+
+        lru_unlink(e);
+        free(e);
+    }
+    free(c->slots);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/*
+ * cache_get - look a key up
+ *
+ * Returns CACHE_MISS (absent from the cache or expired), CACHE_ABSENT
+ * (Redis has no such key) or the stored mode value.
+ */
+int
+cache_get(struct cache *c, const char *key, uint64_t now_ms)
+{
+    size_t len = strlen(key);
+    uint32_t h = hash(key, len);
+    struct entry **pp;
+    int value = CACHE_MISS;
+
+    if (c->max == 0)
+        return CACHE_MISS;
+    lock(c);
+    pp = find(c, key, len, h);
+    if (*pp != NULL) {
+        if ((*pp)->expires <= now_ms) {
+            drop(c, pp);
+        } else {
+            value = (*pp)->value;
+            lru_unlink(*pp);
+            lru_push(c, *pp);
+        }
+    }
+    unlock(c);
+    return value;
+}
+
+/* cache_generation - the invalidation counter, read before a fetch */
+uint64_t
+cache_generation(struct cache *c)
+{
+    uint64_t g;
+
+    lock(c);
+    g = c->generation;
+    unlock(c);
+    return g;
+}
+
+/* cache_put - store a value unless an invalidation came since generation */
+void
+cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
+          uint64_t generation)
+{
+    size_t len = strlen(key);
+    uint32_t h = hash(key, len);
+    struct entry **pp;
+    struct entry *e;
+
+    if (c->max == 0)
+        return;
+    lock(c);
+    if (generation != c->generation) {
+        unlock(c);
+        return;
+    }
+    pp = find(c, key, len, h);
+    if (*pp != NULL) {
+        e = *pp;
+        lru_unlink(e);
+    } else {
+        if (c->count >= c->max) {
+            struct entry *old = c->head.prev;
+
+            drop(c, find(c, old->key, strlen(old->key), old->hash));
+            pp = find(c, key, len, h);
+        }
+        e = xmalloc(sizeof(*e) + len + 1);
+        memcpy(e->key, key, len + 1);
+        e->hash = h;
+        e->hnext = NULL;
+        *pp = e;
+        c->count++;
+    }
+    e->value = value;
+    e->expires = now_ms + c->ttl;
+    lru_push(c, e);
+    unlock(c);
+}
+
+/* cache_invalidate - forget one key (len bytes, need not be terminated) */
+void
+cache_invalidate(struct cache *c, const char *key, size_t len)
+{
+    uint32_t h = hash(key, len);
+    struct entry **pp;
+
+    lock(c);
+    c->generation++;
+    if (c->max > 0) {
+        pp = find(c, key, len, h);
+        if (*pp != NULL)
+            drop(c, pp);
+    }
+    unlock(c);
+}
+
+/* cache_flush - forget everything */
+void
+cache_flush(struct cache *c)
+{
+    size_t i;
+
+    lock(c);
+    c->generation++;
+    while (c->head.next != &c->head) {
+        struct entry *e = c->head.next;
+
+        lru_unlink(e);
+        free(e);
+    }
+    for (i = 0; i < c->nslots; i++)
+        c->slots[i] = NULL;
+    c->count = 0;
+    unlock(c);
+}
+
+/* cache_count - entries held now */
+size_t
+cache_count(struct cache *c)
+{
+    size_t n;
+
+    lock(c);
+    n = c->count;
+    unlock(c);
+    return n;
+}

@@ -1,0 +1,37 @@
+/*
+ * cache.h - bounded, expiring cache of Redis routing keys
+ *
+ * Pure: no I/O; time is an argument.  Thread safe: one mutex inside.
+ *
+ * Keys are normalised domains (the Redis key minus the prefix); a value is
+ * a mode, or CACHE_ABSENT for a key that Redis does not hold.  Entries
+ * expire ttl_ms after they were stored; beyond max_entries the least
+ * recently used one goes.  max_entries or ttl_ms of 0 disables the cache.
+ *
+ * Invalidation races: a lookup reads cache_generation() before asking
+ * Redis and passes it to cache_put(); a put is dropped when any
+ * invalidation or flush happened meanwhile, so an answer read before a
+ * change can never outlive the change's notification.
+ */
+#ifndef CACHE_H
+#define CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CACHE_MISS   (-2)
+#define CACHE_ABSENT (-1)
+
+struct cache;
+
+struct cache *cache_create(size_t max_entries, uint64_t ttl_ms);
+void cache_free(struct cache *c);
+int cache_get(struct cache *c, const char *key, uint64_t now_ms);
+uint64_t cache_generation(struct cache *c);
+void cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
+               uint64_t generation);
+void cache_invalidate(struct cache *c, const char *key, size_t len);
+void cache_flush(struct cache *c);
+size_t cache_count(struct cache *c);
+
+#endif

@@ -1,0 +1,508 @@
+/*
+ * cfg.c - configuration table, parser and checks; see cfg.h
+ */
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cfg.h"
+#include "mxs.h"
+
+enum key_type { K_STR, K_INT, K_BOOL, K_ENUM };
+
+typedef int (*check_fn)(const char *val, char *why, size_t whylen);
+
+struct key {
+    const char *group;
+    const char *name;
+    enum key_type type;
+    size_t off;                 /* where the value goes in struct cfg */
+    const char *def_str;        /* K_STR, K_ENUM default */
+    long long def_int;          /* K_INT, K_BOOL default */
+    long long min, max;         /* K_INT range */
+    const char *const *choices; /* K_ENUM words, index is the value */
+    check_fn check;             /* K_STR extra check, may be NULL */
+    int secret;                 /* never printed */
+};
+
+static int check_socket(const char *, char *, size_t);
+static int check_nonempty(const char *, char *, size_t);
+static int check_abspath(const char *, char *, size_t);
+static int check_prefix(const char *, char *, size_t);
+static int check_delimiter(const char *, char *, size_t);
+static int check_tag(const char *, char *, size_t);
+
+static const char *const modes[] = {"none", "local", "remote", NULL};
+static const char *const on_error[] = {"tempfail", "default", NULL};
+
+#define OFF(f) offsetof(struct cfg, f)
+
+/* The table of settings: the only place that names them. */
+static const struct key keys[] = {
+    {"milter", "socket", K_STR, OFF(milter_socket), "inet:8891@127.0.0.1", 0, 0,
+     0, NULL, check_socket, 0},
+    {"milter", "timeout", K_INT, OFF(milter_timeout), NULL, 7210, 1, 86400,
+     NULL, NULL, 0},
+    {"redis", "host", K_STR, OFF(redis_host), "127.0.0.1", 0, 0, 0, NULL,
+     check_nonempty, 0},
+    {"redis", "port", K_INT, OFF(redis_port), NULL, 6379, 1, 65535, NULL, NULL,
+     0},
+    {"redis", "unix", K_STR, OFF(redis_unix), "", 0, 0, 0, NULL, check_abspath,
+     0},
+    {"redis", "username", K_STR, OFF(redis_username), "", 0, 0, 0, NULL, NULL,
+     0},
+    {"redis", "password", K_STR, OFF(redis_password), "", 0, 0, 0, NULL, NULL,
+     1},
+    {"redis", "db", K_INT, OFF(redis_db), NULL, 0, 0, 65535, NULL, NULL, 0},
+    {"redis", "timeout_ms", K_INT, OFF(redis_timeout_ms), NULL, 500, 1, 60000,
+     NULL, NULL, 0},
+    {"redis", "connections", K_INT, OFF(redis_connections), NULL, 8, 1, 1024,
+     NULL, NULL, 0},
+    {"routing", "prefix", K_STR, OFF(prefix), "mxswitch:domain:", 0, 0, 0, NULL,
+     check_prefix, 0},
+    {"routing", "default", K_ENUM, OFF(default_mode), "none", 0, 0, 0, modes,
+     NULL, 0},
+    {"routing", "on_error", K_ENUM, OFF(on_error), "tempfail", 0, 0, 0,
+     on_error, NULL, 0},
+    {"routing", "subdomains", K_BOOL, OFF(subdomains), NULL, 1, 0, 1, NULL,
+     NULL, 0},
+    {"routing", "delimiter", K_STR, OFF(delimiter), "+", 0, 0, 0, NULL,
+     check_delimiter, 0},
+    {"routing", "remote_tag", K_STR, OFF(remote_tag), "mx-remote", 0, 0, 0,
+     NULL, check_tag, 0},
+    {"routing", "local_tag", K_STR, OFF(local_tag), "mx-local", 0, 0, 0, NULL,
+     check_tag, 0},
+    {"cache", "ttl", K_INT, OFF(cache_ttl), NULL, 30, 0, 86400, NULL, NULL, 0},
+    {"cache", "max_entries", K_INT, OFF(cache_max_entries), NULL, 100000, 0,
+     10000000, NULL, NULL, 0},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+struct errbuf {
+    char *text;
+    size_t len;
+};
+
+/* adderr - append "file:line: message" to the error list */
+static void adderr(struct errbuf *e, const char *file, int line,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+adderr(struct errbuf *e, const char *file, int line, const char *fmt, ...)
+{
+    char msg[512];
+    size_t need;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    need = strlen(file) + strlen(msg) + 32;
+    e->text = xrealloc(e->text, e->len + need);
+    e->len += (size_t)snprintf(e->text + e->len, need, "%s:%d: %s\n", file,
+                               line, msg);
+}
+
+/* check_socket - a socket spec libmilter understands */
+static int
+check_socket(const char *v, char *why, size_t whylen)
+{
+    const char *at;
+    char *end;
+    long port;
+
+    if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0) {
+        const char *path = strchr(v, ':') + 1;
+
+        if (path[0] != '/') {
+            mxs_why(why, whylen, "unix socket path must be absolute");
+            return MXS_INVALID;
+        }
+        return MXS_OK;
+    }
+    if (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0) {
+        mxs_why(why, whylen,
+                "expected unix:/path, inet:PORT@HOST or inet6:PORT@HOST");
+        return MXS_INVALID;
+    }
+    errno = 0;
+    port = strtol(strchr(v, ':') + 1, &end, 10);
+    at = end;
+    if (errno != 0 || port < 1 || port > 65535 || (*at != '\0' && *at != '@') ||
+        (*at == '@' && at[1] == '\0')) {
+        mxs_why(why, whylen, "expected inet:PORT@HOST with PORT 1-65535");
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
+/* check_nonempty - any text but the empty string */
+static int
+check_nonempty(const char *v, char *why, size_t whylen)
+{
+    if (v[0] == '\0') {
+        mxs_why(why, whylen, "must not be empty");
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
+/* check_abspath - empty (unset) or an absolute path */
+static int
+check_abspath(const char *v, char *why, size_t whylen)
+{
+    if (v[0] != '\0' && v[0] != '/') {
+        mxs_why(why, whylen, "must be an absolute path");
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
+/* check_prefix - a key prefix: printable, no blanks, not too long */
+static int
+check_prefix(const char *v, char *why, size_t whylen)
+{
+    size_t i, len = strlen(v);
+
+    if (len == 0 || len > 200) {
+        mxs_why(why, whylen, "must be 1-200 bytes");
+        return MXS_INVALID;
+    }
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)v[i] <= ' ' || (unsigned char)v[i] >= 0x7f) {
+            mxs_why(why, whylen, "blanks and control bytes not allowed");
+            return MXS_INVALID;
+        }
+    }
+    return MXS_OK;
+}
+
+/* check_delimiter - one of the recipient delimiters MTAs support */
+static int
+check_delimiter(const char *v, char *why, size_t whylen)
+{
+    if (strlen(v) != 1 || strchr("+-_=", v[0]) == NULL) {
+        mxs_why(why, whylen, "must be one of + - _ =");
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
+/* check_tag - lower-case letters, digits and '-', 1-32 bytes */
+static int
+check_tag(const char *v, char *why, size_t whylen)
+{
+    size_t i, len = strlen(v);
+
+    if (len == 0 || len > 32) {
+        mxs_why(why, whylen, "must be 1-32 bytes");
+        return MXS_INVALID;
+    }
+    for (i = 0; i < len; i++) {
+        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') ||
+              v[i] == '-')) {
+            mxs_why(why, whylen, "only a-z, 0-9 and '-' allowed");
+            return MXS_INVALID;
+        }
+    }
+    return MXS_OK;
+}
+
+/* find_key - the table row for group.name */
+static const struct key *
+find_key(const char *group, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].group, group) == 0 &&
+            strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* known_group - whether any setting lives in this group */
+static int
+known_group(const char *group)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].group, group) == 0)
+            return 1;
+    return 0;
+}
+
+/* set_defaults - fill a cfg from the table */
+static void
+set_defaults(struct cfg *cfg)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++) {
+        char *base = (char *)cfg + keys[i].off;
+
+        if (keys[i].type == K_STR)
+            *(char **)base = xstrdup(keys[i].def_str);
+        else if (keys[i].type == K_ENUM)
+            *(int *)base = 0; /* the first choice is the default */
+        else
+            *(int *)base = (int)keys[i].def_int;
+    }
+}
+
+/* type_name - libconfig type in words, for error messages */
+static const char *
+type_name(int type)
+{
+    switch (type) {
+    case CONFIG_TYPE_GROUP:
+        return "a group";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a float";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    default:
+        return "a list or array";
+    }
+}
+
+/* set_value - check one setting against its table row and store it */
+static void
+set_value(struct cfg *cfg, const struct key *k, config_setting_t *s,
+          struct errbuf *e, const char *file, int line)
+{
+    static const int want[] = {CONFIG_TYPE_STRING, CONFIG_TYPE_INT,
+                               CONFIG_TYPE_BOOL, CONFIG_TYPE_STRING};
+    char *base = (char *)cfg + k->off;
+    int type = config_setting_type(s);
+    char why[256];
+
+    if (type == CONFIG_TYPE_INT64)
+        type = CONFIG_TYPE_INT;
+    if (type != want[k->type]) {
+        adderr(e, file, line, "%s.%s: expected %s, got %s", k->group, k->name,
+               type_name(want[k->type]), type_name(type));
+        return;
+    }
+    if (k->type == K_INT) {
+        long long v = config_setting_get_int64(s);
+
+        if (v < k->min || v > k->max) {
+            adderr(e, file, line, "%s.%s: %lld is out of range (%lld-%lld)",
+                   k->group, k->name, v, k->min, k->max);
+            return;
+        }
+        *(int *)base = (int)v;
+    } else if (k->type == K_BOOL) {
+        *(int *)base = config_setting_get_bool(s);
+    } else if (k->type == K_ENUM) {
+        const char *v = config_setting_get_string(s);
+        size_t i;
+
+        for (i = 0; k->choices[i] != NULL; i++)
+            if (strcasecmp(v, k->choices[i]) == 0)
+                break;
+        if (k->choices[i] == NULL) {
+            char list[128] = "";
+
+            for (i = 0; k->choices[i] != NULL; i++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list),
+                         "%s%s", i ? ", " : "", k->choices[i]);
+            adderr(e, file, line, "%s.%s: \"%s\" is not one of %s", k->group,
+                   k->name, v, list);
+            return;
+        }
+        *(int *)base = (int)i;
+    } else {
+        const char *v = config_setting_get_string(s);
+
+        if (k->check != NULL && k->check(v, why, sizeof(why)) != MXS_OK) {
+            if (k->secret)
+                adderr(e, file, line, "%s.%s: %s", k->group, k->name, why);
+            else
+                adderr(e, file, line, "%s.%s: \"%s\": %s", k->group, k->name, v,
+                       why);
+            return;
+        }
+        free(*(char **)base);
+        *(char **)base = xstrdup(v);
+    }
+}
+
+/* walk - check every setting in the file against the table */
+static void
+walk(struct cfg *cfg, config_t *lc, const char *path, struct errbuf *e,
+     int *seen)
+{
+    config_setting_t *root = config_root_setting(lc);
+    int i, j;
+
+    for (i = 0; i < config_setting_length(root); i++) {
+        config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
+        const char *gname = config_setting_name(g);
+        const char *file = config_setting_source_file(g);
+        int line = config_setting_source_line(g);
+
+        file = file ? file : path;
+        if (!known_group(gname)) {
+            adderr(e, file, line, "%s: unknown setting", gname);
+            continue;
+        }
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+            adderr(e, file, line, "%s: expected a group { ... }", gname);
+            continue;
+        }
+        for (j = 0; j < config_setting_length(g); j++) {
+            config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
+            const char *name = config_setting_name(s);
+            const struct key *k = find_key(gname, name);
+            const char *sfile = config_setting_source_file(s);
+            int sline = config_setting_source_line(s);
+
+            sfile = sfile ? sfile : path;
+            if (k == NULL) {
+                adderr(e, sfile, sline, "%s.%s: unknown setting", gname, name);
+                continue;
+            }
+            seen[k - keys] = sline;
+            set_value(cfg, k, s, e, sfile, sline);
+        }
+    }
+}
+
+/* cross_check - rules that involve more than one setting */
+static void
+cross_check(const struct cfg *cfg, const char *path, struct errbuf *e,
+            const int *seen)
+{
+    int unix_line = seen[find_key("redis", "unix") - keys];
+    int host_line = seen[find_key("redis", "host") - keys];
+    int port_line = seen[find_key("redis", "port") - keys];
+    int user_line = seen[find_key("redis", "username") - keys];
+    int ltag_line = seen[find_key("routing", "local_tag") - keys];
+    int rtag_line = seen[find_key("routing", "remote_tag") - keys];
+
+    if (unix_line && (host_line || port_line))
+        adderr(e, path, unix_line,
+               "redis.unix: set either redis.unix or redis.host/port");
+    if (user_line && cfg->redis_password[0] == '\0')
+        adderr(e, path, user_line, "redis.username: needs redis.password");
+    if (strcmp(cfg->local_tag, cfg->remote_tag) == 0)
+        adderr(e, path, ltag_line > rtag_line ? ltag_line : rtag_line,
+               "routing.local_tag: must differ from routing.remote_tag");
+}
+
+/*
+ * cfg_load - read and check a configuration file
+ *
+ * Returns the configuration, or NULL with *errors set to the list of
+ * problems, one "file:line: reason" per line (caller frees).
+ */
+struct cfg *
+cfg_load(const char *path, char **errors)
+{
+    struct errbuf e = {NULL, 0};
+    struct cfg *cfg = xcalloc(1, sizeof(*cfg));
+    int seen[NKEYS];
+    config_t lc;
+
+    *errors = NULL;
+    memset(seen, 0, sizeof(seen));
+    set_defaults(cfg);
+    cfg->path = xstrdup(path);
+    config_init(&lc);
+    if (config_read_file(&lc, path) != CONFIG_TRUE) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+            adderr(&e, path, 0, "cannot read: %s", strerror(errno));
+        else
+            adderr(&e, config_error_file(&lc) ? config_error_file(&lc) : path,
+                   config_error_line(&lc), "syntax error: %s",
+                   config_error_text(&lc));
+    } else {
+        walk(cfg, &lc, path, &e, seen);
+        if (e.text == NULL)
+            cross_check(cfg, path, &e, seen);
+    }
+    config_destroy(&lc);
+    if (e.text != NULL) {
+        cfg_free(cfg);
+        *errors = e.text;
+        return NULL;
+    }
+    return cfg;
+}
+
+/* cfg_free - release a configuration; NULL is a no-op */
+void
+cfg_free(struct cfg *cfg)
+{
+    size_t i;
+
+    if (cfg == NULL)
+        return;
+    for (i = 0; i < NKEYS; i++)
+        if (keys[i].type == K_STR)
+            free(*(char **)((char *)cfg + keys[i].off));
+    free(cfg->path);
+    free(cfg);
+}
+
+/*
+ * cfg_dump - every setting with its effective value, in libconfig syntax
+ *
+ * Secrets are shown as "(set)".  The result belongs to the caller.
+ */
+char *
+cfg_dump(const struct cfg *cfg)
+{
+    struct errbuf out = {NULL, 0};
+    const char *group = "";
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        const char *base = (const char *)cfg + k->off;
+        char line[600];
+
+        if (strcmp(group, k->group) != 0) {
+            snprintf(line, sizeof(line), "%s%s: {\n", i ? "};\n" : "",
+                     k->group);
+            group = k->group;
+        } else {
+            line[0] = '\0';
+        }
+        if (k->type == K_STR)
+            snprintf(line + strlen(line), sizeof(line) - strlen(line),
+                     "    %s = \"%s\";\n", k->name,
+                     k->secret && **(char *const *)base ? "(set)"
+                                                        : *(char *const *)base);
+        else if (k->type == K_ENUM)
+            snprintf(line + strlen(line), sizeof(line) - strlen(line),
+                     "    %s = \"%s\";\n", k->name,
+                     k->choices[*(const int *)base]);
+        else if (k->type == K_BOOL)
+            snprintf(line + strlen(line), sizeof(line) - strlen(line),
+                     "    %s = %s;\n", k->name,
+                     *(const int *)base ? "true" : "false");
+        else
+            snprintf(line + strlen(line), sizeof(line) - strlen(line),
+                     "    %s = %d;\n", k->name, *(const int *)base);
+        out.text = xrealloc(out.text, out.len + strlen(line) + 8);
+        memcpy(out.text + out.len, line, strlen(line) + 1);
+        out.len += strlen(line);
+    }
+    memcpy(out.text + out.len, "};\n", 4);
+    return out.text;
+}

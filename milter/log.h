@@ -1,0 +1,26 @@
+/*
+ * log.h - logging to syslog (facility mail) or to stderr in the foreground
+ *
+ * log_init() is called once before any thread starts; after that the
+ * functions are thread safe (syslog and stdio lock internally).  log_warn()
+ * appends strerror(errno), log_warnx() does not.  log_debug() prints only
+ * with -v.  fatal()/fatalx() log and exit(1): for startup and broken
+ * invariants only.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+void log_init(const char *ident, int foreground, int verbose);
+void log_close(void);
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+int log_verbose(void);
+
+#endif

@@ -1,0 +1,425 @@
+/*
+ * mlfi.c - milter callbacks: decide at RCPT, rewrite at end of message
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+#include "cache.h"
+#include "cfg.h"
+#include "domain.h"
+#include "log.h"
+#include "lookup.h"
+#include "mlfi.h"
+#include "mxs.h"
+#include "rclient.h"
+#include "route.h"
+
+#define WHYLEN 512
+
+/* One accepted recipient of the current message. */
+struct rcpt {
+    char *arg; /* exactly as the MTA sent it: what delrcpt must name */
+    struct addr addr;
+    char *domain; /* normalised; NULL for no domain or a literal */
+    char *notify; /* client's NOTIFY=..., or NULL */
+    char *orcpt;  /* client's ORCPT=..., or NULL */
+    char *mailer; /* {rcpt_mailer}, or NULL */
+    char *host;   /* {rcpt_host}, or NULL */
+    struct lookup_result res;
+    int on_error; /* res is routing.default because the lookup failed */
+};
+
+/* Per-session state. */
+struct session {
+    int have_par; /* MTA offered SMFIF_ADDRCPT_PAR */
+    struct rcpt *rcpts;
+    size_t n, cap;
+};
+
+static const struct cfg *g_cfg; /* set before threads start, read-only */
+static struct cache *g_cache;
+static struct rclient *g_rc;
+static int g_sessions; /* atomic */
+
+/* mlfi_setup - hand the callbacks their shared objects */
+void
+mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc)
+{
+    g_cfg = cfg;
+    g_cache = cache;
+    g_rc = rc;
+}
+
+/* mlfi_sessions - SMTP sessions with state now */
+int
+mlfi_sessions(void)
+{
+    return __atomic_load_n(&g_sessions, __ATOMIC_ACQUIRE);
+}
+
+/* tags - the tag settings in the form addr_* wants */
+static struct addr_tags
+tags(void)
+{
+    struct addr_tags t;
+
+    t.delimiter = g_cfg->delimiter[0];
+    t.remote = g_cfg->remote_tag;
+    t.local = g_cfg->local_tag;
+    return t;
+}
+
+/* session_get - this session's state, made on first use */
+static struct session *
+session_get(SMFICTX *ctx)
+{
+    struct session *s = smfi_getpriv(ctx);
+
+    if (s == NULL) {
+        s = xcalloc(1, sizeof(*s));
+        smfi_setpriv(ctx, s);
+        __atomic_add_fetch(&g_sessions, 1, __ATOMIC_ACQ_REL);
+    }
+    return s;
+}
+
+/* rcpt_clear - free one recipient's strings */
+static void
+rcpt_clear(struct rcpt *r)
+{
+    free(r->arg);
+    addr_clear(&r->addr);
+    free(r->domain);
+    free(r->notify);
+    free(r->orcpt);
+    free(r->mailer);
+    free(r->host);
+}
+
+/* message_reset - forget the current message's recipients */
+static void
+message_reset(struct session *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->n; i++)
+        rcpt_clear(&s->rcpts[i]);
+    s->n = 0;
+}
+
+/* queue_id - the MTA's queue id for log lines */
+static const char *
+queue_id(SMFICTX *ctx)
+{
+    const char *id = smfi_getsymval(ctx, "i");
+
+    return id != NULL && id[0] != '\0' ? id : "NOQUEUE";
+}
+
+/* symval - a copy of a macro's value, or NULL when not sent or empty */
+static char *
+symval(SMFICTX *ctx, const char *name)
+{
+    const char *v = smfi_getsymval(ctx, (char *)name);
+
+    return v != NULL && v[0] != '\0' ? xstrdup(v) : NULL;
+}
+
+/* esmtp_param - a copy of the ESMTP argument NAME=... in argv, or NULL */
+static char *
+esmtp_param(char **argv, const char *name)
+{
+    size_t len = strlen(name);
+    int i;
+
+    for (i = 1; argv[i] != NULL; i++)
+        if (strncasecmp(argv[i], name, len) == 0 && argv[i][len] == '=')
+            return xstrdup(argv[i]);
+    return NULL;
+}
+
+/* refuse - answer this recipient 451 with a text */
+static sfsistat
+refuse(SMFICTX *ctx, const char *dsn, const char *text)
+{
+    if (smfi_setreply(ctx, "451", (char *)dsn, (char *)text) != MI_SUCCESS)
+        log_warnx("%s: cannot set the 451 reply text", queue_id(ctx));
+    return SMFIS_TEMPFAIL;
+}
+
+/* mlfi_negotiate - ask for recipient changes; skip what we never read */
+static sfsistat
+mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+               unsigned long f2, unsigned long f3, unsigned long *pf0,
+               unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    const unsigned long skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH |
+                               SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+    struct session *s = session_get(ctx);
+
+    (void)f2;
+    (void)f3;
+    if (!(f0 & SMFIF_DELRCPT) || !(f0 & (SMFIF_ADDRCPT | SMFIF_ADDRCPT_PAR))) {
+        log_err("MTA does not allow adding and deleting recipients "
+                "(actions 0x%lx): refusing the connection",
+                f0);
+        return SMFIS_REJECT;
+    }
+    s->have_par = (f0 & SMFIF_ADDRCPT_PAR) != 0;
+    if (!s->have_par)
+        log_warnx("MTA lacks SMFIF_ADDRCPT_PAR: NOTIFY and ORCPT of "
+                  "rewritten recipients will be lost");
+    *pf0 = SMFIF_DELRCPT | (s->have_par ? SMFIF_ADDRCPT_PAR : SMFIF_ADDRCPT);
+    *pf1 = f1 & skip;
+    *pf2 = 0;
+    *pf3 = 0;
+    return SMFIS_CONTINUE;
+}
+
+/* mlfi_connect - make the session state */
+static sfsistat
+mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
+{
+    (void)host;
+    (void)addr;
+    session_get(ctx);
+    return SMFIS_CONTINUE;
+}
+
+/* mlfi_envfrom - a new message starts */
+static sfsistat
+mlfi_envfrom(SMFICTX *ctx, char **argv)
+{
+    (void)argv;
+    message_reset(session_get(ctx));
+    return SMFIS_CONTINUE;
+}
+
+/* resolve - normalise and look the domain up; MXS_* like lookup_domain */
+static int
+resolve(struct rcpt *r, const char *qid, char *why, size_t whylen)
+{
+    char norm[DOMAIN_MAX + 1];
+    int rcode;
+
+    if (r->addr.domain == NULL || r->addr.literal) {
+        r->res.mode = ROUTE_NONE;
+        r->res.source = LOOKUP_DEFAULT;
+        return MXS_OK;
+    }
+    rcode = domain_normalize(r->addr.domain, norm, sizeof(norm), why, whylen);
+    if (rcode != MXS_OK)
+        return rcode;
+    r->domain = xstrdup(norm);
+    rcode = lookup_domain(g_cfg, g_cache, g_rc, norm, lookup_now_ms(), &r->res,
+                          why, whylen);
+    if (rcode == MXS_OK)
+        log_debug("%s: %s: domain %s mode %s from %s key \"%s\"", qid, r->arg,
+                  norm, route_mode_name(r->res.mode),
+                  lookup_source_name(r->res.source), r->res.key);
+    return rcode;
+}
+
+/* mlfi_envrcpt - decide for one recipient, or refuse it with 451 */
+static sfsistat
+mlfi_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct session *s = session_get(ctx);
+    const char *qid = queue_id(ctx);
+    struct addr_tags t = tags();
+    char why[WHYLEN], shown[ADDR_MAX + 64];
+    struct rcpt r;
+    int rcode;
+
+    memset(&r, 0, sizeof(r));
+    if (argv == NULL || argv[0] == NULL)
+        return SMFIS_CONTINUE;
+    mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
+    if (addr_parse(argv[0], &t, &r.addr, why, sizeof(why)) != MXS_OK) {
+        log_warnx("%s: rcpt=%s: malformed address (%s): answered 451 4.1.3",
+                  qid, shown, why);
+        return refuse(ctx, "4.1.3",
+                      "Recipient address not understood by the router");
+    }
+    r.arg = xstrdup(argv[0]);
+    rcode = resolve(&r, qid, why, sizeof(why));
+    if (rcode == MXS_INVALID && r.domain == NULL) {
+        log_warnx("%s: rcpt=%s: bad domain (%s): answered 451 4.1.2", qid,
+                  shown, why);
+        rcpt_clear(&r);
+        return refuse(ctx, "4.1.2", "Recipient domain not understood");
+    }
+    if (rcode != MXS_OK) {
+        if (g_cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
+            log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): answered "
+                      "451 4.3.0",
+                      qid, shown, r.domain, why);
+            rcpt_clear(&r);
+            return refuse(ctx, "4.3.0",
+                          "Mail routing temporarily unavailable, try again "
+                          "later");
+        }
+        log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
+                  "routing.default %s",
+                  qid, shown, r.domain, why,
+                  route_mode_name((enum route_mode)g_cfg->default_mode));
+        memset(&r.res, 0, sizeof(r.res));
+        r.res.mode = (enum route_mode)g_cfg->default_mode;
+        r.res.source = LOOKUP_DEFAULT;
+        r.on_error = 1;
+    }
+    r.notify = esmtp_param(argv, "NOTIFY");
+    r.orcpt = esmtp_param(argv, "ORCPT");
+    r.mailer = symval(ctx, "{rcpt_mailer}");
+    r.host = symval(ctx, "{rcpt_host}");
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        s->rcpts = xrealloc(s->rcpts, s->cap * sizeof(*s->rcpts));
+    }
+    s->rcpts[s->n++] = r;
+    return SMFIS_CONTINUE;
+}
+
+/* esmtp_args - NOTIFY and ORCPT for the replacement recipient */
+static char *
+esmtp_args(const struct rcpt *r)
+{
+    char *orcpt = r->orcpt ? xstrdup(r->orcpt) : NULL;
+    char *out;
+    size_t len;
+
+    if (orcpt == NULL) {
+        char *x = addr_xtext(&r->addr);
+
+        len = strlen(x) + 8;
+        orcpt = xmalloc(len);
+        snprintf(orcpt, len, "ORCPT=%s", x);
+        free(x);
+    }
+    len = strlen(orcpt) + (r->notify ? strlen(r->notify) : 0) + 2;
+    out = xmalloc(len);
+    snprintf(out, len, "%s%s%s", r->notify ? r->notify : "",
+             r->notify ? " " : "", orcpt);
+    free(orcpt);
+    return out;
+}
+
+/* apply - rewrite one recipient if its decision asks; MXS_OK or failure */
+static int
+apply(SMFICTX *ctx, const struct session *s, const struct rcpt *r,
+      const char *qid)
+{
+    struct addr_tags t = tags();
+    struct route_in in;
+    enum addr_tag want;
+    char why[WHYLEN], shown[ADDR_MAX + 64], head[2 * ADDR_MAX + 512];
+    char *newaddr, *args;
+    int ok;
+
+    memset(&in, 0, sizeof(in));
+    in.mode = r->res.mode;
+    in.explicit_key = r->res.explicit_key;
+    in.tag = r->addr.tag;
+    in.domain = r->domain ? r->domain : "";
+    in.mailer = r->mailer;
+    in.host = r->host;
+    want = (r->domain != NULL) ? route_decide(&in, why, sizeof(why))
+                               : ADDR_TAG_NONE;
+    if (r->domain == NULL)
+        mxs_why(why, sizeof(why), "%s",
+                r->addr.literal ? "address literal" : "no domain");
+    mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
+    snprintf(head, sizeof(head), "%s: rcpt=%s domain=%s mode=%s source=%s%s",
+             qid, shown, r->domain ? r->domain : "-",
+             route_mode_name(r->res.mode), lookup_source_name(r->res.source),
+             r->on_error ? " (lookup failed)" : "");
+    if (want == r->addr.tag) {
+        log_info("%s key=%s action=keep (%s)", head,
+                 r->res.key[0] ? r->res.key : "-", why);
+        return MXS_OK;
+    }
+    newaddr = addr_format(&r->addr, &t, want);
+    args = esmtp_args(r);
+    if (smfi_delrcpt(ctx, r->arg) != MI_SUCCESS) {
+        log_err("%s action=rewrite: smfi_delrcpt failed", head);
+        ok = 0;
+    } else if (s->have_par) {
+        ok = smfi_addrcpt_par(ctx, newaddr, args) == MI_SUCCESS;
+    } else {
+        ok = smfi_addrcpt(ctx, newaddr) == MI_SUCCESS;
+    }
+    mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
+    if (ok)
+        log_info("%s key=%s action=rewrite new=%s (%s)", head,
+                 r->res.key[0] ? r->res.key : "-", shown, why);
+    else
+        log_err("%s action=rewrite new=%s: adding the recipient failed", head,
+                shown);
+    free(newaddr);
+    free(args);
+    return ok ? MXS_OK : MXS_TEMPFAIL;
+}
+
+/* mlfi_eom - apply every remembered decision */
+static sfsistat
+mlfi_eom(SMFICTX *ctx)
+{
+    struct session *s = session_get(ctx);
+    const char *qid = queue_id(ctx);
+    sfsistat rv = SMFIS_CONTINUE;
+    size_t i;
+
+    for (i = 0; i < s->n; i++) {
+        if (apply(ctx, s, &s->rcpts[i], qid) != MXS_OK) {
+            rv = refuse(ctx, "4.3.0",
+                        "Mail routing temporarily unavailable, try again "
+                        "later");
+            break;
+        }
+    }
+    message_reset(s);
+    return rv;
+}
+
+/* mlfi_abort - the message was abandoned */
+static sfsistat
+mlfi_abort(SMFICTX *ctx)
+{
+    struct session *s = smfi_getpriv(ctx);
+
+    if (s != NULL)
+        message_reset(s);
+    return SMFIS_CONTINUE;
+}
+
+/* mlfi_close - the session ended: free its state */
+static sfsistat
+mlfi_close(SMFICTX *ctx)
+{
+    struct session *s = smfi_getpriv(ctx);
+
+    if (s == NULL)
+        return SMFIS_CONTINUE;
+    message_reset(s);
+    free(s->rcpts);
+    free(s);
+    smfi_setpriv(ctx, NULL);
+    __atomic_sub_fetch(&g_sessions, 1, __ATOMIC_ACQ_REL);
+    return SMFIS_CONTINUE;
+}
+
+struct smfiDesc mlfi_desc = {
+    .xxfi_name = "mxswitch",
+    .xxfi_version = SMFI_VERSION,
+    .xxfi_flags = SMFIF_ADDRCPT | SMFIF_ADDRCPT_PAR | SMFIF_DELRCPT,
+    .xxfi_connect = mlfi_connect,
+    .xxfi_envfrom = mlfi_envfrom,
+    .xxfi_envrcpt = mlfi_envrcpt,
+    .xxfi_eom = mlfi_eom,
+    .xxfi_abort = mlfi_abort,
+    .xxfi_close = mlfi_close,
+    .xxfi_negotiate = mlfi_negotiate,
+};

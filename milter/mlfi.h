@@ -1,0 +1,21 @@
+/*
+ * mlfi.h - the libmilter callbacks: the thin shell around the core
+ *
+ * mlfi_setup() must be called before smfi_main() with objects that outlive
+ * it.  Callbacks run on libmilter's threads, one per SMTP session; their
+ * per-session state is made at the first callback and freed at close.
+ */
+#ifndef MLFI_H
+#define MLFI_H
+
+#include <libmilter/mfapi.h>
+
+struct cfg;
+struct cache;
+struct rclient;
+
+void mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc);
+extern struct smfiDesc mlfi_desc;
+int mlfi_sessions(void);
+
+#endif

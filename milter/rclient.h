@@ -1,0 +1,59 @@
+/*
+ * rclient.h - Redis client: a bounded connection pool and a key watcher
+ *
+ * Thread safe: the pool hands each caller a connection of its own (at most
+ * conf.connections exist; callers wait for a free one), so no hiredis
+ * context is ever used by two threads.  hiredis replies never leave this
+ * module: values are copied out.  A connection that fails is dropped and
+ * made again on next use; after a failed connect, further attempts wait
+ * for a backoff (100 ms doubling to 2 s) and fail fast meanwhile.  State
+ * changes (Redis down, Redis back) are logged once, not per lookup.
+ *
+ * The watcher is one extra connection on its own thread that subscribes to
+ * keyspace notifications for keys under a prefix and calls back for every
+ * event; after each (re)subscription it calls the reset callback, because
+ * events may have been missed while it was away.  While it is away, cached
+ * answers stay valid for their ttl, as without notifications.
+ */
+#ifndef RCLIENT_H
+#define RCLIENT_H
+
+#include <stddef.h>
+
+struct rclient_conf {
+    const char *host;
+    int port;
+    const char *unix_path; /* used instead of host/port when non-empty */
+    const char *username;  /* ACL user, or empty */
+    const char *password;  /* empty: no AUTH */
+    int db;
+    int timeout_ms; /* connect and command timeout */
+    int connections;
+};
+
+enum rclient_type { RCLIENT_NIL = 0, RCLIENT_STRING, RCLIENT_OTHER };
+
+struct rclient_value {
+    enum rclient_type type;
+    char *str; /* RCLIENT_STRING: owned copy, NUL added; else NULL */
+    size_t len;
+};
+
+typedef void (*rclient_key_cb)(const char *key, size_t len, void *arg);
+typedef void (*rclient_reset_cb)(void *arg);
+
+struct rclient;
+
+struct rclient *rclient_create(const struct rclient_conf *conf);
+void rclient_free(struct rclient *rc);
+int rclient_mget(struct rclient *rc, const char *const *keys, size_t n,
+                 struct rclient_value *out, char *why, size_t whylen);
+void rclient_values_clear(struct rclient_value *v, size_t n);
+int rclient_ping(struct rclient *rc, char *why, size_t whylen);
+const char *rclient_endpoint(const struct rclient *rc);
+void rclient_watch_start(struct rclient *rc, const char *prefix,
+                         rclient_key_cb on_key, rclient_reset_cb on_reset,
+                         void *arg);
+void rclient_watch_stop(struct rclient *rc);
+
+#endif

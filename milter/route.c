@@ -1,0 +1,118 @@
+/*
+ * route.c - modes and the per-recipient decision; see route.h
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "domain.h"
+#include "mxs.h"
+#include "route.h"
+
+static const char *const mode_names[ROUTE_NMODES] = {"none", "local", "remote"};
+
+/*
+ * route_mode_parse - read a mode from a Redis value
+ *
+ * Case-insensitive; spaces and tabs around the word are ignored.  Anything
+ * else (empty, NUL or other bytes, an unknown word) is MXS_INVALID.
+ */
+int
+route_mode_parse(const char *val, size_t len, enum route_mode *mode)
+{
+    size_t i;
+
+    while (len > 0 && (val[0] == ' ' || val[0] == '\t')) {
+        val++;
+        len--;
+    }
+    while (len > 0 && (val[len - 1] == ' ' || val[len - 1] == '\t'))
+        len--;
+    for (i = 0; i < ROUTE_NMODES; i++) {
+        if (strlen(mode_names[i]) == len &&
+            strncasecmp(val, mode_names[i], len) == 0) {
+            *mode = (enum route_mode)i;
+            return MXS_OK;
+        }
+    }
+    return MXS_INVALID;
+}
+
+/* route_mode_name - the word for a mode */
+const char *
+route_mode_name(enum route_mode mode)
+{
+    return (unsigned)mode < ROUTE_NMODES ? mode_names[mode] : "?";
+}
+
+/*
+ * route_mailer_is_smtp - whether an MTA mailer delivers by SMTP
+ *
+ * Postfix: smtp, relay; Sendmail: smtp, esmtp, smtp8, dsmtp, relay.
+ */
+int
+route_mailer_is_smtp(const char *mailer)
+{
+    static const char *const smtp[] = {"smtp", "esmtp", "smtp8", "dsmtp",
+                                       "relay"};
+    size_t i;
+
+    for (i = 0; mailer != NULL && i < sizeof(smtp) / sizeof(smtp[0]); i++)
+        if (strcasecmp(mailer, smtp[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* smtp_to_domain - whether the MTA already sends it to the domain's MX */
+static int
+smtp_to_domain(const struct route_in *in)
+{
+    return in->mailer != NULL &&
+           (strcasecmp(in->mailer, "smtp") == 0 ||
+            strcasecmp(in->mailer, "esmtp") == 0) &&
+           domain_equal(in->domain, in->host);
+}
+
+/*
+ * route_decide - the form a recipient must take for its mode
+ *
+ * Returns the tag the recipient must carry (ADDR_TAG_NONE: plain).  The
+ * caller rewrites only when that differs from in->tag.  The MTA's macros
+ * describe the address as it arrived, so they are ignored for an address
+ * that arrived tagged.  Only an explicit local key earns the local tag: a
+ * local default must never pull foreign domains into local delivery.
+ */
+enum addr_tag
+route_decide(const struct route_in *in, char *why, size_t whylen)
+{
+    const char *mailer = in->tag == ADDR_TAG_NONE ? in->mailer : NULL;
+
+    switch (in->mode) {
+    case ROUTE_REMOTE:
+        if (in->tag == ADDR_TAG_NONE && smtp_to_domain(in)) {
+            mxs_why(why, whylen, "MTA already sends it by %s to %s", in->mailer,
+                    in->host);
+            return ADDR_TAG_NONE;
+        }
+        mxs_why(why, whylen, "%s",
+                mailer ? "MTA would not send it to the MX" : "remote tag");
+        return ADDR_TAG_REMOTE;
+    case ROUTE_LOCAL:
+        if (mailer == NULL) {
+            if (in->tag == ADDR_TAG_LOCAL) {
+                mxs_why(why, whylen, "already local-tagged");
+                return ADDR_TAG_LOCAL;
+            }
+            mxs_why(why, whylen, "left to the MTA's local routing");
+            return ADDR_TAG_NONE;
+        }
+        if (in->explicit_key && route_mailer_is_smtp(mailer)) {
+            mxs_why(why, whylen, "MTA would send it by %s", mailer);
+            return ADDR_TAG_LOCAL;
+        }
+        mxs_why(why, whylen, "MTA delivers it by %s", mailer);
+        return ADDR_TAG_NONE;
+    default:
+        mxs_why(why, whylen, "no opinion");
+        return ADDR_TAG_NONE;
+    }
+}

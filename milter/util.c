@@ -1,0 +1,114 @@
+/*
+ * util.c - allocation wrappers and small string helpers
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mxs.h"
+
+/* xmalloc - malloc that never returns NULL */
+void *
+xmalloc(size_t len)
+{
+    void *p = malloc(len ? len : 1);
+
+    if (p == NULL)
+        fatalx("out of memory (%zu bytes)", len);
+    return p;
+}
+
+/* xcalloc - calloc that never returns NULL */
+void *
+xcalloc(size_t n, size_t len)
+{
+    void *p = calloc(n ? n : 1, len ? len : 1);
+
+    if (p == NULL)
+        fatalx("out of memory (%zu x %zu bytes)", n, len);
+    return p;
+}
+
+/* xrealloc - realloc that never returns NULL */
+void *
+xrealloc(void *ptr, size_t len)
+{
+    void *p = realloc(ptr, len ? len : 1);
+
+    if (p == NULL)
+        fatalx("out of memory (%zu bytes)", len);
+    return p;
+}
+
+/* xstrdup - strdup that never returns NULL */
+char *
+xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
+}
+
+/* xstrndup - copy len bytes of s into a new string */
+char *
+xstrndup(const char *s, size_t len)
+{
+    char *p = xmalloc(len + 1);
+
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+/* mxs_why - format an explanation into a caller's buffer, if it has one */
+void
+mxs_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why == NULL || whylen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * mxs_escape - printable copy of untrusted bytes for a log line
+ *
+ * Bytes outside 0x20-0x7e, and the backslash, become \xHH.  The result is
+ * cut to fit outlen (with "..." when cut) and always terminated.  Returns
+ * the length written.
+ */
+size_t
+mxs_escape(char *out, size_t outlen, const char *in, size_t inlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    size_t i;
+
+    if (outlen == 0)
+        return 0;
+    for (i = 0; i < inlen; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        size_t need = (ch < 0x20 || ch > 0x7e || ch == '\\') ? 4 : 1;
+
+        if (o + need + 4 > outlen) {
+            if (o + 4 <= outlen) {
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        if (need == 1) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}

@@ -1,0 +1,160 @@
+# tests/lib.sh - helpers for the shell test files (sourced, bash)
+#
+# Every process a test starts is recorded by pid and killed on exit, even
+# when the test fails or is interrupted.  Results are counted with pass and
+# fail; finish prints "<name>: N passed, N failed" and sets the exit code.
+#
+# Environment (set by tests/run): MXSWITCH (daemon binary), TESTBIN (dir of
+# mtc and unit tests), WRAP (e.g. valgrind command line, may be empty).
+
+set -u
+T_NAME=${T_NAME:-$(basename "$0" .sh)}
+T_PASSED=0
+T_FAILED=0
+T_PIDS=()
+WORK=$(mktemp -d "/tmp/mxs-$T_NAME.XXXXXX")
+MXSWITCH=${MXSWITCH:-milter/mxswitch}
+TESTBIN=${TESTBIN:-build/release}
+WRAP=${WRAP:-}
+
+t_cleanup() {
+    local pid
+    for pid in "${T_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    for pid in "${T_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    if [ "$T_FAILED" -eq 0 ] && [ -z "${KEEP:-}" ]; then
+        rm -rf "$WORK"
+    else
+        echo "($T_NAME: files kept in $WORK)"
+    fi
+}
+trap t_cleanup EXIT
+trap 'echo "$T_NAME: interrupted"; exit 130' INT TERM
+
+# track PID - remember a process to kill at exit
+track() { T_PIDS+=("$1"); }
+
+# untrack PID - forget a process that was stopped and reaped
+untrack() {
+    local keep=() p
+    for p in "${T_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    T_PIDS=("${keep[@]}")
+}
+
+pass() { T_PASSED=$((T_PASSED + 1)); echo "ok   $1"; }
+fail() { T_FAILED=$((T_FAILED + 1)); echo "FAIL $1: $2"; }
+
+# expect_eq NAME GOT WANT
+expect_eq() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+
+# expect_grep NAME FILE REGEX - the file has a line matching REGEX
+expect_grep() {
+    if grep -Eq -- "$3" "$2"; then pass "$1"; else
+        fail "$1" "no line matching /$3/ in $2"
+        tail -n 5 "$2" | sed 's/^/    | /'
+    fi
+}
+
+finish() {
+    echo "$T_NAME: $T_PASSED passed, $T_FAILED failed"
+    [ "$T_FAILED" -eq 0 ]
+}
+
+# free_port - a TCP port on 127.0.0.1 that nothing listens on
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# wait_port PORT SECONDS - until something listens on 127.0.0.1:PORT
+wait_port() {
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# start_redis PORT [ARGS...] - a private redis-server; sets REDIS_PID
+start_redis() {
+    local port=$1
+    shift
+    redis-server --port "$port" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$WORK" --logfile "$WORK/redis-$port.log" \
+        --notify-keyspace-events KA "$@" &
+    REDIS_PID=$!
+    track "$REDIS_PID"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return 0
+        sleep 0.1
+    done
+    echo "redis-server on port $port did not start"
+    return 1
+}
+
+# stop_pid PID - TERM a process and reap it; its exit status in STOP_RC
+# (not in a $(...) subshell: only this shell can reap its children)
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null
+    STOP_RC=0
+    wait "$1" 2>/dev/null || STOP_RC=$?
+    untrack "$1"
+}
+
+# start_mxswitch CONF PORT - mxswitch -f in the background; sets MX_PID
+start_mxswitch() {
+    local log="$WORK/mxswitch.log"
+    # shellcheck disable=SC2086
+    $WRAP "$MXSWITCH" -f -v -c "$1" 2>>"$log" &
+    MX_PID=$!
+    track "$MX_PID"
+    if ! wait_port "$2" 60; then
+        echo "mxswitch did not listen on port $2; log:"
+        tail -n 20 "$log"
+        return 1
+    fi
+}
+
+# stop_mxswitch NAME - SIGTERM it; a clean exit (and no valgrind error) passes
+stop_mxswitch() {
+    stop_pid "$MX_PID"
+    if [ "$STOP_RC" = 0 ]; then pass "$1"; else
+        fail "$1" "exit status $STOP_RC"
+        tail -n 30 "$WORK/mxswitch.log" | sed 's/^/    | /'
+    fi
+}
+
+
+# check_mt NAME <<EOF
+#   script lines
+#   ==>
+#   expected output lines
+# EOF
+check_mt() {
+    local name=$1 input script want got
+    input=$(cat)
+    script=$(printf '%s\n' "$input" | sed '/^==>$/,$d')
+    want=$(printf '%s\n' "$input" | sed '1,/^==>$/d')
+    got=$(printf '%s\n' "$script" | "$TESTBIN/mtc" "$MILTER" 2>&1)
+    if [ "$got" = "$want" ]; then pass "$name"; else
+        fail "$name" "milter conversation differs (- want, + got):"
+        diff <(printf '%s\n' "$want") <(printf '%s\n' "$got") |
+            sed -n 's/^[<>]/    &/p'
+    fi
+}
+
+# mtc_run - run an mtc script from stdin, print what mtc prints
+mtc_run() { "$TESTBIN/mtc" "$MILTER" 2>&1; }

@@ -1,0 +1,88 @@
+/*
+ * test_cache - expiry, LRU bound, invalidation and generation races
+ */
+#include <stdio.h>
+
+#include "cache.h"
+#include "check.h"
+
+int
+main(void)
+{
+    struct cache *c = cache_create(3, 1000);
+    struct cache *off;
+    uint64_t g;
+    char key[32];
+    int i;
+
+    check_int("empty cache misses", "get", cache_get(c, "a.test", 0),
+              CACHE_MISS);
+    g = cache_generation(c);
+    cache_put(c, "a.test", 2, 0, g);
+    cache_put(c, "b.test", CACHE_ABSENT, 0, g);
+    check_int("stored mode is returned", "get", cache_get(c, "a.test", 10), 2);
+    check_int("absent key is remembered", "get", cache_get(c, "b.test", 10),
+              CACHE_ABSENT);
+    check_int("entry expires after ttl", "get", cache_get(c, "a.test", 1000),
+              CACHE_MISS);
+    check_int("expired entry is dropped", "count", (long long)cache_count(c),
+              1);
+
+    g = cache_generation(c);
+    cache_put(c, "a.test", 1, 2000, g);
+    cache_put(c, "c.test", 1, 2000, g);
+    cache_put(c, "d.test", 1, 2000, g);
+    check_int("bound is kept", "count", (long long)cache_count(c), 3);
+    check_int("least recently used goes first", "get",
+              cache_get(c, "b.test", 2000), CACHE_MISS);
+    cache_get(c, "a.test", 2001); /* a is now most recent; c is oldest */
+    cache_put(c, "e.test", 2, 2001, g);
+    check_int("a read refreshes recency", "get", cache_get(c, "a.test", 2002),
+              1);
+    check_int("the oldest unread entry is evicted", "get",
+              cache_get(c, "c.test", 2002), CACHE_MISS);
+
+    cache_put(c, "a.test", 2, 2003, g);
+    check_int("put replaces a value", "get", cache_get(c, "a.test", 2004), 2);
+
+    g = cache_generation(c);
+    cache_invalidate(c, "a.test.extra", 6);
+    check_int("invalidate uses only len bytes of the key", "get",
+              cache_get(c, "a.test", 2005), CACHE_MISS);
+    cache_put(c, "a.test", 2, 2005, g);
+    check_int("a put that raced an invalidation is dropped", "get",
+              cache_get(c, "a.test", 2006), CACHE_MISS);
+    g = cache_generation(c);
+    cache_put(c, "a.test", 2, 2006, g);
+    check_int("a put after the invalidation is kept", "get",
+              cache_get(c, "a.test", 2007), 2);
+    cache_flush(c);
+    check_int("flush empties the cache", "count", (long long)cache_count(c), 0);
+    cache_put(c, "a.test", 2, 2008, g);
+    check_int("a put that raced a flush is dropped", "get",
+              cache_get(c, "a.test", 2009), CACHE_MISS);
+
+    g = cache_generation(c);
+    for (i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "d%d.test", i);
+        cache_put(c, key, i % 3, 3000, g);
+    }
+    check_int("many puts stay within the bound", "count",
+              (long long)cache_count(c), 3);
+    check_int("the newest survive", "get", cache_get(c, "d999.test", 3000), 0);
+    cache_free(c);
+
+    off = cache_create(100, 0);
+    cache_put(off, "a.test", 2, 0, cache_generation(off));
+    check_int("ttl 0 disables the cache", "get", cache_get(off, "a.test", 0),
+              CACHE_MISS);
+    cache_free(off);
+    off = cache_create(0, 1000);
+    cache_put(off, "a.test", 2, 0, cache_generation(off));
+    check_int("max_entries 0 disables the cache", "get",
+              cache_get(off, "a.test", 0), CACHE_MISS);
+    cache_invalidate(off, "a.test", 6);
+    cache_free(off);
+    cache_free(NULL);
+    return check_done("test_cache");
+}

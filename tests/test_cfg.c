@@ -1,0 +1,216 @@
+/*
+ * test_cfg - configuration files, good and bad
+ *
+ * Each case writes a file and compares cfg_load()'s verdict; for a bad
+ * file the whole error text is compared, so every message names the file,
+ * the line and the setting.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "check.h"
+
+struct cfg_case {
+    const char *name;
+    const char *text;
+    const char *errors; /* NULL: valid; "@" stands for the file name */
+};
+
+static const struct cfg_case cases[] = {
+    {"an empty file gives the defaults", "", NULL},
+    {"the documented example is valid",
+     "milter: { socket = \"inet:8891@127.0.0.1\"; };\n"
+     "redis: { host = \"127.0.0.1\"; port = 6379; };\n"
+     "routing: { prefix = \"mxswitch:domain:\"; default = \"none\";\n"
+     "  on_error = \"tempfail\"; subdomains = true; delimiter = \"+\";\n"
+     "  remote_tag = \"mx-remote\"; local_tag = \"mx-local\"; };\n"
+     "cache: { ttl = 30; max_entries = 100000; };\n",
+     NULL},
+    {"unix socket, unix redis and ACL user are valid",
+     "milter: { socket = \"unix:/run/mxswitch/mxswitch.sock\"; };\n"
+     "redis: { unix = \"/run/redis.sock\"; username = \"mx\";\n"
+     "  password = \"s3cret\"; db = 2; timeout_ms = 100; };\n",
+     NULL},
+    {"an unknown group is an error", "milterr: { socket = \"x\"; };\n",
+     "@:1: milterr: unknown setting\n"},
+    {"an unknown setting is an error",
+     "routing: {\n  defualt = \"none\";\n};\n",
+     "@:2: routing.defualt: unknown setting\n"},
+    {"a wrong type is an error", "redis: { port = \"6379\"; };\n",
+     "@:1: redis.port: expected an integer, got a string\n"},
+    {"a float is not an integer", "cache: { ttl = 1.5; };\n",
+     "@:1: cache.ttl: expected an integer, got a float\n"},
+    {"a string is not a boolean", "routing: { subdomains = \"yes\"; };\n",
+     "@:1: routing.subdomains: expected a boolean, got a string\n"},
+    {"out of range is an error", "redis: { port = 70000; };\n",
+     "@:1: redis.port: 70000 is out of range (1-65535)\n"},
+    {"negative ttl is an error", "cache: { ttl = -1; };\n",
+     "@:1: cache.ttl: -1 is out of range (0-86400)\n"},
+    {"a 64-bit integer is range checked",
+     "cache: { max_entries = 5000000000L; };\n",
+     "@:1: cache.max_entries: 5000000000 is out of range (0-10000000)\n"},
+    {"an unknown mode is an error", "routing: { default = \"backup\"; };\n",
+     "@:1: routing.default: \"backup\" is not one of none, local, remote\n"},
+    {"an unknown on_error is an error",
+     "routing: { on_error = \"accept\"; };\n",
+     "@:1: routing.on_error: \"accept\" is not one of tempfail, default\n"},
+    {"a bad socket is an error", "milter: { socket = \"8891\"; };\n",
+     "@:1: milter.socket: \"8891\": expected unix:/path, inet:PORT@HOST or "
+     "inet6:PORT@HOST\n"},
+    {"a bad port in the socket is an error",
+     "milter: { socket = \"inet:0@127.0.0.1\"; };\n",
+     "@:1: milter.socket: \"inet:0@127.0.0.1\": expected inet:PORT@HOST with "
+     "PORT 1-65535\n"},
+    {"a relative unix socket is an error",
+     "milter: { socket = \"unix:mx.sock\"; };\n",
+     "@:1: milter.socket: \"unix:mx.sock\": unix socket path must be "
+     "absolute\n"},
+    {"a two-byte delimiter is an error", "routing: { delimiter = \"++\"; };\n",
+     "@:1: routing.delimiter: \"++\": must be one of + - _ =\n"},
+    {"an upper-case tag is an error",
+     "routing: { remote_tag = \"MX-REMOTE\"; };\n",
+     "@:1: routing.remote_tag: \"MX-REMOTE\": only a-z, 0-9 and '-' "
+     "allowed\n"},
+    {"an empty prefix is an error", "routing: { prefix = \"\"; };\n",
+     "@:1: routing.prefix: \"\": must be 1-200 bytes\n"},
+    {"equal tags are an error",
+     "routing: {\n remote_tag = \"mx\";\n local_tag = \"mx\";\n};\n",
+     "@:3: routing.local_tag: must differ from routing.remote_tag\n"},
+    {"unix and host together are an error",
+     "redis: {\n host = \"127.0.0.1\";\n unix = \"/run/r.sock\";\n};\n",
+     "@:3: redis.unix: set either redis.unix or redis.host/port\n"},
+    {"a username needs a password", "redis: { username = \"mx\"; };\n",
+     "@:1: redis.username: needs redis.password\n"},
+    {"a setting outside a group is an error", "ttl = 5;\n",
+     "@:1: ttl: unknown setting\n"},
+    {"a known group that is not a group is an error", "cache = 5;\n",
+     "@:1: cache: expected a group { ... }\n"},
+    {"every error is reported, not just the first",
+     "redis: { port = 0; db = -1; };\ncache: { ttl = \"x\"; };\n",
+     "@:1: redis.port: 0 is out of range (1-65535)\n"
+     "@:1: redis.db: -1 is out of range (0-65535)\n"
+     "@:2: cache.ttl: expected an integer, got a string\n"},
+    {"a syntax error names its line", "redis: {\n port = = 6379;\n};\n",
+     "@:2: syntax error: syntax error\n"},
+    {"a wrong-typed password is reported without its value",
+     "redis: { password = 123456; };\n",
+     "@:1: redis.password: expected a string, got an integer\n"},
+    {"a duplicate setting is an error", "cache: { ttl = 1; ttl = 2; };\n",
+     "@:1: syntax error: duplicate setting name\n"},
+};
+
+/* expand - the expected error text with the file name put in */
+static char *
+expand(const char *tmpl, const char *path)
+{
+    size_t len = strlen(tmpl) * (strlen(path) + 1) + 1;
+    char *out = malloc(len);
+    char *o = out;
+
+    for (; *tmpl; tmpl++) {
+        if (*tmpl == '@' && (tmpl[1] == ':')) {
+            strcpy(o, path);
+            o += strlen(path);
+        } else {
+            *o++ = *tmpl;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* write_file - replace path's content */
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* run_case - one table row */
+static void
+run_case(const struct cfg_case *c, const char *path)
+{
+    char *errors = NULL;
+    struct cfg *cfg;
+
+    write_file(path, c->text);
+    cfg = cfg_load(path, &errors);
+    if (c->errors == NULL) {
+        check_str(c->name, "errors", errors, NULL);
+        check_int(c->name, "loaded", cfg != NULL, 1);
+    } else {
+        char *want = expand(c->errors, path);
+
+        check_str(c->name, "errors", errors, want);
+        check_int(c->name, "rejected", cfg == NULL, 1);
+        free(want);
+    }
+    cfg_free(cfg);
+    free(errors);
+}
+
+/* run_values - a valid file's values reach struct cfg */
+static void
+run_values(const char *path)
+{
+    const char *name = "values are read and defaults filled in";
+    char *errors = NULL, *dump;
+    struct cfg *cfg;
+
+    write_file(path, "redis: { port = 6390; password = \"s3cret\"; };\n"
+                     "routing: { default = \"REMOTE\"; subdomains = false;\n"
+                     "  on_error = \"default\"; };\n");
+    cfg = cfg_load(path, &errors);
+    if (cfg == NULL) {
+        check_str(name, "errors", errors, NULL);
+        free(errors);
+        return;
+    }
+    check_int(name, "redis.port", cfg->redis_port, 6390);
+    check_str(name, "redis.host default", cfg->redis_host, "127.0.0.1");
+    check_int(name, "routing.default", cfg->default_mode, ROUTE_REMOTE);
+    check_int(name, "routing.on_error", cfg->on_error, CFG_ON_ERROR_DEFAULT);
+    check_int(name, "routing.subdomains", cfg->subdomains, 0);
+    check_str(name, "routing.prefix default", cfg->prefix, "mxswitch:domain:");
+    check_int(name, "cache.ttl default", cfg->cache_ttl, 30);
+    dump = cfg_dump(cfg);
+    check_int("the dump never shows the password", "secret shown",
+              strstr(dump, "s3cret") != NULL, 0);
+    check_int("the dump shows every group", "cache group",
+              strstr(dump, "cache: {\n    ttl = 30;") != NULL, 1);
+    free(dump);
+    cfg_free(cfg);
+}
+
+int
+main(void)
+{
+    char dir[] = "/tmp/test_cfg.XXXXXX";
+    char path[64], *errors = NULL;
+    size_t i;
+
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(path, sizeof(path), "%s/mxswitch.conf", dir);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        run_case(&cases[i], path);
+    run_values(path);
+    unlink(path);
+    check_int("a missing file is an error", "loaded",
+              cfg_load(path, &errors) == NULL, 1);
+    check_int("a missing file says why", "message",
+              errors && strstr(errors, "cannot read: No such file") != NULL, 1);
+    free(errors);
+    rmdir(dir);
+    return check_done("test_cfg");
+}

@@ -1,0 +1,75 @@
+#!/bin/bash
+# test_cli - command line contract: -t, -V, -h, bad options, make install
+T_NAME=test_cli
+. "$(dirname "$0")/lib.sh"
+
+# run_mx ARGS... - run mxswitch; output in OUT, exit status in RC
+run_mx() {
+    RC=0
+    # shellcheck disable=SC2086
+    OUT=$($WRAP "$MXSWITCH" "$@" 2>&1) || RC=$?
+}
+
+run_mx -t -c conf/mxswitch.conf
+expect_eq "-t on the shipped config exits 0" "$RC" 0
+expect_eq "-t on the shipped config says ok" "$OUT" \
+    "mxswitch: conf/mxswitch.conf: configuration ok"
+
+printf 'routing: {\n  default = "sideways";\n  tll = 3;\n};\n' >"$WORK/bad.conf"
+run_mx -t -c "$WORK/bad.conf"
+expect_eq "-t on a bad config exits 1" "$RC" 1
+expect_eq "-t names file, line and setting of every problem" "$OUT" \
+"$WORK/bad.conf:2: routing.default: \"sideways\" is not one of none, local, remote
+$WORK/bad.conf:3: routing.tll: unknown setting
+mxswitch: $WORK/bad.conf: configuration rejected"
+
+printf 'redis: { password = "hunter2-secret"; port = 0; };\n' >"$WORK/pw.conf"
+run_mx -t -v -c "$WORK/pw.conf"
+expect_eq "-t never prints the password" \
+    "$(echo "$OUT" | grep -c hunter2-secret)" 0
+printf 'redis: { password = "hunter2-secret"; };\n' >"$WORK/pw.conf"
+run_mx -t -v -c "$WORK/pw.conf"
+expect_eq "-t -v shows the settings but not the password" \
+    "$(echo "$OUT" | grep -c -e hunter2-secret -e 'password = "(set)"')" 1
+
+printf 'routing: { default = "local"; };\n' >"$WORK/local.conf"
+run_mx -t -c "$WORK/local.conf"
+expect_eq "a local default is allowed" "$RC" 0
+expect_eq "a local default is warned about" \
+    "$(echo "$OUT" | grep -c 'warning: routing.default = "local"')" 1
+
+run_mx -c "$WORK/missing.conf" -f
+expect_eq "a missing config stops the start with status 1" "$RC" 1
+expect_eq "a missing config says why" \
+    "$(echo "$OUT" | grep -c 'missing.conf:0: cannot read')" 1
+
+run_mx -V
+expect_eq "-V prints the version" "$OUT" "mxswitch 0.1.0"
+run_mx -h
+expect_eq "-h exits 0" "$RC" 0
+expect_eq "-h names the default config path" \
+    "$(echo "$OUT" | grep -c /etc/mxswitch/mxswitch.conf)" 1
+run_mx -x
+expect_eq "an unknown option exits 2" "$RC" 2
+run_mx extra
+expect_eq "a stray argument exits 2" "$RC" 2
+
+# A milter socket that is in use: the start fails with a clear message.
+port=$(free_port)
+start_redis "$port"
+printf 'milter: { socket = "inet:%s@127.0.0.1"; };\n' "$port" >"$WORK/busy.conf"
+run_mx -f -c "$WORK/busy.conf"
+expect_eq "a socket in use stops the start with status 1" "$RC" 1
+expect_eq "a socket in use is explained" \
+    "$(echo "$OUT" | grep -c "cannot listen on inet:$port@127.0.0.1")" 1
+
+if [ -z "$WRAP" ]; then
+    make --no-print-directory -s install DESTDIR="$WORK/root" \
+        PREFIX=/opt/mx >/dev/null 2>&1
+    expect_eq "make install honours DESTDIR and PREFIX" \
+        "$("$WORK/root/opt/mx/sbin/mxswitch" -V 2>&1)" "mxswitch 0.1.0"
+    expect_eq "make install puts the example config in place" \
+        "$(cmp -s conf/mxswitch.conf "$WORK/root/etc/mxswitch/mxswitch.conf" &&
+            echo same)" same
+fi
+finish
