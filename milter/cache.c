@@ -43,22 +43,6 @@ hash(const char *key, size_t len)
     return h;
 }
 
-/* lock - take the mutex; a broken mutex is a broken invariant */
-static void
-lock(struct cache *c)
-{
-    if (pthread_mutex_lock(&c->lock) != 0)
-        fatalx("cache: mutex lock failed");
-}
-
-/* unlock - release the mutex */
-static void
-unlock(struct cache *c)
-{
-    if (pthread_mutex_unlock(&c->lock) != 0)
-        fatalx("cache: mutex unlock failed");
-}
-
 /* lru_unlink - take an entry out of the LRU list */
 static void
 lru_unlink(struct entry *e)
@@ -102,6 +86,20 @@ drop(struct cache *c, struct entry **pp)
     c->count--;
 }
 
+/* free_entries - free every entry and empty the table (lock held) */
+static void
+free_entries(struct cache *c)
+{
+    while (c->head.next != &c->head) {
+        struct entry *e = c->head.next;
+
+        lru_unlink(e);
+        free(e);
+    }
+    memset(c->slots, 0, c->nslots * sizeof(*c->slots));
+    c->count = 0;
+}
+
 /* cache_create - an empty cache; see cache.h for the zero cases */
 struct cache *
 cache_create(size_t max_entries, uint64_t ttl_ms)
@@ -128,12 +126,7 @@ cache_free(struct cache *c)
 {
     if (c == NULL)
         return;
-    while (c->head.next != &c->head) {
-        struct entry *e = c->head.next;
-
-        lru_unlink(e);
-        free(e);
-    }
+    free_entries(c);
     free(c->slots);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -155,7 +148,7 @@ cache_get(struct cache *c, const char *key, uint64_t now_ms)
 
     if (c->max == 0)
         return CACHE_MISS;
-    lock(c);
+    xlock(&c->lock);
     pp = find(c, key, len, h);
     if (*pp != NULL) {
         if ((*pp)->expires <= now_ms) {
@@ -166,7 +159,7 @@ cache_get(struct cache *c, const char *key, uint64_t now_ms)
             lru_push(c, *pp);
         }
     }
-    unlock(c);
+    xunlock(&c->lock);
     return value;
 }
 
@@ -176,9 +169,9 @@ cache_generation(struct cache *c)
 {
     uint64_t g;
 
-    lock(c);
+    xlock(&c->lock);
     g = c->generation;
-    unlock(c);
+    xunlock(&c->lock);
     return g;
 }
 
@@ -194,9 +187,9 @@ cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
 
     if (c->max == 0)
         return;
-    lock(c);
+    xlock(&c->lock);
     if (generation != c->generation) {
-        unlock(c);
+        xunlock(&c->lock);
         return;
     }
     pp = find(c, key, len, h);
@@ -220,7 +213,7 @@ cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
     e->value = value;
     e->expires = now_ms + c->ttl;
     lru_push(c, e);
-    unlock(c);
+    xunlock(&c->lock);
 }
 
 /* cache_invalidate - forget one key (len bytes, need not be terminated) */
@@ -230,34 +223,24 @@ cache_invalidate(struct cache *c, const char *key, size_t len)
     uint32_t h = hash(key, len);
     struct entry **pp;
 
-    lock(c);
+    xlock(&c->lock);
     c->generation++;
     if (c->max > 0) {
         pp = find(c, key, len, h);
         if (*pp != NULL)
             drop(c, pp);
     }
-    unlock(c);
+    xunlock(&c->lock);
 }
 
 /* cache_flush - forget everything */
 void
 cache_flush(struct cache *c)
 {
-    size_t i;
-
-    lock(c);
+    xlock(&c->lock);
     c->generation++;
-    while (c->head.next != &c->head) {
-        struct entry *e = c->head.next;
-
-        lru_unlink(e);
-        free(e);
-    }
-    for (i = 0; i < c->nslots; i++)
-        c->slots[i] = NULL;
-    c->count = 0;
-    unlock(c);
+    free_entries(c);
+    xunlock(&c->lock);
 }
 
 /* cache_count - entries held now */
@@ -266,8 +249,8 @@ cache_count(struct cache *c)
 {
     size_t n;
 
-    lock(c);
+    xlock(&c->lock);
     n = c->count;
-    unlock(c);
+    xunlock(&c->lock);
     return n;
 }

@@ -8,6 +8,7 @@
 #ifndef MXS_H
 #define MXS_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #define MXS_VERSION "0.1.0"
@@ -24,6 +25,8 @@ void *xcalloc(size_t n, size_t len);
 void *xrealloc(void *ptr, size_t len);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t len);
+void xlock(pthread_mutex_t *m);
+void xunlock(pthread_mutex_t *m);
 void mxs_why(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t mxs_escape(char *out, size_t outlen, const char *in, size_t inlen);

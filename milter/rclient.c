@@ -57,22 +57,6 @@ now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* xlock - take a mutex; a broken mutex is a broken invariant */
-static void
-xlock(pthread_mutex_t *m)
-{
-    if (pthread_mutex_lock(m) != 0)
-        fatalx("rclient: mutex lock failed");
-}
-
-/* xunlock - release a mutex */
-static void
-xunlock(pthread_mutex_t *m)
-{
-    if (pthread_mutex_unlock(m) != 0)
-        fatalx("rclient: mutex unlock failed");
-}
-
 /* simple_command - run a command whose reply is only checked for errors */
 static int
 simple_command(redisContext *ctx, int argc, const char **argv, char *why,
@@ -270,7 +254,12 @@ command(struct rclient *rc, int argc, const char **argv, const size_t *lens,
             break;
         }
         err = errno;
-        mxs_why(why, whylen, "Redis %s: %s", rc->endpoint, c->ctx->errstr);
+        if (c->ctx->err == REDIS_ERR_IO &&
+            (err == EAGAIN || err == EWOULDBLOCK || err == EINPROGRESS))
+            mxs_why(why, whylen, "Redis %s: timed out after %d ms",
+                    rc->endpoint, rc->conf.timeout_ms);
+        else
+            mxs_why(why, whylen, "Redis %s: %s", rc->endpoint, c->ctx->errstr);
         if (reused && attempt == 0 && stale_error(c->ctx, err)) {
             redisFree(c->ctx);
             c->ctx = NULL;

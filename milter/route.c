@@ -93,8 +93,14 @@ route_decide(const struct route_in *in, char *why, size_t whylen)
                     in->host);
             return ADDR_TAG_NONE;
         }
-        mxs_why(why, whylen, "%s",
-                mailer ? "MTA would not send it to the MX" : "remote tag");
+        if (in->tag != ADDR_TAG_NONE)
+            mxs_why(why, whylen, "arrived with the %s tag",
+                    addr_tag_name(in->tag));
+        else if (mailer == NULL)
+            mxs_why(why, whylen, "MTA sent no routing macros");
+        else
+            mxs_why(why, whylen, "MTA would deliver it by %s to %s", mailer,
+                    in->host ? in->host : "?");
         return ADDR_TAG_REMOTE;
     case ROUTE_LOCAL:
         if (mailer == NULL) {
@@ -109,7 +115,10 @@ route_decide(const struct route_in *in, char *why, size_t whylen)
             mxs_why(why, whylen, "MTA would send it by %s", mailer);
             return ADDR_TAG_LOCAL;
         }
-        mxs_why(why, whylen, "MTA delivers it by %s", mailer);
+        if (route_mailer_is_smtp(mailer))
+            mxs_why(why, whylen, "a local default never overrides %s", mailer);
+        else
+            mxs_why(why, whylen, "MTA delivers it by %s", mailer);
         return ADDR_TAG_NONE;
     default:
         mxs_why(why, whylen, "no opinion");

@@ -60,6 +60,22 @@ xstrndup(const char *s, size_t len)
     return p;
 }
 
+/* xlock - take a mutex; a broken mutex is a broken invariant */
+void
+xlock(pthread_mutex_t *m)
+{
+    if (pthread_mutex_lock(m) != 0)
+        fatalx("mutex lock failed");
+}
+
+/* xunlock - release a mutex */
+void
+xunlock(pthread_mutex_t *m)
+{
+    if (pthread_mutex_unlock(m) != 0)
+        fatalx("mutex unlock failed");
+}
+
 /* mxs_why - format an explanation into a caller's buffer, if it has one */
 void
 mxs_why(char *why, size_t whylen, const char *fmt, ...)

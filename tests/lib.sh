@@ -98,7 +98,9 @@ start_redis() {
     track "$REDIS_PID"
     local i
     for ((i = 0; i < 100; i++)); do
-        [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return 0
+        case $(redis-cli -p "$port" ping 2>/dev/null) in
+        PONG | NOAUTH*) return 0 ;;
+        esac
         sleep 0.1
     done
     echo "redis-server on port $port did not start"

@@ -1,0 +1,91 @@
+#!/bin/bash
+# test_redis - the Redis settings against real redis-server processes: unix
+# socket, password, ACL username, db number, a refused AUTH, a slow Redis
+# (timeout_ms) and a watcher that follows changes in a non-zero db.
+T_NAME=test_redis
+. "$(dirname "$0")/lib.sh"
+
+MPORT=$(free_port)
+MILTER="inet:$MPORT@127.0.0.1"
+SOCK="$WORK/redis.sock"
+
+# One Redis on a unix socket (and a TCP port for the ACL user case), with a
+# password for the default user and an ACL user that may only read keys
+# under the prefix and subscribe to their notifications.
+RPORT=$(free_port)
+start_redis "$RPORT" --unixsocket "$SOCK" --unixsocketperm 700 \
+    --requirepass 'pw-default-9' --enable-debug-command local ||
+    { fail "redis starts" "-"; finish; exit; }
+rcli() { redis-cli -p "$RPORT" -a 'pw-default-9' --no-auth-warning "$@"; }
+rcli ACL SETUSER mx on '>pw-mx-7' '~mxswitch:*' '&__keyspace@*' \
+    +mget +ping +select +psubscribe '+config|get' >/dev/null
+rcli -n 3 SET mxswitch:domain:remote.test remote >/dev/null
+rcli -n 3 SET mxswitch:domain:toggle.test remote >/dev/null
+
+msg() {
+    printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <u@%s>\neom\n' "$1" |
+        mtc_run | sed -n -e 's/^rcpt [^:]*: //p' -e 's/^addrcpt_par \([^ ]*\).*/\1/p' |
+        tr '\n' ' ' | sed 's/ $//'
+}
+
+# run_with NAME REDIS-SETTINGS - start mxswitch with these redis settings
+run_with() {
+    cat >"$WORK/$1.conf" <<CONF
+milter: { socket = "$MILTER"; };
+redis: { $2 timeout_ms = 400; };
+cache: { ttl = 3600; };
+CONF
+    start_mxswitch "$WORK/$1.conf" "$MPORT"
+}
+
+run_with unix "unix = \"$SOCK\"; password = \"pw-default-9\"; db = 3;"
+expect_eq "unix socket + password + db 3: remote is rewritten" \
+    "$(msg remote.test)" "continue <u+mx-remote@remote.test>"
+rcli -n 3 SET mxswitch:domain:toggle.test local >/dev/null
+expect_eq "watcher follows db 3 over the unix socket" "$(msg toggle.test)" \
+    "continue"
+stop_mxswitch "unix socket: clean exit"
+
+run_with acl "host = \"127.0.0.1\"; port = $RPORT; username = \"mx\"; password = \"pw-mx-7\"; db = 3;"
+expect_eq "ACL user: remote is rewritten" "$(msg remote.test)" \
+    "continue <u+mx-remote@remote.test>"
+rcli -n 3 SET mxswitch:domain:toggle.test remote >/dev/null
+expect_eq "ACL user: watcher follows changes" "$(msg toggle.test)" \
+    "continue <u+mx-remote@toggle.test>"
+stop_mxswitch "ACL user: clean exit"
+
+run_with badpw "host = \"127.0.0.1\"; port = $RPORT; password = \"wrong-pw-5\"; db = 3;"
+expect_eq "refused AUTH: recipient gets 451" "$(msg remote.test)" \
+    "reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
+expect_grep "refused AUTH is logged" "$WORK/mxswitch.log" \
+    'AUTH refused: WRONGPASS'
+expect_eq "the password never reaches the log" \
+    "$(grep -c wrong-pw-5 "$WORK/mxswitch.log")" 0
+stop_mxswitch "refused AUTH: clean exit"
+
+run_with slow "host = \"127.0.0.1\"; port = $RPORT; password = \"pw-default-9\"; db = 3;"
+expect_eq "before the stall: lookups work" "$(msg remote.test)" \
+    "continue <u+mx-remote@remote.test>"
+rcli DEBUG SLEEP 2 >/dev/null &
+sleep_pid=$!
+track "$sleep_pid"
+sleep 0.3
+start=$(date +%s%N)
+got=$(msg slow.test)
+ms=$((($(date +%s%N) - start) / 1000000))
+expect_eq "slow Redis: recipient gets 451 instead of waiting" "$got" \
+    "reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
+echo "     (answered after ${ms} ms with timeout_ms = 400)"
+expect_grep "slow Redis is logged as a failure" "$WORK/mxswitch.log" \
+    'unreachable: .*timed out after 400 ms'
+wait "$sleep_pid" 2>/dev/null
+untrack "$sleep_pid"
+got=""
+for _ in $(seq 1 30); do
+    got=$(msg remote2.test)
+    [ "$got" = continue ] && break
+    sleep 0.2
+done
+expect_eq "after the stall: lookups work again" "$got" continue
+stop_mxswitch "slow Redis: clean exit"
+finish
