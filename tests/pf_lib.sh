@@ -167,7 +167,8 @@ pf_flush() { postqueue -c "$PF_ETC" -f >/dev/null 2>&1; }
 # smtp_send FROM RCPT-SPEC... - one message by SMTP to $PF_SMTP.  A
 # RCPT-SPEC is "address [ESMTP args]".  Prints one line per RCPT
 # ("RCPT <addr> 250") and "DATA 250" (or the code), and the message's
-# Subject is $SUBJECT (default: a counter).
+# Subject is $SUBJECT (default: a counter).  A MAIL command that is not
+# accepted adds a line "MAIL <code>" first.
 smtp_send() {
     local from=$1 r code line
     shift
@@ -188,6 +189,7 @@ smtp_send() {
     smtp_reply
     printf 'MAIL FROM:<%s>\r\n' "$from" >&5
     smtp_reply
+    [ "${code:0:1}" = 2 ] || echo "MAIL $code${SMTP_VERBOSE:+ $SMTP_LAST}"
     local ok=0
     for r in "$@"; do
         local addr=${r%% *} args=""

@@ -24,10 +24,16 @@ PF_DNS=(
     --host-record=mx.relayed.test,127.0.0.25
     --mx-host=aliased.test,mx.aliased.test,10
     --host-record=mx.aliased.test,127.0.0.26
+    --mx-host=fresh.test,mx.unknown.test,10
+    --host-record=mx.mixed.test,127.0.0.27
 )
+for i in 0 1 2 3 4 5 6 7 8 9; do
+    PF_DNS+=(--mx-host=m$i.test,mx.mixed.test,10)
+done
 abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
-for s in remote:21 unknown:22 twomx1:23 twomx2:24 relayed:25 aliased:26; do
+for s in remote:21 unknown:22 twomx1:23 twomx2:24 relayed:25 aliased:26 \
+    mixed:27; do
     pf_sink "${s%:*}" "127.0.0.${s#*:}" || abort "sink ${s%:*}"
 done
 
@@ -38,6 +44,8 @@ rset remote.test remote
 rset twomx.test remote
 rset aliased.test remote
 rset relayed.test local
+for i in 0 1 2 3; do rset m$i.test local; done
+for i in 4 5 6 7; do rset m$i.test remote; done
 
 cat >"$WORK/mx.conf" <<CONF
 milter: { socket = "inet:8891@127.0.0.1"; };
@@ -48,6 +56,8 @@ start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
 
 pf_make <<CF || abort "postfix config"
 virtual_mailbox_domains = local.test remote.test twomx.test aliased.test
+  m0.test m1.test m2.test m3.test m4.test m5.test m6.test m7.test m8.test
+  m9.test
 relay_domains = relayed.test
 CF
 cat >"$PF_ETC/vmailbox" <<MB
@@ -58,7 +68,15 @@ carol@twomx.test twomx.test/carol/
 info@aliased.test aliased.test/info/
 dave@relayed.test relayed.test/dave/
 MB
-echo "info@aliased.test alice@local.test" >"$PF_ETC/valias"
+for i in 0 1 2 3 4 5 6 7 8 9; do
+    for u in 0 1 2 3 4; do
+        echo "u$u@m$i.test m$i.test/u$u/" >>"$PF_ETC/vmailbox"
+    done
+done
+printf '%s\n' "info@aliased.test alice@local.test" \
+    "@aliased.test alice@local.test" >"$PF_ETC/valias"
+mkdir -p "$PF_ETC.orig"
+cp "$PF_ETC/main.cf" "$PF_ETC/master.cf" "$PF_ETC.orig/"
 pf_start || abort "postfix starts"
 
 # Wire it the way a postmaster would.
@@ -133,6 +151,108 @@ expect_eq "s3: after the toggle, sendmail(1) mail lands locally" \
 expect_eq "s3: the MX saw the untagged address" "$(sink_rcpts remote s3a)" \
     "<bob@remote.test> ORCPT=rfc822;bob@remote.test"
 rset remote.test remote
+
+# 4: two MX hosts: the best one takes it; when it refuses, the next one.
+SUBJECT=s4a smtp_send sender@client.test carol@twomx.test >/dev/null
+pf_wait_queue 20
+expect_eq "s4: remote mail goes to the best MX" \
+    "$(sink_count twomx1 s4a)/$(sink_count twomx2 s4a)" 1/0
+kill "$SINK_PID_twomx1"
+wait "$SINK_PID_twomx1" 2>/dev/null
+untrack "$SINK_PID_twomx1"
+pf_sink twomx1 127.0.0.23 -r CONNECT
+SUBJECT=s4b smtp_send sender@client.test carol@twomx.test >/dev/null
+pf_wait_queue 20
+expect_eq "s4: when the best MX refuses, the next one gets it" \
+    "$(sink_count twomx1 s4b)/$(sink_count twomx2 s4b)" 0/1
+expect_eq "s4: carol's local mailbox got neither" \
+    "$(maildir_count twomx.test/carol s4a)$(maildir_count twomx.test/carol s4b)" 00
+
+# 5: remote mode beats local aliases (exact and catch-all); local mode for
+# a relay_domains domain is delivered here through the local tag.
+SUBJECT=s5 smtp_send sender@client.test info@aliased.test zed@aliased.test \
+    dave@relayed.test >/dev/null
+pf_wait_queue 20
+expect_eq "s5: aliased remote recipients reach the domain's MX, untagged" \
+    "$(sink_rcpts aliased s5 | cut -d' ' -f1 | tr '\n' ' ')" \
+    "<info@aliased.test> <zed@aliased.test> "
+expect_eq "s5: the local alias target got nothing" \
+    "$(maildir_count local.test/alice s5)" 0
+expect_eq "s5: local mode for a relay domain: delivered here, not relayed" \
+    "$(maildir_count relayed.test/dave s5)/$(sink_count relayed s5)" 1/0
+expect_grep "s5: the relay domain got the local tag" "$WORK/mxswitch.log" \
+    'rcpt=<dave@relayed.test> .*action=rewrite new=<dave\+mx-local@relayed.test>'
+
+# 8: 50 recipients over 10 domains with mixed modes in one message.
+rcpts=()
+for i in 0 1 2 3 4 5 6 7 8 9; do
+    for u in 0 1 2 3 4; do rcpts+=("u$u@m$i.test"); done
+done
+SUBJECT=s8 smtp_send sender@client.test "${rcpts[@]}" >"$WORK/s8.out"
+pf_wait_queue 30
+expect_eq "s8: all 50 recipients accepted" "$(grep -c ' 250$' "$WORK/s8.out")" 51
+local_ok=0
+for i in 0 1 2 3 8 9; do
+    for u in 0 1 2 3 4; do
+        [ "$(maildir_count "m$i.test/u$u" s8)" = 1 ] && local_ok=$((local_ok + 1))
+    done
+done
+expect_eq "s8: 30 local and no-key recipients in their maildirs once" \
+    "$local_ok" 30
+expect_eq "s8: no remote-mode recipient has a local copy" \
+    "$(for i in 4 5 6 7; do for u in 0 1 2 3 4; do maildir_count "m$i.test/u$u" s8; done; done | sort -u)" 0
+expect_eq "s8: the 20 remote-mode recipients reached the MX untagged" \
+    "$(sink_rcpts mixed s8 | grep -c '^<u[0-4]@m[4-7].test> ORCPT=rfc822;u[0-4]@m[4-7].test$')" 20
+expect_eq "s8: and nothing else reached the MX" \
+    "$(sink_rcpts mixed s8 | wc -l)" 20
+
+# 7: Redis stopped: recipients whose domain is not cached get 4xx; after
+# Redis returns the client's retry is delivered once.
+stop_pid "$REDIS_PID"
+SUBJECT=s7a smtp_send sender@client.test eve@fresh.test >"$WORK/s7a.out"
+expect_eq "s7: Redis down: RCPT gets 451 4.3.0" "$(cat "$WORK/s7a.out")" \
+    "RCPT <eve@fresh.test> 451"
+start_redis 6379
+rset local.test local
+rset remote.test remote
+got=""
+for _ in $(seq 1 30); do
+    got=$(SUBJECT=s7a smtp_send sender@client.test eve@fresh.test)
+    [ "$got" != "RCPT <eve@fresh.test> 451" ] && break
+    sleep 0.2
+done
+pf_wait_queue 20
+expect_eq "s7: Redis back: the retry is accepted" "$got" \
+    "RCPT <eve@fresh.test> 250
+DATA 250"
+expect_eq "s7: and delivered once" "$(sink_count unknown s7a)" 1
+
+# 7: mxswitch stopped: Postfix answers 4xx (milter_default_action).
+stop_mxswitch "mxswitch stops for the outage test"
+SMTP_VERBOSE=1 SUBJECT=s7b smtp_send sender@client.test bob@remote.test \
+    alice@local.test >"$WORK/s7b.out"
+expect_eq "s7: mxswitch down: MAIL gets 451 4.7.1, nothing is accepted" \
+    "$(head -n 1 "$WORK/s7b.out" | cut -d' ' -f2-4)/$(grep -c -e '^DATA' -e ' 2[0-9][0-9] ' "$WORK/s7b.out")" \
+    "451 451 4.7.1/0"
+start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts"
+SUBJECT=s7b smtp_send sender@client.test bob@remote.test alice@local.test \
+    >/dev/null
+pf_wait_queue 20
+expect_eq "s7: after restart the retry lands where the modes say, once" \
+    "$(sink_count remote s7b)/$(maildir_count remote.test/bob s7b)/$(maildir_count local.test/alice s7b)" \
+    1/0/1
+
+# 11: undo: Postfix routes as before setup.
+MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$PF_ETC" \
+    --undo >>"$WORK/setup.log" 2>&1
+expect_eq "s11: --undo succeeds" "$?" 0
+expect_eq "s11: main.cf is the original again" \
+    "$(diff <(postconf -c "$PF_ETC" -n) <(postconf -c "$PF_ETC.orig" -n 2>/dev/null || true) >/dev/null; echo $?)" 0
+expect_eq "s11: no milter any more" "$(postconf -c "$PF_ETC" -h smtpd_milters)" ""
+SUBJECT=s11 smtp_send sender@client.test bob@remote.test >/dev/null
+pf_wait_queue 20
+expect_eq "s11: remote-mode domain is delivered locally again (no milter)" \
+    "$(sink_count remote s11)/$(maildir_count remote.test/bob s11)" 0/1
 
 pf_stop
 stop_mxswitch "mxswitch exits cleanly"
