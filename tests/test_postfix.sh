@@ -33,7 +33,7 @@ done
 abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
 for s in remote:21 unknown:22 twomx1:23 twomx2:24 relayed:25 aliased:26 \
-    mixed:27; do
+    mixed:27 smarthost:28; do
     pf_sink "${s%:*}" "127.0.0.${s#*:}" || abort "sink ${s%:*}"
 done
 
@@ -205,6 +205,30 @@ expect_eq "s8: the 20 remote-mode recipients reached the MX untagged" \
     "$(sink_rcpts mixed s8 | grep -c '^<u[0-4]@m[4-7].test> ORCPT=rfc822;u[0-4]@m[4-7].test$')" 20
 expect_eq "s8: and nothing else reached the MX" \
     "$(sink_rcpts mixed s8 | wc -l)" 20
+
+# relayhost: remote mode leaves through the relayhost by default (the way
+# all outbound mail leaves such a server); --remote-nexthop mx goes direct.
+setup() {
+    MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$PF_ETC" \
+        --config "$WORK/mx.conf" "$@" >>"$WORK/setup.log" 2>&1
+}
+postconf -c "$PF_ETC" -e 'relayhost = [127.0.0.28]'
+setup
+SUBJECT=srh1 smtp_send sender@client.test bob@remote.test carol@unknown.test \
+    >/dev/null
+pf_wait_queue 20
+expect_eq "relayhost: remote mode goes through the relayhost, untagged" \
+    "$(sink_rcpts smarthost srh1 | cut -d' ' -f1 | tr '\n' ' ')/$(sink_count remote srh1)" \
+    "<bob@remote.test> <carol@unknown.test> /0"
+setup --remote-nexthop mx
+SUBJECT=srh2 smtp_send sender@client.test bob@remote.test carol@unknown.test \
+    >/dev/null
+pf_wait_queue 20
+expect_eq "relayhost + --remote-nexthop mx: remote mode goes to the MX" \
+    "$(sink_rcpts remote srh2 | cut -d' ' -f1)/$(sink_rcpts smarthost srh2 | cut -d' ' -f1)" \
+    "<bob@remote.test>/<carol@unknown.test>"
+postconf -c "$PF_ETC" -X relayhost
+setup
 
 # 7: Redis stopped: recipients whose domain is not cached get 4xx; after
 # Redis returns the client's retry is delivered once.
