@@ -39,13 +39,16 @@ done
 
 start_redis 6379 || abort "redis"
 rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
-rset local.test local
-rset remote.test remote
-rset twomx.test remote
-rset aliased.test remote
-rset relayed.test local
-for i in 0 1 2 3; do rset m$i.test local; done
-for i in 4 5 6 7; do rset m$i.test remote; done
+set_keys() {
+    rset local.test local
+    rset remote.test remote
+    rset twomx.test remote
+    rset aliased.test remote
+    rset relayed.test local
+    for i in 0 1 2 3; do rset m$i.test local; done
+    for i in 4 5 6 7; do rset m$i.test remote; done
+}
+set_keys
 
 cat >"$WORK/mx.conf" <<CONF
 milter: { socket = "inet:8891@127.0.0.1"; };
@@ -237,8 +240,7 @@ SUBJECT=s7a smtp_send sender@client.test eve@fresh.test >"$WORK/s7a.out"
 expect_eq "s7: Redis down: RCPT gets 451 4.3.0" "$(cat "$WORK/s7a.out")" \
     "RCPT <eve@fresh.test> 451"
 start_redis 6379
-rset local.test local
-rset remote.test remote
+set_keys
 got=""
 for _ in $(seq 1 30); do
     got=$(SUBJECT=s7a smtp_send sender@client.test eve@fresh.test)
@@ -265,6 +267,63 @@ pf_wait_queue 20
 expect_eq "s7: after restart the retry lands where the modes say, once" \
     "$(sink_count remote s7b)/$(maildir_count remote.test/bob s7b)/$(maildir_count local.test/alice s7b)" \
     1/0/1
+
+# 6: local delivery through Dovecot LMTP: no tag reaches Dovecot.  Its
+# recipient_delimiter is empty, so a tag would show as another user.
+D=$WORK/dovecot
+mkdir -p "$D/run" "$D/mail"
+chown 5000:5000 "$D/mail"
+cat >"$D/dovecot.conf" <<DC
+base_dir = $D/run
+state_dir = $D/run
+log_path = $D/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+recipient_delimiter =
+lmtp_save_to_detail_mailbox = no
+mail_location = maildir:$D/mail/%d/%n
+first_valid_uid = 1000
+passdb {
+  driver = static
+  args = nopassword=y
+}
+userdb {
+  driver = static
+  args = uid=5000 gid=5000 home=$D/mail/%d/%n
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = 24
+  }
+}
+DC
+dovecot -F -c "$D/dovecot.conf" 2>>"$D/dovecot.log" &
+track $!
+DOVECOT_PID=$!
+wait_port_ip 127.0.0.1 24 10 || fail "dovecot starts" "see $D/dovecot.log"
+postconf -c "$PF_ETC" -e 'virtual_transport = lmtp:inet:127.0.0.1:24'
+setup
+expect_eq "s6: setup picks the instance's LMTP transport for the local tag" \
+    "$(grep -c 'mx-local@\[^@\]+\$/ lmtp:inet:127.0.0.1:24$' "$PF_ETC/mxswitch/transport.pcre")" 1
+SUBJECT=s6 smtp_send sender@client.test alice@local.test dave@relayed.test \
+    >/dev/null
+pf_wait_queue 20
+expect_eq "s6: Dovecot stored each local copy once, under the untagged user" \
+    "$(grep -rlsx 'Subject: s6' "$D/mail" | grep -E '/(new|cur)/' | sed "s|$D/mail/||; s|/new/.*||" | sort | tr '\n' ' ')" \
+    "local.test/alice relayed.test/dave "
+expect_eq "s6: Dovecot's LMTP sessions saw untagged recipients only" \
+    "$(grep -o 'lmtp([a-z]*@[a-z.]*)' "$D/dovecot.log" | sort -u | tr '\n' ' ')/$(grep -c 'mx-local' "$D/dovecot.log")" \
+    "lmtp(alice@local.test) lmtp(dave@relayed.test) /0"
+expect_grep "s6: the local-tagged copy went over LMTP, tag stripped on the wire" \
+    "$WORK/pf/maillog" \
+    'to=<dave\+mx-local@relayed.test>, relay=127.0.0.1\[127.0.0.1\]:24, .*250 2.0.0 <dave@relayed.test>'
+kill "$DOVECOT_PID"
+wait "$DOVECOT_PID" 2>/dev/null
+untrack "$DOVECOT_PID"
+postconf -c "$PF_ETC" -X virtual_transport
+setup
 
 # 11: undo: Postfix routes as before setup.
 MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$PF_ETC" \
