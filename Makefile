@@ -6,6 +6,7 @@
 #   make test-valgrind   the same suite under valgrind (memcheck, leaks)
 #   make check           format check + all three of the above
 #   make run             scripts/run: private Redis + mxswitch in the foreground
+#   make demo            scripts/demo: a private Postfix routing real mail
 #   make install         PREFIX=/usr/local DESTDIR= honoured
 
 PREFIX ?= /usr/local
@@ -34,8 +35,8 @@ BIN = milter/mxswitch
 endif
 
 CORE = util log addr domain route cache cfg
-DAEMON = $(CORE) rclient lookup mlfi main
-UNITS = addr domain route cache cfg
+DAEMON = $(CORE) rclient lookup smap mlfi main
+UNITS = addr domain route cache cfg smap
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN)
@@ -54,6 +55,9 @@ $(BIN): $(DAEMON:%=$(BUILD)/%.o)
 
 $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# test_smap links the server too (the reader lives beside it); needs no Redis.
+$(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o
 
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
@@ -81,6 +85,9 @@ format-check:
 run:
 	scripts/run
 
+demo:
+	scripts/demo
+
 install: $(BIN)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxswitch
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxswitch
@@ -91,6 +98,7 @@ install: $(BIN)
 clean:
 	rm -rf build milter/mxswitch
 
-.PHONY: all test test-bins test-asan test-valgrind check format-check run \
+
+.PHONY: all test test-bins test-asan test-valgrind check format-check run demo \
         install clean
 .SECONDARY:
