@@ -89,7 +89,7 @@ expect_eq "--dry-run changes neither main.cf nor writes tables" \
     "$(cmp -s "$PF_ETC/main.cf" "$PF_ETC.orig/main.cf" && echo same)/$(ls "$PF_ETC/mxswitch" 2>/dev/null | wc -l)" \
     same/0
 expect_grep "--dry-run prints the postconf changes" "$WORK/dry.log" \
-    "postconf -c .* -e smtpd_milters\\ =\\ inet:127.0.0.1:8891"
+    'postconf -c .* -e smtpd_milters.*=.*inet:127.0.0.1:8891'
 MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$PF_ETC" \
     --config "$WORK/mx.conf" >"$WORK/setup.log" 2>&1
 expect_eq "setup script succeeds on a running instance" "$?" 0
