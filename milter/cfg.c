@@ -31,6 +31,8 @@ struct key {
 };
 
 static int check_socket(const char *, char *, size_t);
+static int check_socket_or_off(const char *, char *, size_t);
+static int check_mapname(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
 static int check_abspath(const char *, char *, size_t);
 static int check_prefix(const char *, char *, size_t);
@@ -80,6 +82,12 @@ static const struct key keys[] = {
     {"cache", "ttl", K_INT, OFF(cache_ttl), NULL, 30, 0, 86400, NULL, NULL, 0},
     {"cache", "max_entries", K_INT, OFF(cache_max_entries), NULL, 100000, 0,
      10000000, NULL, NULL, 0},
+    {"socketmap", "socket", K_STR, OFF(smap_socket), "", 0, 0, 0, NULL,
+     check_socket_or_off, 0},
+    {"socketmap", "name", K_STR, OFF(smap_name), "mxswitch", 0, 0, 0, NULL,
+     check_mapname, 0},
+    {"socketmap", "max_clients", K_INT, OFF(smap_max_clients), NULL, 256, 1,
+     4096, NULL, NULL, 0},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -137,6 +145,29 @@ check_socket(const char *v, char *why, size_t whylen)
     if (errno != 0 || port < 1 || port > 65535 || (*at != '\0' && *at != '@') ||
         (*at == '@' && at[1] == '\0')) {
         mxs_why(why, whylen, "expected inet:PORT@HOST with PORT 1-65535");
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
+/* check_socket_or_off - empty (the server is off) or a socket spec */
+static int
+check_socket_or_off(const char *v, char *why, size_t whylen)
+{
+    return v[0] == '\0' ? MXS_OK : check_socket(v, why, whylen);
+}
+
+/* check_mapname - a socketmap name: 1-64 of A-Z a-z 0-9 _ - */
+static int
+check_mapname(const char *v, char *why, size_t whylen)
+{
+    size_t len = strlen(v);
+
+    if (len == 0 || len > 64 ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "abcdefghijklmnopqrstuvwxyz"
+                  "0123456789_-") != len) {
+        mxs_why(why, whylen, "must be 1-64 of A-Z, a-z, 0-9, '_' and '-'");
         return MXS_INVALID;
     }
     return MXS_OK;
@@ -393,6 +424,7 @@ cross_check(const struct cfg *cfg, const char *path, struct errbuf *e,
     int user_line = seen[find_key("redis", "username") - keys];
     int ltag_line = seen[find_key("routing", "local_tag") - keys];
     int rtag_line = seen[find_key("routing", "remote_tag") - keys];
+    int smap_line = seen[find_key("socketmap", "socket") - keys];
 
     if (unix_line && (host_line || port_line))
         adderr(e, path, unix_line,
@@ -402,6 +434,10 @@ cross_check(const struct cfg *cfg, const char *path, struct errbuf *e,
     if (strcmp(cfg->local_tag, cfg->remote_tag) == 0)
         adderr(e, path, ltag_line > rtag_line ? ltag_line : rtag_line,
                "routing.local_tag: must differ from routing.remote_tag");
+    if (cfg->smap_socket[0] != '\0' &&
+        strcmp(cfg->smap_socket, cfg->milter_socket) == 0)
+        adderr(e, path, smap_line,
+               "socketmap.socket: must differ from milter.socket");
 }
 
 /*
@@ -505,4 +541,16 @@ cfg_dump(const struct cfg *cfg)
     }
     memcpy(out.text + out.len, "};\n", 4);
     return out.text;
+}
+
+/* cfg_tags - the routing tag settings in the form addr_* wants */
+struct addr_tags
+cfg_tags(const struct cfg *cfg)
+{
+    struct addr_tags t;
+
+    t.delimiter = cfg->delimiter[0];
+    t.remote = cfg->remote_tag;
+    t.local = cfg->local_tag;
+    return t;
 }

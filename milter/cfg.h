@@ -42,10 +42,15 @@ struct cfg {
 
     int cache_ttl;
     int cache_max_entries;
+
+    char *smap_socket; /* "" = no socketmap server */
+    char *smap_name;
+    int smap_max_clients;
 };
 
 struct cfg *cfg_load(const char *path, char **errors);
 void cfg_free(struct cfg *cfg);
 char *cfg_dump(const struct cfg *cfg);
+struct addr_tags cfg_tags(const struct cfg *cfg);
 
 #endif

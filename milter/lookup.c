@@ -143,3 +143,34 @@ lookup_domain(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     res->key[0] = '\0';
     return MXS_OK;
 }
+
+/*
+ * lookup_address - the routing mode for a parsed recipient address
+ *
+ * norm (DOMAIN_MAX + 1 bytes) gets the normalised domain, or "" when there
+ * is none to look up.  No domain or an address literal: MXS_OK, mode none
+ * from LOOKUP_DEFAULT, never looked up.  A malformed domain: MXS_INVALID
+ * with norm "".  Otherwise as lookup_domain() with norm set.
+ */
+int
+lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+               const struct addr *a, uint64_t now_ms, char *norm,
+               size_t normlen, struct lookup_result *res, char *why,
+               size_t whylen)
+{
+    int rcode;
+
+    norm[0] = '\0';
+    memset(res, 0, sizeof(*res));
+    if (a->domain == NULL || a->literal) {
+        res->mode = ROUTE_NONE;
+        res->source = LOOKUP_DEFAULT;
+        return MXS_OK;
+    }
+    rcode = domain_normalize(a->domain, norm, normlen, why, whylen);
+    if (rcode != MXS_OK) {
+        norm[0] = '\0';
+        return rcode;
+    }
+    return lookup_domain(cfg, cache, rc, norm, now_ms, res, why, whylen);
+}

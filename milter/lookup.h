@@ -5,13 +5,16 @@
  * caller logs with the queue id.  With subdomains on, every candidate the
  * cache cannot answer is fetched in one MGET; the most specific key that
  * exists wins.  An invalid value in the winning key is an error, never a
- * fall back to a parent domain or the default.
+ * fall back to a parent domain or the default.  lookup_address() is the
+ * one path from a parsed recipient to its mode, for the milter and the
+ * socketmap server alike.
  */
 #ifndef LOOKUP_H
 #define LOOKUP_H
 
 #include <stdint.h>
 
+#include "addr.h"
 #include "cfg.h"
 #include "domain.h"
 #include "route.h"
@@ -31,6 +34,10 @@ struct lookup_result {
 int lookup_domain(const struct cfg *cfg, struct cache *cache,
                   struct rclient *rc, const char *domain, uint64_t now_ms,
                   struct lookup_result *res, char *why, size_t whylen);
+int lookup_address(const struct cfg *cfg, struct cache *cache,
+                   struct rclient *rc, const struct addr *a, uint64_t now_ms,
+                   char *norm, size_t normlen, struct lookup_result *res,
+                   char *why, size_t whylen);
 const char *lookup_source_name(enum lookup_source source);
 uint64_t lookup_now_ms(void);
 

@@ -16,6 +16,7 @@
 #include "mlfi.h"
 #include "mxs.h"
 #include "rclient.h"
+#include "smap.h"
 
 #define DRAIN_SECONDS 30
 
@@ -102,10 +103,11 @@ int
 main(int argc, char **argv)
 {
     const char *path = CFG_DEFAULT_PATH;
-    int foreground = 0, test = 0, verbose = 0, ch, rv;
+    int foreground = 0, test = 0, verbose = 0, ch, rv, drained;
     struct rclient_conf rconf;
     struct rclient *rc;
     struct cache *cache;
+    struct smap *smap;
     struct cfg *cfg;
     char why[512];
 
@@ -167,6 +169,7 @@ main(int argc, char **argv)
     if (smfi_opensocket(1) != MI_SUCCESS)
         fatalx("cannot listen on %s (in use, or no permission?)",
                cfg->milter_socket);
+    smap = smap_open(cfg); /* before daemon(): a socket in use stops here */
     if (!foreground && daemon(0, 0) != 0)
         fatal("cannot become a daemon");
 
@@ -195,11 +198,15 @@ main(int argc, char **argv)
              route_mode_name((enum route_mode)cfg->default_mode),
              cfg->on_error == CFG_ON_ERROR_TEMPFAIL ? "tempfail" : "default",
              cfg->cache_ttl);
+    smap_start(smap, cache, rc);
 
     rv = smfi_main();
     log_info("stopping: waiting for %d session(s) in progress",
              mlfi_sessions());
-    if (!drain()) {
+    drained = drain();
+    /* Postfix may still ask while sessions finish: stop answering last. */
+    smap_stop(smap);
+    if (!drained) {
         log_warnx("sessions still open after %d s; exiting anyway",
                   DRAIN_SECONDS);
         return 1;

@@ -64,12 +64,7 @@ mlfi_sessions(void)
 static struct addr_tags
 tags(void)
 {
-    struct addr_tags t;
-
-    t.delimiter = g_cfg->delimiter[0];
-    t.remote = g_cfg->remote_tag;
-    t.local = g_cfg->local_tag;
-    return t;
+    return cfg_tags(g_cfg);
 }
 
 /* session_get - this session's state, made on first use */
@@ -205,17 +200,11 @@ resolve(struct rcpt *r, const char *qid, char *why, size_t whylen)
     char norm[DOMAIN_MAX + 1];
     int rcode;
 
-    if (r->addr.domain == NULL || r->addr.literal) {
-        r->res.mode = ROUTE_NONE;
-        r->res.source = LOOKUP_DEFAULT;
-        return MXS_OK;
-    }
-    rcode = domain_normalize(r->addr.domain, norm, sizeof(norm), why, whylen);
-    if (rcode != MXS_OK)
-        return rcode;
+    rcode = lookup_address(g_cfg, g_cache, g_rc, &r->addr, lookup_now_ms(),
+                           norm, sizeof(norm), &r->res, why, whylen);
+    if (norm[0] == '\0')
+        return rcode; /* no domain, a literal, or a malformed domain */
     r->domain = xstrdup(norm);
-    rcode = lookup_domain(g_cfg, g_cache, g_rc, norm, lookup_now_ms(), &r->res,
-                          why, whylen);
     if (rcode == MXS_OK)
         log_debug("%s: %s: domain %s mode %s from %s key \"%s\"", qid, r->arg,
                   norm, route_mode_name(r->res.mode),

@@ -65,13 +65,18 @@ finish() {
     [ "$T_FAILED" -eq 0 ]
 }
 
-# free_port - a TCP port on 127.0.0.1 that nothing listens on
+# free_port VAR - set VAR to a TCP port on 127.0.0.1 that nothing listens on, below the
+# ephemeral range (32768-) so no outgoing connection holds it, and never
+# one this test was already given
+T_PORTS=" "
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000))
+        case $T_PORTS in *" $p "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
+            T_PORTS="$T_PORTS$p "
+            printf -v "$1" '%s' "$p"
             return
         fi
     done

@@ -100,6 +100,41 @@ static const struct cfg_case cases[] = {
      "@:1: redis.password: expected a string, got an integer\n"},
     {"a duplicate setting is an error", "cache: { ttl = 1; ttl = 2; };\n",
      "@:1: syntax error: duplicate setting name\n"},
+    {"a socketmap on a TCP port with every setting is valid",
+     "socketmap: { socket = \"inet:8893@127.0.0.1\"; name = \"Mx_switch-2\";\n"
+     "  max_clients = 4096; };\n",
+     NULL},
+    {"a socketmap on a unix socket is valid",
+     "socketmap: { socket = \"unix:/run/mxswitch/socketmap.sock\"; };\n", NULL},
+    {"an empty socketmap socket turns it off",
+     "socketmap: { socket = \"\"; };\n", NULL},
+    {"a bad socketmap socket is an error",
+     "socketmap: { socket = \"127.0.0.1:8893\"; };\n",
+     "@:1: socketmap.socket: \"127.0.0.1:8893\": expected unix:/path, "
+     "inet:PORT@HOST or inet6:PORT@HOST\n"},
+    {"a relative socketmap unix socket is an error",
+     "socketmap: { socket = \"unix:smap.sock\"; };\n",
+     "@:1: socketmap.socket: \"unix:smap.sock\": unix socket path must be "
+     "absolute\n"},
+    {"the socketmap cannot share the milter socket",
+     "milter: { socket = \"inet:8891@127.0.0.1\"; };\n"
+     "socketmap: {\n  socket = \"inet:8891@127.0.0.1\";\n};\n",
+     "@:3: socketmap.socket: must differ from milter.socket\n"},
+    {"an empty map name is an error", "socketmap: { name = \"\"; };\n",
+     "@:1: socketmap.name: \"\": must be 1-64 of A-Z, a-z, 0-9, '_' and '-'\n"},
+    {"a map name with a space is an error",
+     "socketmap: { name = \"mx switch\"; };\n",
+     "@:1: socketmap.name: \"mx switch\": must be 1-64 of A-Z, a-z, 0-9, '_' "
+     "and '-'\n"},
+    {"a map name with a colon is an error",
+     "socketmap: { name = \"mx:switch\"; };\n",
+     "@:1: socketmap.name: \"mx:switch\": must be 1-64 of A-Z, a-z, 0-9, '_' "
+     "and '-'\n"},
+    {"no socketmap clients is an error", "socketmap: { max_clients = 0; };\n",
+     "@:1: socketmap.max_clients: 0 is out of range (1-4096)\n"},
+    {"too many socketmap clients is an error",
+     "socketmap: { max_clients = 4097; };\n",
+     "@:1: socketmap.max_clients: 4097 is out of range (1-4096)\n"},
 };
 
 /* expand - the expected error text with the file name put in */
@@ -181,11 +216,20 @@ run_values(const char *path)
     check_int(name, "routing.subdomains", cfg->subdomains, 0);
     check_str(name, "routing.prefix default", cfg->prefix, "mxswitch:domain:");
     check_int(name, "cache.ttl default", cfg->cache_ttl, 30);
+    check_str(name, "socketmap.socket default (off)", cfg->smap_socket, "");
+    check_str(name, "socketmap.name default", cfg->smap_name, "mxswitch");
+    check_int(name, "socketmap.max_clients default", cfg->smap_max_clients,
+              256);
     dump = cfg_dump(cfg);
     check_int("the dump never shows the password", "secret shown",
               strstr(dump, "s3cret") != NULL, 0);
     check_int("the dump shows every group", "cache group",
               strstr(dump, "cache: {\n    ttl = 30;") != NULL, 1);
+    check_int("the dump shows every group", "socketmap group",
+              strstr(dump, "socketmap: {\n    socket = \"\";\n"
+                           "    name = \"mxswitch\";\n"
+                           "    max_clients = 256;\n};\n") != NULL,
+              1);
     free(dump);
     cfg_free(cfg);
 }

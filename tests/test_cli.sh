@@ -55,7 +55,7 @@ run_mx extra
 expect_eq "a stray argument exits 2" "$RC" 2
 
 # A milter socket that is in use: the start fails with a clear message.
-port=$(free_port)
+free_port port
 start_redis "$port"
 printf 'milter: { socket = "inet:%s@127.0.0.1"; };\n' "$port" >"$WORK/busy.conf"
 run_mx -f -c "$WORK/busy.conf"

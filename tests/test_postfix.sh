@@ -54,6 +54,7 @@ cat >"$WORK/mx.conf" <<CONF
 milter: { socket = "inet:8891@127.0.0.1"; };
 redis: { host = "127.0.0.1"; port = 6379; timeout_ms = 300; };
 cache: { ttl = 3600; };
+socketmap: { socket = "inet:8893@127.0.0.1"; };
 CONF
 start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
 
@@ -97,6 +98,9 @@ expect_grep "setup says it set recipient_delimiter" "$WORK/setup.log" \
     "recipient_delimiter was empty: setting it to '\+'"
 expect_eq "setup appended the milter to smtpd_milters" \
     "$(postconf -c "$PF_ETC" -h smtpd_milters)" "inet:127.0.0.1:8891"
+expect_eq "setup put mxswitch's socketmap after its own pcre table" \
+    "$(postconf -c "$PF_ETC" -h virtual_alias_maps | sed "s|$PF_ETC|ETC|g")" \
+    "pcre:ETC/mxswitch/virtual.pcre, socketmap:inet:127.0.0.1:8893:mxswitch, texthash:ETC/valias"
 expect_eq "setup made the milter's failure a tempfail" \
     "$(postconf -c "$PF_ETC" -h milter_default_action)" tempfail
 cp "$PF_ETC/main.cf" "$WORK/main.cf.after-setup"
@@ -160,6 +164,29 @@ expect_eq "s3: after the toggle, sendmail(1) mail lands locally" \
     "$(sink_count remote s3b)/$(maildir_count remote.test/bob s3b)" 0/1
 expect_eq "s3: the MX saw the untagged address" "$(sink_rcpts remote s3a)" \
     "<bob@remote.test> ORCPT=rfc822;bob@remote.test"
+rset remote.test remote
+
+# 10: a remote-mode domain's user with no mailbox here (exists only at the
+# provider) is accepted and goes to the MX, by SMTP and by sendmail(1);
+# unknown users of local-mode domains are still rejected.
+SUBJECT=s10 smtp_send sender@client.test newbie@remote.test \
+    ghost@local.test >"$WORK/s10.out"
+send_local s10b newbie@remote.test
+pf_wait_queue 20
+expect_eq "s10: SMTP: the remote-only user is accepted, a local unknown is not" \
+    "$(cat "$WORK/s10.out")" "RCPT <newbie@remote.test> 250
+RCPT <ghost@local.test> 550
+DATA 250"
+expect_eq "s10: SMTP copy reached the MX, untagged" "$(sink_rcpts remote s10)" \
+    "<newbie@remote.test> ORCPT=rfc822;newbie@remote.test"
+expect_eq "s10: sendmail(1) copy reached the MX, untagged" \
+    "$(sink_rcpts remote s10b)" "<newbie@remote.test> ORCPT=rfc822;newbie@remote.test"
+expect_eq "s10: nothing bounced" \
+    "$(grep -c 'status=bounced' "$WORK/pf/maillog")" 0
+rset remote.test local
+SUBJECT=s10c smtp_send sender@client.test newbie@remote.test >"$WORK/s10c.out"
+expect_eq "s10: once the domain is local again, the unknown user is rejected" \
+    "$(cut -d' ' -f1-3 "$WORK/s10c.out")" "RCPT <newbie@remote.test> 550"
 rset remote.test remote
 
 # 4: two MX hosts: the best one takes it; when it refuses, the next one.

@@ -5,8 +5,8 @@
 T_NAME=test_proto
 . "$(dirname "$0")/lib.sh"
 
-RPORT=$(free_port)
-MPORT=$(free_port)
+free_port RPORT
+free_port MPORT
 MILTER="inet:$MPORT@127.0.0.1"
 start_redis "$RPORT" || { fail "redis starts" "see $WORK"; finish; exit; }
 rcli() { redis-cli -p "$RPORT" "$@" >/dev/null; }

@@ -5,14 +5,14 @@
 T_NAME=test_redis
 . "$(dirname "$0")/lib.sh"
 
-MPORT=$(free_port)
+free_port MPORT
 MILTER="inet:$MPORT@127.0.0.1"
 SOCK="$WORK/redis.sock"
 
 # One Redis on a unix socket (and a TCP port for the ACL user case), with a
 # password for the default user and an ACL user that may only read keys
 # under the prefix and subscribe to their notifications.
-RPORT=$(free_port)
+free_port RPORT
 start_redis "$RPORT" --unixsocket "$SOCK" --unixsocketperm 700 \
     --requirepass 'pw-default-9' --enable-debug-command local ||
     { fail "redis starts" "-"; finish; exit; }

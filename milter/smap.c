@@ -1,0 +1,693 @@
+/*
+ * smap.c - socketmap request reader and server; see smap.h
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "cfg.h"
+#include "log.h"
+#include "lookup.h"
+#include "mxs.h"
+#include "smap.h"
+
+#define POLL_MS      200   /* how soon a thread notices smap_stop() */
+#define IDLE_MS      60000 /* close a client silent this long (Postfix: 10 s) */
+#define SEND_TIMEOUT 10    /* seconds a reply may wait for the client */
+#define READ_CHUNK   4096
+#define REPLY_MAX    (SMAP_MAX_REQUEST + 64)
+#define WHYLEN       512
+
+struct smap_reader {
+    char *buf;  /* bytes fed and not yet consumed start at buf + pos */
+    size_t len; /* bytes in buf */
+    size_t pos; /* start of the next request */
+    size_t cap; /* allocated size of buf */
+    size_t max; /* longest payload accepted */
+    char *req;  /* the last request's payload, split in place */
+    int err;    /* the framing broke: no further requests */
+    char errstr[128];
+};
+
+/* One client connection; the listener thread owns the list. */
+struct client {
+    struct smap *s;
+    int fd;
+    pthread_t tid;
+    int done; /* atomic: the thread has closed fd and is returning */
+    char peer[INET6_ADDRSTRLEN + 8];
+    struct client *next;
+};
+
+struct smap {
+    const struct cfg *cfg;
+    struct cache *cache;
+    struct rclient *rc;
+    int fd;          /* listening socket */
+    char *unix_path; /* removed by smap_stop(), or NULL */
+    pthread_t listener;
+    int running;
+    int stop; /* atomic */
+
+    /* Listener thread only. */
+    struct client *clients;
+    int nclients;
+    int full; /* refusing connections, and said so */
+    unsigned long refused;
+};
+
+enum verdict { V_FOUND, V_NOTFOUND, V_TEMP };
+
+/* smap_reader_create - a reader for payloads of at most max bytes */
+struct smap_reader *
+smap_reader_create(size_t max)
+{
+    struct smap_reader *r = xcalloc(1, sizeof(*r));
+
+    r->max = max;
+    r->req = xmalloc(max + 1);
+    return r;
+}
+
+/* smap_reader_free - release a reader; NULL is a no-op */
+void
+smap_reader_free(struct smap_reader *r)
+{
+    if (r == NULL)
+        return;
+    free(r->buf);
+    free(r->req);
+    free(r);
+}
+
+/* smap_reader_feed - append bytes read from the client */
+void
+smap_reader_feed(struct smap_reader *r, const char *buf, size_t len)
+{
+    if (r->err || len == 0)
+        return;
+    if (r->pos > 0) {
+        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+        r->len -= r->pos;
+        r->pos = 0;
+    }
+    if (r->len + len > r->cap) {
+        r->cap = r->len + len + READ_CHUNK;
+        r->buf = xrealloc(r->buf, r->cap);
+    }
+    memcpy(r->buf + r->len, buf, len);
+    r->len += len;
+}
+
+/* broken - note a framing error; the reader stays broken */
+static int
+broken(struct smap_reader *r, const char *text)
+{
+    r->err = 1;
+    snprintf(r->errstr, sizeof(r->errstr), "%s", text);
+    return MXS_INVALID;
+}
+
+/*
+ * smap_reader_get - the next complete request, if the bytes hold one
+ *
+ * MXS_OK: req is filled; its strings are borrowed until the next call or
+ * smap_reader_free().  A payload without a space, or with a NUL byte, gives
+ * key NULL (smap_request_check() says "malformed request").  MXS_NOMATCH:
+ * more bytes are needed.  MXS_INVALID: the netstring framing is broken
+ * (smap_reader_error() says how); the connection cannot go on.
+ */
+int
+smap_reader_get(struct smap_reader *r, struct smap_request *req)
+{
+    const char *p = r->buf + r->pos;
+    size_t avail = r->len - r->pos;
+    size_t i, n = 0;
+    char *space;
+
+    if (r->err)
+        return MXS_INVALID;
+    for (i = 0; i < avail && p[i] >= '0' && p[i] <= '9'; i++) {
+        if (i == 1 && p[0] == '0')
+            return broken(r, "leading zero in netstring length");
+        n = n * 10 + (size_t)(p[i] - '0');
+        if (n > r->max)
+            return broken(r, "request too long");
+    }
+    if (i == avail)
+        return MXS_NOMATCH;
+    if (i == 0 || p[i] != ':')
+        return broken(r, "bad netstring length");
+    if (avail - i - 1 < n + 1)
+        return MXS_NOMATCH;
+    if (p[i + 1 + n] != ',')
+        return broken(r, "missing ',' after netstring");
+    memcpy(r->req, p + i + 1, n);
+    r->req[n] = '\0';
+    r->pos += i + 1 + n + 1;
+    req->name = r->req;
+    req->key = NULL;
+    space = memchr(r->req, ' ', n);
+    if (space != NULL && memchr(r->req, '\0', n) == NULL) {
+        *space = '\0';
+        req->key = space + 1;
+    }
+    return MXS_OK;
+}
+
+/* smap_reader_error - why the framing broke, or "" */
+const char *
+smap_reader_error(const struct smap_reader *r)
+{
+    return r->errstr;
+}
+
+/*
+ * smap_request_check - a well-formed request for the map named name
+ *
+ * MXS_OK, or MXS_INVALID with why "malformed request" or "unknown map
+ * name": the text of the PERM reply.
+ */
+int
+smap_request_check(const struct smap_request *req, const char *name, char *why,
+                   size_t whylen)
+{
+    if (req->key == NULL) {
+        mxs_why(why, whylen, "malformed request");
+        return MXS_INVALID;
+    }
+    if (strcmp(req->name, name) != 0) {
+        mxs_why(why, whylen, "unknown map name");
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
+/*
+ * smap_reply - frame "<status> <text>" as a netstring into out
+ *
+ * Returns the bytes written (out is also NUL-terminated), or 0 when out
+ * is too small.
+ */
+size_t
+smap_reply(char *out, size_t outlen, const char *status, const char *text)
+{
+    size_t len = strlen(status) + 1 + strlen(text);
+    int n;
+
+    n = snprintf(out, outlen, "%zu:%s %s,", len, status, text);
+    if (n < 0 || (size_t)n >= outlen)
+        return 0;
+    return (size_t)n;
+}
+
+/* stopping - whether smap_stop() was called */
+static int
+stopping(struct smap *s)
+{
+    return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
+}
+
+/* nap - a short pause after an error that would otherwise spin */
+static void
+nap(void)
+{
+    struct timespec ts = {0, 100 * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * decide - the verdict for one key; logs one line
+ *
+ * Only a full address whose domain is in remote mode by an explicit key is
+ * found.  reason gets the TEMP text.
+ */
+static enum verdict
+decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
+{
+    struct addr_tags t = cfg_tags(s->cfg);
+    char why[WHYLEN], shown[ADDR_MAX + 64], norm[DOMAIN_MAX + 1];
+    struct lookup_result res;
+    size_t len = strlen(key);
+    struct addr a;
+    char *arg;
+    int rcode;
+
+    mxs_escape(shown, sizeof(shown), key, len);
+    arg = xmalloc(len + 3);
+    snprintf(arg, len + 3, "<%s>", key);
+    rcode = addr_parse(arg, &t, &a, why, sizeof(why));
+    free(arg);
+    if (rcode != MXS_OK) {
+        log_debug("socketmap: %s -> NOTFOUND (not an address: %s)", shown, why);
+        return V_NOTFOUND;
+    }
+    if (a.domain == NULL || a.literal || a.tag != ADDR_TAG_NONE) {
+        log_debug("socketmap: %s -> NOTFOUND (%s)", shown,
+                  a.domain == NULL ? "no domain"
+                  : a.literal      ? "address literal"
+                                   : "carries an mxswitch tag");
+        addr_clear(&a);
+        return V_NOTFOUND;
+    }
+    rcode = lookup_address(s->cfg, s->cache, s->rc, &a, lookup_now_ms(), norm,
+                           sizeof(norm), &res, why, sizeof(why));
+    addr_clear(&a);
+    if (rcode != MXS_OK && norm[0] == '\0') {
+        log_debug("socketmap: %s -> NOTFOUND (bad domain: %s)", shown, why);
+        return V_NOTFOUND;
+    }
+    if (rcode != MXS_OK && s->cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
+        log_warnx("socketmap: %s domain=%s: lookup failed (%s): answered TEMP",
+                  shown, norm, why);
+        mxs_escape(reason, reasonlen, why, strlen(why));
+        return V_TEMP;
+    }
+    if (rcode != MXS_OK) {
+        /* routing.default is never an explicit key: not found. */
+        log_warnx("socketmap: %s domain=%s: lookup failed (%s): using "
+                  "routing.default, answered NOTFOUND",
+                  shown, norm, why);
+        return V_NOTFOUND;
+    }
+    if (res.mode == ROUTE_REMOTE && res.explicit_key) {
+        log_debug("socketmap: %s -> OK (domain %s mode remote from %s key "
+                  "\"%s\")",
+                  shown, norm, lookup_source_name(res.source), res.key);
+        return V_FOUND;
+    }
+    log_debug("socketmap: %s -> NOTFOUND (domain %s mode %s from %s%s%s%s)",
+              shown, norm, route_mode_name(res.mode),
+              lookup_source_name(res.source),
+              res.explicit_key ? " key \"" : ", no key",
+              res.explicit_key ? res.key : "", res.explicit_key ? "\"" : "");
+    return V_NOTFOUND;
+}
+
+/* answer - the framed reply to one request */
+static size_t
+answer(struct client *c, const struct smap_request *req, char *out,
+       size_t outlen)
+{
+    char why[WHYLEN], shown[128];
+
+    if (smap_request_check(req, c->s->cfg->smap_name, why, sizeof(why)) !=
+        MXS_OK) {
+        mxs_escape(shown, sizeof(shown), req->name, strlen(req->name));
+        log_warnx("socketmap: client %s: %s (map \"%s\"): answered PERM",
+                  c->peer, why, shown);
+        return smap_reply(out, outlen, "PERM", why);
+    }
+    switch (decide(c->s, req->key, why, sizeof(why))) {
+    case V_FOUND:
+        return smap_reply(out, outlen, "OK", req->key);
+    case V_TEMP:
+        return smap_reply(out, outlen, "TEMP", why);
+    default:
+        return smap_reply(out, outlen, "NOTFOUND", "");
+    }
+}
+
+/* send_all - write a whole reply; MXS_OK or MXS_TEMPFAIL */
+static int
+send_all(struct client *c, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            log_warn("socketmap: client %s: cannot send the reply", c->peer);
+            return MXS_TEMPFAIL;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return MXS_OK;
+}
+
+/* serve - answer every complete request; MXS_OK, or stop the connection */
+static int
+serve(struct client *c, struct smap_reader *r, char *out)
+{
+    struct smap_request req;
+    int rcode;
+
+    while ((rcode = smap_reader_get(r, &req)) == MXS_OK) {
+        size_t n = answer(c, &req, out, REPLY_MAX);
+
+        if (n == 0 || send_all(c, out, n) != MXS_OK)
+            return MXS_TEMPFAIL;
+    }
+    if (rcode == MXS_NOMATCH)
+        return MXS_OK;
+    log_warnx("socketmap: client %s: malformed request (%s): answered PERM "
+              "and closed the connection",
+              c->peer, smap_reader_error(r));
+    send_all(c, out, smap_reply(out, REPLY_MAX, "PERM", "malformed request"));
+    return MXS_INVALID;
+}
+
+/* client_main - one client's thread: read, answer, until EOF or stop */
+static void *
+client_main(void *arg)
+{
+    struct client *c = arg;
+    struct smap_reader *r = smap_reader_create(SMAP_MAX_REQUEST);
+    struct timeval tv = {SEND_TIMEOUT, 0};
+    char *out = xmalloc(REPLY_MAX);
+    char buf[READ_CHUNK];
+    int idle = 0;
+
+    if (setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+        log_warn("socketmap: client %s: cannot set a send timeout", c->peer);
+    while (!stopping(c->s) && serve(c, r, out) == MXS_OK) {
+        struct pollfd pfd = {c->fd, POLLIN, 0};
+        ssize_t n;
+        int ready = poll(&pfd, 1, POLL_MS);
+
+        if (ready == 0 && (idle += POLL_MS) >= IDLE_MS) {
+            log_debug("socketmap: client %s: idle for %d s, closing", c->peer,
+                      IDLE_MS / 1000);
+            break;
+        }
+        if (ready == 0 || (ready < 0 && errno == EINTR))
+            continue;
+        if (ready < 0) {
+            log_warn("socketmap: client %s: poll", c->peer);
+            break;
+        }
+        n = read(c->fd, buf, sizeof(buf));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n < 0 && errno != ECONNRESET)
+            log_warn("socketmap: client %s: read", c->peer);
+        if (n <= 0)
+            break;
+        idle = 0;
+        smap_reader_feed(r, buf, (size_t)n);
+    }
+    close(c->fd);
+    smap_reader_free(r);
+    free(out);
+    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* reap - join finished clients, or all of them when stopping */
+static void
+reap(struct smap *s, int all)
+{
+    struct client **pp = &s->clients;
+
+    while (*pp != NULL) {
+        struct client *c = *pp;
+
+        if (!all && !__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
+            pp = &c->next;
+            continue;
+        }
+        pthread_join(c->tid, NULL);
+        *pp = c->next;
+        free(c);
+        s->nclients--;
+    }
+    if (s->full && s->nclients < s->cfg->smap_max_clients) {
+        log_info("socketmap: accepting connections again (%lu refused "
+                 "meanwhile)",
+                 s->refused);
+        s->full = 0;
+        s->refused = 0;
+    }
+}
+
+/* peer_name - the client's address for log lines */
+static void
+peer_name(int fd, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    const void *ip = NULL;
+    int port = 0;
+
+    snprintf(out, outlen, "unix");
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+
+        ip = &sin->sin_addr;
+        port = ntohs(sin->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+        ip = &sin6->sin6_addr;
+        port = ntohs(sin6->sin6_port);
+    }
+    if (ip != NULL && inet_ntop(ss.ss_family, ip, out, (socklen_t)outlen))
+        snprintf(out + strlen(out), outlen - strlen(out), ":%d", port);
+}
+
+/* accept_one - take a new client, or refuse it beyond max_clients */
+static void
+accept_one(struct smap *s)
+{
+    struct client *c;
+    int fd, err;
+
+    fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+            log_warn("socketmap: accept");
+            nap();
+        }
+        return;
+    }
+    if (s->nclients >= s->cfg->smap_max_clients) {
+        close(fd);
+        s->refused++;
+        if (!s->full)
+            log_warnx("socketmap: %d clients connected "
+                      "(socketmap.max_clients): refusing new connections; "
+                      "Postfix answers 4xx meanwhile",
+                      s->nclients);
+        s->full = 1;
+        return;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->s = s;
+    c->fd = fd;
+    peer_name(fd, c->peer, sizeof(c->peer));
+    err = pthread_create(&c->tid, NULL, client_main, c);
+    if (err != 0) {
+        errno = err;
+        log_warn("socketmap: cannot start a client thread");
+        close(fd);
+        free(c);
+        return;
+    }
+    c->next = s->clients;
+    s->clients = c;
+    s->nclients++;
+}
+
+/* listen_main - the listener thread: accept until smap_stop() */
+static void *
+listen_main(void *arg)
+{
+    struct smap *s = arg;
+
+    while (!stopping(s)) {
+        struct pollfd pfd = {s->fd, POLLIN, 0};
+        int ready = poll(&pfd, 1, POLL_MS);
+
+        reap(s, 0);
+        if (ready < 0 && errno != EINTR) {
+            log_warn("socketmap: poll");
+            nap();
+        }
+        if (ready > 0)
+            accept_one(s);
+    }
+    reap(s, 1);
+    return NULL;
+}
+
+/* listen_inet - bind PORT[@HOST] for one address family; -1 on failure */
+static int
+listen_inet(const char *spec, int family, char *why, size_t whylen)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char port[16], host[256];
+    const char *at = strchr(spec, '@');
+    int fd = -1, on = 1, gai;
+
+    snprintf(port, sizeof(port), "%.*s",
+             (int)(at ? (size_t)(at - spec) : strlen(spec)), spec);
+    snprintf(host, sizeof(host), "%s", at ? at + 1 : "");
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (gai != 0) {
+        mxs_why(why, whylen, "%s: %s", host, gai_strerror(gai));
+        return -1;
+    }
+    mxs_why(why, whylen, "no address");
+    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            mxs_why(why, whylen, "socket: %s", strerror(errno));
+            continue;
+        }
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+            listen(fd, SOMAXCONN) != 0) {
+            mxs_why(why, whylen, "%s", strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* listen_unix - bind a unix socket, replacing a stale one; -1 on failure */
+static int
+listen_unix(const char *path, char *why, size_t whylen)
+{
+    struct sockaddr_un sun;
+    struct stat st;
+    int fd;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        mxs_why(why, whylen, "path too long");
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        mxs_why(why, whylen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            mxs_why(why, whylen, "exists and is not a socket");
+            close(fd);
+            return -1;
+        }
+        /* A socket someone still answers on is in use, not stale. */
+        if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+            mxs_why(why, whylen, "in use by another server");
+            close(fd);
+            return -1;
+        }
+        close(fd);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || unlink(path) != 0) {
+            mxs_why(why, whylen, "cannot replace the stale socket: %s",
+                    strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+    }
+    /* XXX world-writable: any local user may ask; there is no secret. */
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+        chmod(path, 0666) != 0 || listen(fd, SOMAXCONN) != 0) {
+        mxs_why(why, whylen, "%s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * smap_open - bind socketmap.socket; NULL when the server is off
+ *
+ * A socket that cannot be bound is fatal: this runs at startup.
+ */
+struct smap *
+smap_open(const struct cfg *cfg)
+{
+    const char *spec = cfg->smap_socket;
+    char why[WHYLEN];
+    struct smap *s;
+    int fd;
+
+    if (spec[0] == '\0')
+        return NULL;
+    if (strncmp(spec, "inet:", 5) == 0)
+        fd = listen_inet(spec + 5, AF_INET, why, sizeof(why));
+    else if (strncmp(spec, "inet6:", 6) == 0)
+        fd = listen_inet(spec + 6, AF_INET6, why, sizeof(why));
+    else
+        fd = listen_unix(strchr(spec, ':') + 1, why, sizeof(why));
+    if (fd < 0)
+        fatalx("cannot listen on socketmap.socket %s: %s", spec, why);
+    s = xcalloc(1, sizeof(*s));
+    s->cfg = cfg;
+    s->fd = fd;
+    if (strncmp(spec, "inet", 4) != 0)
+        s->unix_path = xstrdup(strchr(spec, ':') + 1);
+    return s;
+}
+
+/* smap_start - answer requests from now on; NULL is a no-op */
+void
+smap_start(struct smap *s, struct cache *cache, struct rclient *rc)
+{
+    int err;
+
+    if (s == NULL)
+        return;
+    s->cache = cache;
+    s->rc = rc;
+    err = pthread_create(&s->listener, NULL, listen_main, s);
+    if (err != 0) {
+        errno = err;
+        fatal("socketmap: cannot start the listener thread");
+    }
+    s->running = 1;
+    log_info("socketmap: map \"%s\" on %s, at most %d clients",
+             s->cfg->smap_name, s->cfg->smap_socket, s->cfg->smap_max_clients);
+}
+
+/* smap_stop - stop and join every thread, close, free; NULL is a no-op */
+void
+smap_stop(struct smap *s)
+{
+    if (s == NULL)
+        return;
+    if (s->running) {
+        __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+        pthread_join(s->listener, NULL);
+    }
+    close(s->fd);
+    if (s->unix_path != NULL && unlink(s->unix_path) != 0)
+        log_warn("socketmap: cannot remove %s", s->unix_path);
+    free(s->unix_path);
+    free(s);
+}
