@@ -44,6 +44,19 @@ untrack() {
     T_PIDS=("${keep[@]}")
 }
 
+# poll_for WANT TRIES CMD... - run CMD every 0.2 s until it prints WANT or
+# TRIES runs are used up; its last output is in GOT (for the assertion)
+poll_for() {
+    local want=$1 tries=$2 i
+    shift 2
+    for ((i = 0; i < tries; i++)); do
+        GOT=$("$@")
+        [ "$GOT" = "$want" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 pass() { T_PASSED=$((T_PASSED + 1)); echo "ok   $1"; }
 fail() { T_FAILED=$((T_FAILED + 1)); echo "FAIL $1: $2"; }
 

@@ -275,14 +275,11 @@ expect_eq "s7: Redis down: RCPT gets 451 4.3.0" "$(cat "$WORK/s7a.out")" \
     "RCPT <eve@fresh.test> 451"
 start_redis 6379
 set_keys
-got=""
-for _ in $(seq 1 30); do
-    got=$(SUBJECT=s7a smtp_send sender@client.test eve@fresh.test)
-    [ "$got" != "RCPT <eve@fresh.test> 451" ] && break
-    sleep 0.2
-done
+s7_retry() { SUBJECT=s7a smtp_send sender@client.test eve@fresh.test; }
+poll_for "RCPT <eve@fresh.test> 250
+DATA 250" 30 s7_retry
 pf_wait_queue 20
-expect_eq "s7: Redis back: the retry is accepted" "$got" \
+expect_eq "s7: Redis back: the retry is accepted" "$GOT" \
     "RCPT <eve@fresh.test> 250
 DATA 250"
 expect_eq "s7: and delivered once" "$(sink_count unknown s7a)" 1

@@ -285,13 +285,8 @@ expect_eq "redis down: cached domains still route" \
     "$(rcpt_fresh remote.test)" "continue"
 start_redis "$RPORT"
 rcli SET mxswitch:domain:fresh2.test remote
-got=""
-for _ in $(seq 1 50); do
-    got=$(rcpt_fresh fresh2.test)
-    [ "$got" = continue ] && break
-    sleep 0.2
-done
-expect_eq "redis back: lookups recover without restarting mxswitch" "$got" \
+poll_for continue 50 rcpt_fresh fresh2.test
+expect_eq "redis back: lookups recover without restarting mxswitch" "$GOT" \
     continue
 expect_eq "redis back: it is the same mxswitch process" \
     "$(kill -0 "$MX_PID" 2>/dev/null && echo alive)" alive

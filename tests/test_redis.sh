@@ -80,12 +80,7 @@ expect_grep "slow Redis is logged as a failure" "$WORK/mxswitch.log" \
     'unreachable: .*timed out after 400 ms'
 wait "$sleep_pid" 2>/dev/null
 untrack "$sleep_pid"
-got=""
-for _ in $(seq 1 30); do
-    got=$(msg remote2.test)
-    [ "$got" = continue ] && break
-    sleep 0.2
-done
-expect_eq "after the stall: lookups work again" "$got" continue
+poll_for continue 30 msg remote2.test
+expect_eq "after the stall: lookups work again" "$GOT" continue
 stop_mxswitch "slow Redis: clean exit"
 finish

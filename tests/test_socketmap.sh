@@ -170,13 +170,8 @@ esac
 expect_grep "refusing is logged" "$WORK/mxswitch.log" \
     'warning: socketmap: 3 clients connected \(socketmap.max_clients\): refusing new connections'
 exec 5<&- 6<&- 7<&-
-got=""
-for _ in $(seq 1 20); do
-    got=$(q bob@remote.test)
-    [ "$got" = "OK bob@remote.test" ] && break
-    sleep 0.2
-done
-expect_eq "a freed slot takes clients again" "$got" "OK bob@remote.test"
+poll_for "OK bob@remote.test" 20 q bob@remote.test
+expect_eq "a freed slot takes clients again" "$GOT" "OK bob@remote.test"
 expect_grep "accepting again is logged" "$WORK/mxswitch.log" \
     'info: socketmap: accepting connections again \([1-9][0-9]* refused'
 
@@ -192,13 +187,8 @@ expect_eq "redis down: cached domains still answer" "$(q bob@remote.test)" \
     "OK bob@remote.test"
 start_redis "$RPORT" || fail "redis restarts" "-"
 rcli SET mxswitch:domain:fresh2.test remote
-got=""
-for _ in $(seq 1 50); do
-    got=$(q u@fresh2.test)
-    [ "$got" = "OK u@fresh2.test" ] && break
-    sleep 0.2
-done
-expect_eq "redis back: answers recover without a restart" "$got" \
+poll_for "OK u@fresh2.test" 50 q u@fresh2.test
+expect_eq "redis back: answers recover without a restart" "$GOT" \
     "OK u@fresh2.test"
 expect_eq "redis back: it is the same mxswitch process" \
     "$(kill -0 "$MX_PID" 2>/dev/null && echo alive)" alive
