@@ -28,6 +28,8 @@ struct rcpt {
     char *orcpt;  /* client's ORCPT=..., or NULL */
     char *mailer; /* {rcpt_mailer}, or NULL */
     char *host;   /* {rcpt_host}, or NULL */
+    char *raddr;  /* {rcpt_addr}, or NULL */
+    int replaced; /* deleted and added again in another form at eom */
     struct lookup_result res;
     int on_error; /* res is routing.default because the lookup failed */
 };
@@ -92,6 +94,7 @@ rcpt_clear(struct rcpt *r)
     free(r->orcpt);
     free(r->mailer);
     free(r->host);
+    free(r->raddr);
 }
 
 /* message_reset - forget the current message's recipients */
@@ -264,6 +267,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     r.orcpt = esmtp_param(argv, "ORCPT");
     r.mailer = symval(ctx, "{rcpt_mailer}");
     r.host = symval(ctx, "{rcpt_host}");
+    r.raddr = symval(ctx, "{rcpt_addr}");
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 8;
         s->rcpts = xrealloc(s->rcpts, s->cap * sizeof(*s->rcpts));
@@ -296,10 +300,18 @@ esmtp_args(const struct rcpt *r)
     return out;
 }
 
+/* add_rcpt - add a recipient, with ESMTP args when the MTA allows them */
+static int
+add_rcpt(SMFICTX *ctx, const struct session *s, char *addr, char *args)
+{
+    if (s->have_par)
+        return smfi_addrcpt_par(ctx, addr, args) == MI_SUCCESS;
+    return smfi_addrcpt(ctx, addr) == MI_SUCCESS;
+}
+
 /* apply - rewrite one recipient if its decision asks; MXS_OK or failure */
 static int
-apply(SMFICTX *ctx, const struct session *s, const struct rcpt *r,
-      const char *qid)
+apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
 {
     struct addr_tags t = tags();
     struct route_in in;
@@ -335,10 +347,9 @@ apply(SMFICTX *ctx, const struct session *s, const struct rcpt *r,
     if (smfi_delrcpt(ctx, r->arg) != MI_SUCCESS) {
         log_err("%s action=rewrite: smfi_delrcpt failed", head);
         ok = 0;
-    } else if (s->have_par) {
-        ok = smfi_addrcpt_par(ctx, newaddr, args) == MI_SUCCESS;
     } else {
-        ok = smfi_addrcpt(ctx, newaddr) == MI_SUCCESS;
+        r->replaced = 1;
+        ok = add_rcpt(ctx, s, newaddr, args);
     }
     mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
     if (ok)
@@ -352,6 +363,60 @@ apply(SMFICTX *ctx, const struct session *s, const struct rcpt *r,
     return ok ? MXS_OK : MXS_TEMPFAIL;
 }
 
+/* same_resolution - whether the MTA resolved two recipients alike */
+static int
+same_resolution(const struct rcpt *a, const struct rcpt *b)
+{
+    return a->mailer != NULL && b->mailer != NULL && a->raddr != NULL &&
+           b->raddr != NULL && strcasecmp(a->mailer, b->mailer) == 0 &&
+           strcasecmp(a->host ? a->host : "", b->host ? b->host : "") == 0 &&
+           strcmp(a->raddr, b->raddr) == 0;
+}
+
+/*
+ * readd_namesakes - put back untouched recipients a delrcpt took along
+ *
+ * Sendmail's delrcpt removes every recipient that resolves like the one
+ * named: with domains in class w, bob@local.test and bob@remote.test are
+ * both the local user bob.  Replacing bob@remote.test would silently drop
+ * bob@local.test, so such a recipient (same {rcpt_mailer}, {rcpt_host} and
+ * {rcpt_addr} as a replaced one) is added again with its parameters.
+ * Postfix's {rcpt_addr} is the whole address and its delrcpt matches the
+ * exact string, so nothing is re-added there.
+ */
+static int
+readd_namesakes(SMFICTX *ctx, const struct session *s, const char *qid)
+{
+    char shown[ADDR_MAX + 64], *args;
+    size_t i, j;
+    int ok;
+
+    for (i = 0; i < s->n; i++) {
+        const struct rcpt *k = &s->rcpts[i];
+
+        if (k->replaced)
+            continue;
+        for (j = 0; j < s->n; j++)
+            if (s->rcpts[j].replaced && same_resolution(k, &s->rcpts[j]))
+                break;
+        if (j == s->n)
+            continue;
+        args = esmtp_args(k);
+        ok = add_rcpt(ctx, s, k->arg, args);
+        free(args);
+        mxs_escape(shown, sizeof(shown), k->arg, strlen(k->arg));
+        if (!ok) {
+            log_err("%s: rcpt=%s: adding it back failed", qid, shown);
+            return MXS_TEMPFAIL;
+        }
+        log_info("%s: rcpt=%s action=re-add (the MTA's delrcpt of %s took "
+                 "it along: same mailer %s, host \"%s\", addr %s)",
+                 qid, shown, s->rcpts[j].arg, k->mailer, k->host ? k->host : "",
+                 k->raddr);
+    }
+    return MXS_OK;
+}
+
 /* mlfi_eom - apply every remembered decision */
 static sfsistat
 mlfi_eom(SMFICTX *ctx)
@@ -363,12 +428,15 @@ mlfi_eom(SMFICTX *ctx)
 
     for (i = 0; i < s->n; i++) {
         if (apply(ctx, s, &s->rcpts[i], qid) != MXS_OK) {
-            rv = refuse(ctx, "4.3.0",
-                        "Mail routing temporarily unavailable, try again "
-                        "later");
+            rv = SMFIS_TEMPFAIL;
             break;
         }
     }
+    if (rv == SMFIS_CONTINUE && readd_namesakes(ctx, s, qid) != MXS_OK)
+        rv = SMFIS_TEMPFAIL;
+    if (rv == SMFIS_TEMPFAIL)
+        rv = refuse(ctx, "4.3.0",
+                    "Mail routing temporarily unavailable, try again later");
     message_reset(s);
     return rv;
 }

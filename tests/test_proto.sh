@@ -165,6 +165,48 @@ addrcpt_par <l1+mx-local@local.test> ORCPT=rfc822;l1@local.test
 eom: continue
 EOF
 
+check_mt "Sendmail class w: a namesake that delrcpt takes along is re-added" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+macro R {rcpt_mailer} local {rcpt_addr} bob
+rcpt <bob@local.test>
+macro R {rcpt_mailer} local {rcpt_addr} bob
+rcpt <bob@remote.test> NOTIFY=NEVER
+macro R {rcpt_mailer} local {rcpt_addr} carol
+rcpt <carol@local.test> NOTIFY=SUCCESS
+eom
+==>
+connect: continue
+mail: continue
+rcpt <bob@local.test>: continue
+rcpt <bob@remote.test>: continue
+rcpt <carol@local.test>: continue
+delrcpt <bob@remote.test>
+addrcpt_par <bob+mx-remote@remote.test> NOTIFY=NEVER ORCPT=rfc822;bob@remote.test
+addrcpt_par <bob@local.test> ORCPT=rfc822;bob@local.test
+eom: continue
+EOF
+expect_grep "the re-add is logged with the reason" "$WORK/mxswitch.log" \
+    'rcpt=<bob@local.test> action=re-add \(the MTA.s delrcpt of <bob@remote.test> took it along: same mailer local, host "", addr bob\)'
+
+check_mt "Postfix: {rcpt_addr} is the whole address, nothing is re-added" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+macro R {rcpt_mailer} virtual {rcpt_host} local.test {rcpt_addr} bob@local.test
+rcpt <bob@local.test>
+macro R {rcpt_mailer} virtual {rcpt_host} remote.test {rcpt_addr} bob@remote.test
+rcpt <bob@remote.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <bob@local.test>: continue
+rcpt <bob@remote.test>: continue
+delrcpt <bob@remote.test>
+addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;bob@remote.test
+eom: continue
+EOF
+
 check_mt "a forged tag is put back to what the mode says" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
