@@ -74,6 +74,15 @@ for f in transport generic virtual; do
 done
 expect_eq "conf/postfix tables match what the setup script generates" \
     "$differ" ""
+MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --print-block \
+    --config "$WORK/none.conf" 2>&1 |
+    sed "s|$WORK/none.conf|/etc/mxswitch/mxswitch.conf|" >"$WORK/sm.m4"
+expect_eq "conf/sendmail/mxswitch.m4 matches what the setup script generates" \
+    "$(cmp -s "$WORK/sm.m4" conf/sendmail/mxswitch.m4 && echo same)" same
+printf 'routing: { remote_tag = "offsite"; };\n' >"$WORK/smtags.conf"
+expect_eq "the Sendmail rules follow the tag of mxswitch.conf" \
+    "$(MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --print-block \
+        --config "$WORK/smtags.conf" 2>&1 | grep -c '^R\$+ + offsite < @')" 2
 printf 'routing: { remote_tag = "offsite"; delimiter = "-"; };\n' >"$WORK/tags.conf"
 MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --tables-only "$WORK/tables2" \
     --config "$WORK/tags.conf" >/dev/null 2>&1
