@@ -22,7 +22,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes
 CFLAGS ?= -O2 -g
 XCFLAGS = -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS)
-LIBS = -lmilter $(PKG_LIBS) -pthread
+LIBS = -lmilter $(PKG_LIBS) -lresolv -pthread
 
 BUILD = build/$(VARIANT)
 ifeq ($(VARIANT),asan)
@@ -35,7 +35,7 @@ BIN = milter/mxswitch
 endif
 
 CORE = util log addr domain route cache cfg
-DAEMON = $(CORE) rclient lookup smap mlfi main
+DAEMON = $(CORE) rclient lookup smap mxcheck mlfi main
 UNITS = addr domain route cache cfg smap
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 

@@ -15,10 +15,7 @@
 uint64_t
 lookup_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return mxs_now_ms();
 }
 
 /* lookup_source_name - "cache", "redis" or "default" */

@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "mlfi.h"
+#include "mxcheck.h"
 #include "mxs.h"
 #include "rclient.h"
 #include "smap.h"
@@ -107,6 +108,7 @@ main(int argc, char **argv)
     struct rclient_conf rconf;
     struct rclient *rc;
     struct cache *cache;
+    struct mxcheck *mx;
     struct smap *smap;
     struct cfg *cfg;
     char why[512];
@@ -186,7 +188,8 @@ main(int argc, char **argv)
     rc = rclient_create(&rconf);
     cache = cache_create((size_t)cfg->cache_max_entries,
                          (uint64_t)cfg->cache_ttl * 1000);
-    mlfi_setup(cfg, cache, rc);
+    mx = mxcheck_create();
+    mlfi_setup(cfg, cache, rc, mx);
     if (rclient_ping(rc, why, sizeof(why)) != 0)
         log_warnx("redis: %s (lookups answer per routing.on_error until it "
                   "is reachable)",
@@ -213,6 +216,7 @@ main(int argc, char **argv)
     }
     rclient_free(rc);
     cache_free(cache);
+    mxcheck_free(mx);
     cfg_free(cfg);
     log_info("stopped");
     log_close();

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "lookup.h"
 #include "mlfi.h"
+#include "mxcheck.h"
 #include "mxs.h"
 #include "rclient.h"
 #include "route.h"
@@ -44,15 +45,18 @@ struct session {
 static const struct cfg *g_cfg; /* set before threads start, read-only */
 static struct cache *g_cache;
 static struct rclient *g_rc;
+static struct mxcheck *g_mx;
 static int g_sessions; /* atomic */
 
 /* mlfi_setup - hand the callbacks their shared objects */
 void
-mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc)
+mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+           struct mxcheck *mx)
 {
     g_cfg = cfg;
     g_cache = cache;
     g_rc = rc;
+    g_mx = mx;
 }
 
 /* mlfi_sessions - SMTP sessions with state now */
@@ -332,6 +336,8 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
     if (r->domain == NULL)
         mxs_why(why, sizeof(why), "%s",
                 r->addr.literal ? "address literal" : "no domain");
+    if (r->domain != NULL && r->res.mode == ROUTE_REMOTE)
+        mxcheck_note(g_mx, r->domain, qid);
     mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
     snprintf(head, sizeof(head), "%s: rcpt=%s domain=%s mode=%s source=%s%s",
              qid, shown, r->domain ? r->domain : "-",

@@ -13,8 +13,10 @@
 struct cfg;
 struct cache;
 struct rclient;
+struct mxcheck;
 
-void mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc);
+void mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+                struct mxcheck *mx);
 extern struct smfiDesc mlfi_desc;
 int mlfi_sessions(void);
 

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define MXS_VERSION "0.1.0"
 
@@ -25,6 +26,7 @@ void *xcalloc(size_t n, size_t len);
 void *xrealloc(void *ptr, size_t len);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t len);
+uint64_t mxs_now_ms(void);
 void xlock(pthread_mutex_t *m);
 void xunlock(pthread_mutex_t *m);
 void mxs_why(char *why, size_t whylen, const char *fmt, ...)

@@ -47,16 +47,6 @@ struct rclient {
     void *arg;
 };
 
-/* now_ms - monotonic milliseconds */
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* simple_command - run a command whose reply is only checked for errors */
 static int
 simple_command(redisContext *ctx, int argc, const char **argv, char *why,
@@ -143,7 +133,7 @@ mark_down(struct rclient *rc, const char *why)
     rc->backoff_ms = rc->backoff_ms ? rc->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (rc->backoff_ms > BACKOFF_MAX_MS)
         rc->backoff_ms = BACKOFF_MAX_MS;
-    rc->retry_at = now_ms() + (uint64_t)rc->backoff_ms;
+    rc->retry_at = mxs_now_ms() + (uint64_t)rc->backoff_ms;
 }
 
 /* mark_up - note a success; logs only the change of state */
@@ -195,7 +185,7 @@ give(struct rclient *rc, struct conn *c)
 static int
 ensure(struct rclient *rc, struct conn *c, char *why, size_t whylen)
 {
-    uint64_t now = now_ms();
+    uint64_t now = mxs_now_ms();
 
     if (c->ctx != NULL)
         return MXS_OK;

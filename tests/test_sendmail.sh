@@ -23,6 +23,7 @@ PF_DNS=(
     --host-record=mx.relayed.test,127.0.0.25
     --mx-host=routed.test,mx.routed.test,10
     --host-record=mx.routed.test,127.0.0.26
+    --mx-host=selfmx.test,mx.hosting.test,10
 )
 abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
@@ -189,14 +190,26 @@ expect_eq "s4: after the toggle both are delivered here" \
     "$(sink_count remote s4c)$(sink_count remote s4d)/$(sm_count bob s4c)$(sm_count bob s4d)" \
     "00/11"
 
-# s5 (KNOWN TO FAIL until mxswitch re-adds such recipients, issue 4):
-# class-w domains share one user namespace, and Sendmail's delrcpt of
-# bob@remote.test also drops bob@local.test of the same message.
+# s5: class-w domains share one user namespace, and Sendmail's delrcpt of
+# bob@remote.test also drops bob@local.test of the same message: mxswitch
+# adds it back.
 SUBJECT=s5 smtp_send sender@client.test bob@local.test bob@remote.test \
     >/dev/null
 sm_wait_queue 20
 expect_eq "s5: same user in a local and a remote class-w domain: one copy each" \
     "$(sm_count bob s5)/$(sink_count remote s5)" 1/1
+
+expect_grep "s5: the re-add is logged" "$WORK/mxswitch.log" \
+    'rcpt=<bob@local.test> action=re-add'
+
+# s9: remote mode for a domain whose MX is this server: Sendmail cannot
+# deliver it remotely ("MX list points back"); mxswitch warns, once.
+rset selfmx.test remote
+SUBJECT=s9 smtp_send sender@client.test zoe@selfmx.test >/dev/null
+SUBJECT=s9b smtp_send sender@client.test zoe@selfmx.test >/dev/null
+sm_wait_queue 20
+expect_eq "s9: mxswitch warns that the domain's MX is this server, once" \
+    "$(grep -c 'domain selfmx.test is in remote mode, but its best MX mx.hosting.test is this server' "$WORK/mxswitch.log")" 1
 
 # s6: Redis stopped: a recipient whose domain is not cached gets 4xx at
 # RCPT; after Redis is back the retry is accepted.
