@@ -50,6 +50,8 @@ static const struct key keys[] = {
      0, NULL, check_socket, 0},
     {"milter", "timeout", K_INT, OFF(milter_timeout), NULL, 7210, 1, 86400,
      NULL, NULL, 0},
+    {"milter", "max_recipients", K_INT, OFF(milter_max_recipients), NULL, 1000,
+     1, 100000, NULL, NULL, 0},
     {"redis", "host", K_STR, OFF(redis_host), "127.0.0.1", 0, 0, 0, NULL,
      check_nonempty, 0},
     {"redis", "port", K_INT, OFF(redis_port), NULL, 6379, 1, 65535, NULL, NULL,

@@ -22,6 +22,7 @@ struct cfg {
 
     char *milter_socket;
     int milter_timeout;
+    int milter_max_recipients; /* per message; more get 452 4.5.3 */
 
     char *redis_host;
     int redis_port;

@@ -40,6 +40,7 @@ struct session {
     int have_par; /* MTA offered SMFIF_ADDRCPT_PAR */
     struct rcpt *rcpts;
     size_t n, cap;
+    size_t over; /* recipients refused for max_recipients, this message */
 };
 
 static const struct cfg *g_cfg; /* set before threads start, read-only */
@@ -110,6 +111,7 @@ message_reset(struct session *s)
     for (i = 0; i < s->n; i++)
         rcpt_clear(&s->rcpts[i]);
     s->n = 0;
+    s->over = 0;
 }
 
 /* queue_id - the MTA's queue id for log lines */
@@ -233,6 +235,18 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     memset(&r, 0, sizeof(r));
     if (argv == NULL || argv[0] == NULL)
         return SMFIS_CONTINUE;
+    /* Memory per message is bounded: like Postfix's smtpd_recipient_limit,
+     * the extra recipients are told to come again in another message. */
+    if (s->n >= (size_t)g_cfg->milter_max_recipients) {
+        if (s->over++ == 0)
+            log_warnx("%s: more than milter.max_recipients (%d) recipients: "
+                      "answering 452 4.5.3 to the rest",
+                      qid, g_cfg->milter_max_recipients);
+        if (smfi_setreply(ctx, "452", "4.5.3", "Too many recipients") !=
+            MI_SUCCESS)
+            log_warnx("%s: cannot set the 452 reply text", qid);
+        return SMFIS_TEMPFAIL;
+    }
     mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
     if (addr_parse(argv[0], &t, &r.addr, why, sizeof(why)) != MXS_OK) {
         log_warnx("%s: rcpt=%s: malformed address (%s): answered 451 4.1.3",

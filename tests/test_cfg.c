@@ -47,6 +47,8 @@ static const struct cfg_case cases[] = {
      "@:1: routing.subdomains: expected a boolean, got a string\n"},
     {"out of range is an error", "redis: { port = 70000; };\n",
      "@:1: redis.port: 70000 is out of range (1-65535)\n"},
+    {"zero max_recipients is an error", "milter: { max_recipients = 0; };\n",
+     "@:1: milter.max_recipients: 0 is out of range (1-100000)\n"},
     {"negative ttl is an error", "cache: { ttl = -1; };\n",
      "@:1: cache.ttl: -1 is out of range (0-86400)\n"},
     {"a 64-bit integer is range checked",

@@ -11,10 +11,10 @@ MILTER="inet:$MPORT@127.0.0.1"
 start_redis "$RPORT" || { fail "redis starts" "see $WORK"; finish; exit; }
 rcli() { redis-cli -p "$RPORT" "$@" >/dev/null; }
 
-# write_conf FILE ROUTING-EXTRA - config for this test's ports
+# write_conf FILE ROUTING-EXTRA [MILTER-EXTRA] - config for this test's ports
 write_conf() {
     cat >"$1" <<CONF
-milter: { socket = "$MILTER"; };
+milter: { socket = "$MILTER"; ${3:-} };
 redis: { host = "127.0.0.1"; port = $RPORT; timeout_ms = 300; };
 routing: { prefix = "mxswitch:domain:"; default = "none"; $2 };
 cache: { ttl = 3600; max_entries = 1000; };
@@ -338,7 +338,7 @@ expect_grep "redis recovery is logged" "$WORK/mxswitch.log" \
 stop_mxswitch "mxswitch exits cleanly on SIGTERM"
 
 # on_error = default: an invalid value routes by routing.default instead.
-write_conf "$WORK/mx2.conf" 'on_error = "default";'
+write_conf "$WORK/mx2.conf" 'on_error = "default";' 'max_recipients = 3;'
 rcli SET mxswitch:domain:bad.test remotely
 : >"$WORK/mxswitch.log"
 start_mxswitch "$WORK/mx2.conf" "$MPORT" || fail "mxswitch restarts" "-"
@@ -355,5 +355,41 @@ eom: continue
 EOF
 expect_grep "on_error default is logged" "$WORK/mxswitch.log" \
     'lookup failed .*using routing.default none'
+rcli SET mxswitch:domain:remote.test remote
+check_mt "max_recipients: the extra recipients get 452 4.5.3; MAIL resets" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <r1@remote.test>
+rcpt <a@b@c.test>
+rcpt <r2@remote.test>
+rcpt <r3@local.test>
+rcpt <r4@remote.test>
+rcpt <r5@remote.test>
+eom
+mail <sender@client.test>
+rcpt <r6@remote.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <r1@remote.test>: continue
+rcpt <a@b@c.test>: reply 451 4.1.3 Recipient address not understood by the router
+rcpt <r2@remote.test>: continue
+rcpt <r3@local.test>: continue
+rcpt <r4@remote.test>: reply 452 4.5.3 Too many recipients
+rcpt <r5@remote.test>: reply 452 4.5.3 Too many recipients
+delrcpt <r1@remote.test>
+addrcpt_par <r1+mx-remote@remote.test> ORCPT=rfc822;r1@remote.test
+delrcpt <r2@remote.test>
+addrcpt_par <r2+mx-remote@remote.test> ORCPT=rfc822;r2@remote.test
+eom: continue
+mail: continue
+rcpt <r6@remote.test>: continue
+delrcpt <r6@remote.test>
+addrcpt_par <r6+mx-remote@remote.test> ORCPT=rfc822;r6@remote.test
+eom: continue
+EOF
+expect_eq "max_recipients: logged once per message" \
+    "$(grep -c 'more than milter.max_recipients (3)' "$WORK/mxswitch.log")" 1
 stop_mxswitch "mxswitch (on_error default) exits cleanly"
 finish
