@@ -38,6 +38,7 @@ static int check_abspath(const char *, char *, size_t);
 static int check_prefix(const char *, char *, size_t);
 static int check_delimiter(const char *, char *, size_t);
 static int check_tag(const char *, char *, size_t);
+static int check_mode(const char *, char *, size_t);
 
 static const char *const modes[] = {"none", "local", "remote", NULL};
 static const char *const on_error[] = {"tempfail", "default", NULL};
@@ -50,6 +51,14 @@ static const struct key keys[] = {
      0, NULL, check_socket, 0},
     {"milter", "timeout", K_INT, OFF(milter_timeout), NULL, 7210, 1, 86400,
      NULL, NULL, 0},
+    {"milter", "user", K_STR, OFF(milter_user), "", 0, 0, 0, NULL, NULL, 0},
+    {"milter", "group", K_STR, OFF(milter_group), "", 0, 0, 0, NULL, NULL, 0},
+    {"milter", "allow_root", K_BOOL, OFF(milter_allow_root), NULL, 0, 0, 1,
+     NULL, NULL, 0},
+    {"milter", "socket_mode", K_STR, OFF(milter_socket_mode), "0660", 0, 0, 0,
+     NULL, check_mode, 0},
+    {"milter", "pid_file", K_STR, OFF(milter_pid_file), "", 0, 0, 0, NULL,
+     check_abspath, 0},
     {"milter", "max_recipients", K_INT, OFF(milter_max_recipients), NULL, 1000,
      1, 100000, NULL, NULL, 0},
     {"redis", "host", K_STR, OFF(redis_host), "127.0.0.1", 0, 0, 0, NULL,
@@ -181,6 +190,19 @@ check_nonempty(const char *v, char *why, size_t whylen)
 {
     if (v[0] == '\0') {
         mxs_why(why, whylen, "must not be empty");
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
+/* check_mode - a file mode in octal, e.g. "0660" */
+static int
+check_mode(const char *v, char *why, size_t whylen)
+{
+    size_t len = strlen(v);
+
+    if (len < 3 || len > 4 || strspn(v, "01234567") != len) {
+        mxs_why(why, whylen, "expected an octal mode such as \"0660\"");
         return MXS_INVALID;
     }
     return MXS_OK;

@@ -22,6 +22,11 @@ struct cfg {
 
     char *milter_socket;
     int milter_timeout;
+    char *milter_user;         /* drop to this user after opening sockets */
+    char *milter_group;        /* "" = the user's primary group */
+    int milter_allow_root;     /* run as root when no user is set */
+    char *milter_socket_mode;  /* octal, for a unix milter socket */
+    char *milter_pid_file;     /* "" = none */
     int milter_max_recipients; /* per message; more get 452 4.5.3 */
 
     char *redis_host;

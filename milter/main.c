@@ -2,6 +2,10 @@
  * main.c - mxswitch: command line, startup, shutdown
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -83,6 +87,83 @@ block_signals(void)
     sigaddset(&set, SIGINT);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         fatalx("cannot block signals");
+}
+
+/* unix_path - the file of a unix: or local: milter socket, or NULL */
+static const char *
+unix_path(const char *spec)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+        return spec + 5;
+    if (strncmp(spec, "local:", 6) == 0)
+        return spec + 6;
+    return NULL;
+}
+
+/* write_pid - the pid file, if configured (after daemon(): final pid) */
+static void
+write_pid(const struct cfg *cfg)
+{
+    FILE *f;
+
+    if (cfg->milter_pid_file[0] == '\0')
+        return;
+    f = fopen(cfg->milter_pid_file, "w");
+    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+        fatal("cannot write milter.pid_file %s", cfg->milter_pid_file);
+}
+
+/*
+ * drop_privileges - after the sockets are open: become milter.user
+ *
+ * As root with no milter.user, refuse to run unless milter.allow_root.
+ * A unix milter socket gets milter.socket_mode and the user's group first,
+ * so the MTA's group can connect.
+ */
+static void
+drop_privileges(const struct cfg *cfg)
+{
+    const char *sock = unix_path(cfg->milter_socket);
+    mode_t mode = (mode_t)strtol(cfg->milter_socket_mode, NULL, 8);
+    struct passwd *pw = NULL;
+    struct group *gr;
+    gid_t gid = 0;
+
+    if (geteuid() == 0 && cfg->milter_user[0] != '\0') {
+        if ((pw = getpwnam(cfg->milter_user)) == NULL)
+            fatalx("milter.user %s: no such user", cfg->milter_user);
+        gid = pw->pw_gid;
+        if (cfg->milter_group[0] != '\0') {
+            if ((gr = getgrnam(cfg->milter_group)) == NULL)
+                fatalx("milter.group %s: no such group", cfg->milter_group);
+            gid = gr->gr_gid;
+        }
+    }
+    if (sock != NULL) {
+        if (chmod(sock, mode) != 0)
+            fatal("cannot chmod %s", sock);
+        if (pw != NULL && chown(sock, pw->pw_uid, gid) != 0)
+            fatal("cannot chown %s", sock);
+    }
+    if (geteuid() != 0) {
+        if (cfg->milter_user[0] != '\0')
+            log_debug("not root: milter.user %s not needed", cfg->milter_user);
+        return;
+    }
+    if (pw == NULL) {
+        if (!cfg->milter_allow_root)
+            fatalx("refusing to run as root: set milter.user (or "
+                   "milter.allow_root = true)");
+        log_warnx("running as root (milter.allow_root = true)");
+        return;
+    }
+    if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 ||
+        setuid(pw->pw_uid) != 0)
+        fatal("cannot become %s", pw->pw_name);
+    if (setuid(0) == 0)
+        fatalx("could regain root after dropping it");
+    log_info("running as %s (uid %ld, gid %ld)", pw->pw_name, (long)pw->pw_uid,
+             (long)gid);
 }
 
 /* load - read the configuration or explain why not */
@@ -174,6 +255,8 @@ main(int argc, char **argv)
     smap = smap_open(cfg); /* before daemon(): a socket in use stops here */
     if (!foreground && daemon(0, 0) != 0)
         fatal("cannot become a daemon");
+    write_pid(cfg);
+    drop_privileges(cfg);
 
     block_signals();
     memset(&rconf, 0, sizeof(rconf));
@@ -212,11 +295,15 @@ main(int argc, char **argv)
     if (!drained) {
         log_warnx("sessions still open after %d s; exiting anyway",
                   DRAIN_SECONDS);
+        if (cfg->milter_pid_file[0] != '\0')
+            unlink(cfg->milter_pid_file);
         return 1;
     }
     rclient_free(rc);
     cache_free(cache);
     mxcheck_free(mx);
+    if (cfg->milter_pid_file[0] != '\0' && unlink(cfg->milter_pid_file) != 0)
+        log_warn("cannot remove %s", cfg->milter_pid_file);
     cfg_free(cfg);
     log_info("stopped");
     log_close();

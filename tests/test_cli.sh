@@ -57,7 +57,7 @@ expect_eq "a stray argument exits 2" "$RC" 2
 # A milter socket that is in use: the start fails with a clear message.
 free_port port
 start_redis "$port"
-printf 'milter: { socket = "inet:%s@127.0.0.1"; };\n' "$port" >"$WORK/busy.conf"
+printf 'milter: { socket = "inet:%s@127.0.0.1"; allow_root = true; };\n' "$port" >"$WORK/busy.conf"
 run_mx -f -c "$WORK/busy.conf"
 expect_eq "a socket in use stops the start with status 1" "$RC" 1
 expect_eq "a socket in use is explained" \
@@ -89,6 +89,45 @@ MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --tables-only "$WORK/tables2" 
 expect_eq "the tables follow the tag and delimiter of mxswitch.conf" \
     "$(grep -v '^#' "$WORK/tables2/transport.pcre" | head -n 1)" \
     "/^.+-offsite@[^@]+\$/ smtp:"
+
+# Root: refused without milter.user unless allow_root; with a user, it
+# drops to it after opening the socket, whose mode and group it sets; the
+# pid file is written and removed.
+if [ "$(id -u)" = 0 ]; then
+    free_port rport
+    printf 'milter: { socket = "inet:%s@127.0.0.1"; };\n' "$rport" >"$WORK/root.conf"
+    run_mx -f -c "$WORK/root.conf"
+    expect_eq "as root without milter.user: refuses to start" "$RC/$(echo "$OUT" |
+        grep -c 'refusing to run as root: set milter.user')" 1/1
+    mkdir -p "$WORK/run"
+    chown nobody "$WORK/run"
+    chmod 755 "$WORK"
+    cat >"$WORK/drop.conf" <<CONF
+milter: { socket = "unix:$WORK/run/mx.sock"; user = "nobody";
+          group = "nogroup"; socket_mode = "0660";
+          pid_file = "$WORK/run/mx.pid"; };
+redis: { port = $port; timeout_ms = 100; };
+CONF
+    # shellcheck disable=SC2086
+    $WRAP "$MXSWITCH" -f -c "$WORK/drop.conf" 2>"$WORK/drop.log" &
+    MX_PID=$!
+    track "$MX_PID"
+    for _ in $(seq 1 100); do
+        [ -S "$WORK/run/mx.sock" ] && [ -s "$WORK/run/mx.pid" ] &&
+            grep -q 'milter on' "$WORK/drop.log" && break
+        sleep 0.1
+    done
+    expect_eq "milter.user: the daemon runs as nobody" \
+        "$(awk '/^Uid:/ {print $2 "," $3 "," $4}' "/proc/$MX_PID/status")" \
+        "65534,65534,65534"
+    expect_eq "milter.socket_mode and group are set on the unix socket" \
+        "$(stat -c '%a %G' "$WORK/run/mx.sock")" "660 nogroup"
+    expect_eq "milter.pid_file holds the daemon's pid" \
+        "$(cat "$WORK/run/mx.pid")" "$MX_PID"
+    stop_mxswitch "milter.user: clean exit"
+    expect_eq "the pid file and the unix socket are removed at exit" \
+        "$(ls "$WORK/run" | wc -l)" 0
+fi
 
 if [ -z "$WRAP" ]; then
     make --no-print-directory -s install DESTDIR="$WORK/root" \

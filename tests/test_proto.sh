@@ -14,7 +14,7 @@ rcli() { redis-cli -p "$RPORT" "$@" >/dev/null; }
 # write_conf FILE ROUTING-EXTRA [MILTER-EXTRA] - config for this test's ports
 write_conf() {
     cat >"$1" <<CONF
-milter: { socket = "$MILTER"; ${3:-} };
+milter: { socket = "$MILTER"; allow_root = true; ${3:-} };
 redis: { host = "127.0.0.1"; port = $RPORT; timeout_ms = 300; };
 routing: { prefix = "mxswitch:domain:"; default = "none"; $2 };
 cache: { ttl = 3600; max_entries = 1000; };

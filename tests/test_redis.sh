@@ -31,7 +31,7 @@ msg() {
 # run_with NAME REDIS-SETTINGS - start mxswitch with these redis settings
 run_with() {
     cat >"$WORK/$1.conf" <<CONF
-milter: { socket = "$MILTER"; };
+milter: { socket = "$MILTER"; allow_root = true; };
 redis: { $2 timeout_ms = 400; };
 cache: { ttl = 3600; };
 CONF

@@ -43,7 +43,7 @@ set_keys() {
 set_keys
 
 cat >"$WORK/mx.conf" <<CONF
-milter: { socket = "inet:8891@127.0.0.1"; };
+milter: { socket = "inet:8891@127.0.0.1"; allow_root = true; };
 redis: { host = "127.0.0.1"; port = 6379; timeout_ms = 300; };
 cache: { ttl = 3600; };
 CONF

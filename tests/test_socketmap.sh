@@ -21,7 +21,7 @@ mkdir -p "$WORK/postfix"
 # write_conf FILE SOCKETMAP-SOCKET ROUTING-EXTRA [SOCKETMAP-EXTRA]
 write_conf() {
     cat >"$1" <<CONF
-milter: { socket = "inet:$MPORT@127.0.0.1"; };
+milter: { socket = "inet:$MPORT@127.0.0.1"; allow_root = true; };
 redis: { host = "127.0.0.1"; port = $RPORT; timeout_ms = 300; };
 routing: { $3 };
 cache: { ttl = 3600; };
