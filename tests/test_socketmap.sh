@@ -251,6 +251,9 @@ expect_eq "the unix socket is removed at exit" \
 
 # A socket left behind by a killed server is replaced at the next start.
 start_mxswitch "$WORK/mx2.conf" "$MPORT" || fail "mxswitch restarts" "-"
+# The milter port opens before the socketmap's: wait for both (valgrind is
+# slow enough to be killed in between).
+for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 kill -KILL "$MX_PID"
 wait "$MX_PID" 2>/dev/null
 untrack "$MX_PID"
