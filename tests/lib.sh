@@ -134,14 +134,22 @@ stop_pid() {
     untrack "$1"
 }
 
-# start_mxswitch CONF PORT - mxswitch -f in the background; sets MX_PID
+# start_mxswitch CONF PORT - mxswitch -f in the background; sets MX_PID.
+# Returns once it logged its start line: by then every socket it serves
+# (milter, socketmap) is listening.
 start_mxswitch() {
-    local log="$WORK/mxswitch.log"
+    local log="$WORK/mxswitch.log" before i
+    before=$(grep -c ': milter on ' "$log" 2>/dev/null)
     # shellcheck disable=SC2086
     $WRAP "$MXSWITCH" -f -v -c "$1" 2>>"$log" &
     MX_PID=$!
     track "$MX_PID"
-    if ! wait_port "$2" 60; then
+    for ((i = 0; i < 600; i++)); do
+        [ "$(grep -c ': milter on ' "$log")" -gt "${before:-0}" ] && break
+        kill -0 "$MX_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! wait_port "$2" 5; then
         echo "mxswitch did not listen on port $2; log:"
         tail -n 20 "$log"
         return 1
