@@ -128,17 +128,31 @@ adderr(struct errbuf *e, const char *file, int line, const char *fmt, ...)
                                line, msg);
 }
 
+/*
+ * cfg_unix_path - the file of a unix: or local: socket spec, or NULL
+ *
+ * The result points into spec.  Every reader of a socket spec uses this.
+ */
+const char *
+cfg_unix_path(const char *spec)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+        return spec + 5;
+    if (strncmp(spec, "local:", 6) == 0)
+        return spec + 6;
+    return NULL;
+}
+
 /* check_socket - a socket spec libmilter understands */
 static int
 check_socket(const char *v, char *why, size_t whylen)
 {
+    const char *path;
     const char *at;
     char *end;
     long port;
 
-    if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0) {
-        const char *path = strchr(v, ':') + 1;
-
+    if ((path = cfg_unix_path(v)) != NULL) {
         if (path[0] != '/') {
             mxs_why(why, whylen, "unix socket path must be absolute");
             return MXS_INVALID;

@@ -54,6 +54,7 @@ struct cfg {
     int smap_max_clients;
 };
 
+const char *cfg_unix_path(const char *spec);
 struct cfg *cfg_load(const char *path, char **errors);
 void cfg_free(struct cfg *cfg);
 char *cfg_dump(const struct cfg *cfg);

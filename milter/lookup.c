@@ -11,13 +11,6 @@
 #include "mxs.h"
 #include "rclient.h"
 
-/* lookup_now_ms - the clock the cache runs on */
-uint64_t
-lookup_now_ms(void)
-{
-    return mxs_now_ms();
-}
-
 /* lookup_source_name - "cache", "redis" or "default" */
 const char *
 lookup_source_name(enum lookup_source source)

@@ -39,6 +39,5 @@ int lookup_address(const struct cfg *cfg, struct cache *cache,
                    char *norm, size_t normlen, struct lookup_result *res,
                    char *why, size_t whylen);
 const char *lookup_source_name(enum lookup_source source);
-uint64_t lookup_now_ms(void);
 
 #endif

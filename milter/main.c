@@ -89,17 +89,6 @@ block_signals(void)
         fatalx("cannot block signals");
 }
 
-/* unix_path - the file of a unix: or local: milter socket, or NULL */
-static const char *
-unix_path(const char *spec)
-{
-    if (strncmp(spec, "unix:", 5) == 0)
-        return spec + 5;
-    if (strncmp(spec, "local:", 6) == 0)
-        return spec + 6;
-    return NULL;
-}
-
 /* write_pid - the pid file, if configured (after daemon(): final pid) */
 static void
 write_pid(const struct cfg *cfg)
@@ -123,7 +112,7 @@ write_pid(const struct cfg *cfg)
 static void
 drop_privileges(const struct cfg *cfg)
 {
-    const char *sock = unix_path(cfg->milter_socket);
+    const char *sock = cfg_unix_path(cfg->milter_socket);
     mode_t mode = (mode_t)strtol(cfg->milter_socket_mode, NULL, 8);
     struct passwd *pw = NULL;
     struct group *gr;

@@ -67,13 +67,6 @@ mlfi_sessions(void)
     return __atomic_load_n(&g_sessions, __ATOMIC_ACQUIRE);
 }
 
-/* tags - the tag settings in the form addr_* wants */
-static struct addr_tags
-tags(void)
-{
-    return cfg_tags(g_cfg);
-}
-
 /* session_get - this session's state, made on first use */
 static struct session *
 session_get(SMFICTX *ctx)
@@ -209,8 +202,8 @@ resolve(struct rcpt *r, const char *qid, char *why, size_t whylen)
     char norm[DOMAIN_MAX + 1];
     int rcode;
 
-    rcode = lookup_address(g_cfg, g_cache, g_rc, &r->addr, lookup_now_ms(),
-                           norm, sizeof(norm), &r->res, why, whylen);
+    rcode = lookup_address(g_cfg, g_cache, g_rc, &r->addr, mxs_now_ms(), norm,
+                           sizeof(norm), &r->res, why, whylen);
     if (norm[0] == '\0')
         return rcode; /* no domain, a literal, or a malformed domain */
     r->domain = xstrdup(norm);
@@ -227,7 +220,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct session *s = session_get(ctx);
     const char *qid = queue_id(ctx);
-    struct addr_tags t = tags();
+    struct addr_tags t = cfg_tags(g_cfg);
     char why[WHYLEN], shown[ADDR_MAX + 64];
     struct rcpt r;
     int rcode;
@@ -331,7 +324,7 @@ add_rcpt(SMFICTX *ctx, const struct session *s, char *addr, char *args)
 static int
 apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
 {
-    struct addr_tags t = tags();
+    struct addr_tags t = cfg_tags(g_cfg);
     struct route_in in;
     enum addr_tag want;
     char why[WHYLEN], shown[ADDR_MAX + 64], head[2 * ADDR_MAX + 512];

@@ -264,7 +264,7 @@ decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
         addr_clear(&a);
         return V_NOTFOUND;
     }
-    rcode = lookup_address(s->cfg, s->cache, s->rc, &a, lookup_now_ms(), norm,
+    rcode = lookup_address(s->cfg, s->cache, s->rc, &a, mxs_now_ms(), norm,
                            sizeof(norm), &res, why, sizeof(why));
     addr_clear(&a);
     if (rcode != MXS_OK && norm[0] == '\0') {
@@ -633,25 +633,27 @@ struct smap *
 smap_open(const struct cfg *cfg)
 {
     const char *spec = cfg->smap_socket;
+    const char *path;
     char why[WHYLEN];
     struct smap *s;
     int fd;
 
     if (spec[0] == '\0')
         return NULL;
-    if (strncmp(spec, "inet:", 5) == 0)
-        fd = listen_inet(spec + 5, AF_INET, why, sizeof(why));
+    path = cfg_unix_path(spec);
+    if (path != NULL)
+        fd = listen_unix(path, why, sizeof(why));
     else if (strncmp(spec, "inet6:", 6) == 0)
         fd = listen_inet(spec + 6, AF_INET6, why, sizeof(why));
     else
-        fd = listen_unix(strchr(spec, ':') + 1, why, sizeof(why));
+        fd = listen_inet(spec + 5, AF_INET, why, sizeof(why));
     if (fd < 0)
         fatalx("cannot listen on socketmap.socket %s: %s", spec, why);
     s = xcalloc(1, sizeof(*s));
     s->cfg = cfg;
     s->fd = fd;
-    if (strncmp(spec, "inet", 4) != 0)
-        s->unix_path = xstrdup(strchr(spec, ':') + 1);
+    if (path != NULL)
+        s->unix_path = xstrdup(path);
     return s;
 }
 
