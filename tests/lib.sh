@@ -134,6 +134,18 @@ stop_pid() {
     untrack "$1"
 }
 
+# await_exit PID - give a daemon that is not our child (it forked away) 5 s
+# to exit after being told to stop, then kill it; forget its pid
+await_exit() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    untrack "$1"
+}
+
 # start_mxswitch CONF PORT - mxswitch -f in the background; sets MX_PID.
 # Returns once it logged its start line: by then every socket it serves
 # (milter, socketmap) is listening.

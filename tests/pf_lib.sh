@@ -140,13 +140,7 @@ pf_start() {
 # pf_stop - stop the instance and reap its master
 pf_stop() {
     postfix -c "$PF_ETC" stop >>"$WORK/pf/start.log" 2>&1
-    local i
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$PF_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$PF_PID" 2>/dev/null
-    untrack "$PF_PID"
+    await_exit "$PF_PID"
 }
 
 # pf_wait_queue SECONDS - until the queue is empty; 1 if it is not

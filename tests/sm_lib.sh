@@ -184,13 +184,7 @@ sm_start() {
 sm_stop() {
     [ -n "${SM_PID:-}" ] || return 0
     kill -TERM "$SM_PID" 2>/dev/null
-    local i
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$SM_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SM_PID" 2>/dev/null
-    untrack "$SM_PID"
+    await_exit "$SM_PID"
     SM_PID=""
 }
 
