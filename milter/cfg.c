@@ -1,6 +1,7 @@
 /*
  * cfg.c - configuration table, parser and checks; see cfg.h
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
@@ -13,12 +14,12 @@
 #include "cfg.h"
 #include "mxs.h"
 
-enum key_type { K_STR, K_INT, K_BOOL, K_ENUM };
+enum key_type { K_STR, K_INT, K_BOOL, K_ENUM, K_LIST };
 
 typedef int (*check_fn)(const char *val, char *why, size_t whylen);
 
 struct key {
-    const char *group;
+    const char *group; /* "redis", or "redis.sentinel" for a subgroup */
     const char *name;
     enum key_type type;
     size_t off;                 /* where the value goes in struct cfg */
@@ -26,7 +27,7 @@ struct key {
     long long def_int;          /* K_INT, K_BOOL default */
     long long min, max;         /* K_INT range */
     const char *const *choices; /* K_ENUM words, index is the value */
-    check_fn check;             /* K_STR extra check, may be NULL */
+    check_fn check;             /* K_STR, K_LIST (each item) check or NULL */
     int secret;                 /* never printed */
 };
 
@@ -39,6 +40,8 @@ static int check_prefix(const char *, char *, size_t);
 static int check_delimiter(const char *, char *, size_t);
 static int check_tag(const char *, char *, size_t);
 static int check_mode(const char *, char *, size_t);
+static int check_prefix_or_off(const char *, char *, size_t);
+static void list_set(struct cfg_list *, const char *const *, size_t);
 
 static const char *const modes[] = {"none", "local", "remote", NULL};
 static const char *const on_error[] = {"tempfail", "default", NULL};
@@ -76,6 +79,16 @@ static const struct key keys[] = {
      NULL, NULL, 0},
     {"redis", "connections", K_INT, OFF(redis_connections), NULL, 8, 1, 1024,
      NULL, NULL, 0},
+    {"redis", "servers", K_LIST, OFF(redis_servers), NULL, 0, 0, 0, NULL,
+     cfg_check_endpoint, 0},
+    {"redis.sentinel", "master", K_STR, OFF(sentinel_master), "", 0, 0, 0, NULL,
+     NULL, 0},
+    {"redis.sentinel", "servers", K_LIST, OFF(sentinel_servers), NULL, 0, 0, 0,
+     NULL, cfg_check_endpoint, 0},
+    {"redis.sentinel", "password", K_STR, OFF(sentinel_password), "", 0, 0, 0,
+     NULL, NULL, 1},
+    {"redis.sentinel", "prefer_replica", K_BOOL, OFF(sentinel_prefer_replica),
+     NULL, 0, 0, 1, NULL, NULL, 0},
     {"routing", "prefix", K_STR, OFF(prefix), "mxswitch:domain:", 0, 0, 0, NULL,
      check_prefix, 0},
     {"routing", "default", K_ENUM, OFF(default_mode), "none", 0, 0, 0, modes,
@@ -90,15 +103,26 @@ static const struct key keys[] = {
      NULL, check_tag, 0},
     {"routing", "local_tag", K_STR, OFF(local_tag), "mx-local", 0, 0, 0, NULL,
      check_tag, 0},
+    {"routing", "address_prefix", K_STR, OFF(address_prefix), "", 0, 0, 0, NULL,
+     check_prefix_or_off, 0},
+    {"routing", "dry_run", K_BOOL, OFF(dry_run), NULL, 0, 0, 1, NULL, NULL, 0},
+    {"routing", "local_addresses", K_LIST, OFF(local_addresses), NULL, 0, 0, 0,
+     NULL, cfg_check_cidr, 0},
     {"cache", "ttl", K_INT, OFF(cache_ttl), NULL, 30, 0, 86400, NULL, NULL, 0},
     {"cache", "max_entries", K_INT, OFF(cache_max_entries), NULL, 100000, 0,
      10000000, NULL, NULL, 0},
+    {"cache", "stale_ttl", K_INT, OFF(cache_stale_ttl), NULL, 0, 0, 604800,
+     NULL, NULL, 0},
     {"socketmap", "socket", K_STR, OFF(smap_socket), "", 0, 0, 0, NULL,
      check_socket_or_off, 0},
     {"socketmap", "name", K_STR, OFF(smap_name), "mxswitch", 0, 0, 0, NULL,
      check_mapname, 0},
     {"socketmap", "max_clients", K_INT, OFF(smap_max_clients), NULL, 256, 1,
      4096, NULL, NULL, 0},
+    {"stats", "prometheus_file", K_STR, OFF(stats_prometheus_file), "", 0, 0, 0,
+     NULL, check_abspath, 0},
+    {"stats", "interval", K_INT, OFF(stats_interval), NULL, 15, 1, 3600, NULL,
+     NULL, 0},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -252,6 +276,90 @@ check_prefix(const char *v, char *why, size_t whylen)
     return MXS_OK;
 }
 
+/* check_prefix_or_off - empty (the feature is off) or a key prefix */
+static int
+check_prefix_or_off(const char *v, char *why, size_t whylen)
+{
+    return v[0] == '\0' ? MXS_OK : check_prefix(v, why, whylen);
+}
+
+/* cfg_check_cidr - an IPv4 or IPv6 address, optionally with /LEN */
+int
+cfg_check_cidr(const char *v, char *why, size_t whylen)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    const char *slash = strchr(v, '/');
+    size_t alen = slash ? (size_t)(slash - v) : strlen(v);
+    char host[INET6_ADDRSTRLEN];
+    int v6, max;
+
+    if (alen == 0 || alen >= sizeof(host)) {
+        mxs_why(why, whylen, "expected an IP address or ADDRESS/LEN");
+        return MXS_INVALID;
+    }
+    memcpy(host, v, alen);
+    host[alen] = '\0';
+    v6 = strchr(host, ':') != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1) {
+        mxs_why(why, whylen, "expected an IP address or ADDRESS/LEN");
+        return MXS_INVALID;
+    }
+    max = v6 ? 128 : 32;
+    if (slash != NULL) {
+        char *end;
+        long len;
+
+        errno = 0;
+        len = strtol(slash + 1, &end, 10);
+        if (errno != 0 || end == slash + 1 || *end != '\0' || len < 0 ||
+            len > max) {
+            mxs_why(why, whylen, "prefix length must be 0-%d", max);
+            return MXS_INVALID;
+        }
+    }
+    return MXS_OK;
+}
+
+/* cfg_check_endpoint - "host:port", "[ipv6]:port" or "unix:/path" */
+int
+cfg_check_endpoint(const char *v, char *why, size_t whylen)
+{
+    const char *colon;
+    char *end;
+    long port;
+
+    if (strncmp(v, "unix:", 5) == 0) {
+        if (v[5] != '/') {
+            mxs_why(why, whylen, "unix socket path must be absolute");
+            return MXS_INVALID;
+        }
+        return MXS_OK;
+    }
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+
+        colon = close != NULL && close[1] == ':' ? close + 1 : NULL;
+        if (close == NULL || close == v + 1)
+            colon = NULL;
+    } else {
+        colon = strrchr(v, ':');
+        if (colon != NULL && strchr(v, ':') != colon)
+            colon = NULL; /* a bare IPv6 address: needs brackets */
+    }
+    if (colon == NULL || colon == v) {
+        mxs_why(why, whylen, "expected HOST:PORT, [IPV6]:PORT or unix:/path");
+        return MXS_INVALID;
+    }
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 ||
+        port > 65535) {
+        mxs_why(why, whylen, "port must be 1-65535");
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
 /* check_delimiter - one of the recipient delimiters MTAs support */
 static int
 check_delimiter(const char *v, char *why, size_t whylen)
@@ -321,6 +429,8 @@ set_defaults(struct cfg *cfg)
             *(char **)base = xstrdup(keys[i].def_str);
         else if (keys[i].type == K_ENUM)
             *(int *)base = 0; /* the first choice is the default */
+        else if (keys[i].type == K_LIST)
+            list_set((struct cfg_list *)base, NULL, 0);
         else
             *(int *)base = (int)keys[i].def_int;
     }
@@ -347,19 +457,69 @@ type_name(int type)
     }
 }
 
+/* list_set - replace a list's items with copies of v[0..n-1] */
+static void
+list_set(struct cfg_list *l, const char *const *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; l->v != NULL && i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = xcalloc(n + 1, sizeof(*l->v));
+    for (i = 0; i < n; i++)
+        l->v[i] = xstrdup(v[i]);
+    l->n = n;
+}
+
+/* set_list - check a list of strings item by item and store it */
+static void
+set_list(const struct key *k, config_setting_t *s, struct cfg_list *l,
+         struct errbuf *e, const char *file, int line)
+{
+    int i, n = config_setting_length(s);
+    const char **v = xcalloc((size_t)n + 1, sizeof(*v));
+    char why[256];
+    int bad = 0;
+
+    for (i = 0; i < n; i++) {
+        config_setting_t *item = config_setting_get_elem(s, (unsigned)i);
+
+        if (config_setting_type(item) != CONFIG_TYPE_STRING) {
+            adderr(e, file, line, "%s.%s: item %d: expected a string, got %s",
+                   k->group, k->name, i + 1,
+                   type_name(config_setting_type(item)));
+            bad = 1;
+            continue;
+        }
+        v[i] = config_setting_get_string(item);
+        if (k->check != NULL && k->check(v[i], why, sizeof(why)) != MXS_OK) {
+            adderr(e, file, line, "%s.%s: \"%s\": %s", k->group, k->name, v[i],
+                   why);
+            bad = 1;
+        }
+    }
+    if (!bad)
+        list_set(l, v, (size_t)n);
+    free(v);
+}
+
 /* set_value - check one setting against its table row and store it */
 static void
 set_value(struct cfg *cfg, const struct key *k, config_setting_t *s,
           struct errbuf *e, const char *file, int line)
 {
     static const int want[] = {CONFIG_TYPE_STRING, CONFIG_TYPE_INT,
-                               CONFIG_TYPE_BOOL, CONFIG_TYPE_STRING};
+                               CONFIG_TYPE_BOOL, CONFIG_TYPE_STRING,
+                               CONFIG_TYPE_LIST};
     char *base = (char *)cfg + k->off;
     int type = config_setting_type(s);
     char why[256];
 
     if (type == CONFIG_TYPE_INT64)
         type = CONFIG_TYPE_INT;
+    if (type == CONFIG_TYPE_ARRAY)
+        type = CONFIG_TYPE_LIST;
     if (type != want[k->type]) {
         adderr(e, file, line, "%s.%s: expected %s, got %s", k->group, k->name,
                type_name(want[k->type]), type_name(type));
@@ -376,6 +536,8 @@ set_value(struct cfg *cfg, const struct key *k, config_setting_t *s,
         *(int *)base = (int)v;
     } else if (k->type == K_BOOL) {
         *(int *)base = config_setting_get_bool(s);
+    } else if (k->type == K_LIST) {
+        set_list(k, s, (struct cfg_list *)base, e, file, line);
     } else if (k->type == K_ENUM) {
         const char *v = config_setting_get_string(s);
         size_t i;
@@ -410,43 +572,32 @@ set_value(struct cfg *cfg, const struct key *k, config_setting_t *s,
     }
 }
 
-/* walk - check every setting in the file against the table */
+/* walk - check every setting of group g (path gpath) against the table */
 static void
-walk(struct cfg *cfg, config_t *lc, const char *path, struct errbuf *e,
-     int *seen)
+walk(struct cfg *cfg, config_setting_t *g, const char *gpath, const char *path,
+     struct errbuf *e, int *seen)
 {
-    config_setting_t *root = config_root_setting(lc);
-    int i, j;
+    int j;
 
-    for (i = 0; i < config_setting_length(root); i++) {
-        config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
-        const char *gname = config_setting_name(g);
-        const char *file = config_setting_source_file(g);
-        int line = config_setting_source_line(g);
+    for (j = 0; j < config_setting_length(g); j++) {
+        config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
+        const char *name = config_setting_name(s);
+        const char *file = config_setting_source_file(s);
+        int line = config_setting_source_line(s);
+        const struct key *k = find_key(gpath, name);
+        char sub[128];
 
         file = file ? file : path;
-        if (!known_group(gname)) {
-            adderr(e, file, line, "%s: unknown setting", gname);
-            continue;
-        }
-        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-            adderr(e, file, line, "%s: expected a group { ... }", gname);
-            continue;
-        }
-        for (j = 0; j < config_setting_length(g); j++) {
-            config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
-            const char *name = config_setting_name(s);
-            const struct key *k = find_key(gname, name);
-            const char *sfile = config_setting_source_file(s);
-            int sline = config_setting_source_line(s);
-
-            sfile = sfile ? sfile : path;
-            if (k == NULL) {
-                adderr(e, sfile, sline, "%s.%s: unknown setting", gname, name);
-                continue;
-            }
-            seen[k - keys] = sline;
-            set_value(cfg, k, s, e, sfile, sline);
+        snprintf(sub, sizeof(sub), "%s%s%s", gpath, gpath[0] ? "." : "", name);
+        if (k != NULL) {
+            seen[k - keys] = line;
+            set_value(cfg, k, s, e, file, line);
+        } else if (!known_group(sub)) {
+            adderr(e, file, line, "%s: unknown setting", sub);
+        } else if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+            adderr(e, file, line, "%s: expected a group { ... }", sub);
+        } else {
+            walk(cfg, s, sub, path, e, seen);
         }
     }
 }
@@ -463,10 +614,36 @@ cross_check(const struct cfg *cfg, const char *path, struct errbuf *e,
     int ltag_line = seen[find_key("routing", "local_tag") - keys];
     int rtag_line = seen[find_key("routing", "remote_tag") - keys];
     int smap_line = seen[find_key("socketmap", "socket") - keys];
+    int srv_line = seen[find_key("redis", "servers") - keys];
+    int master_line = seen[find_key("redis.sentinel", "master") - keys];
+    int sent_line = seen[find_key("redis.sentinel", "servers") - keys];
+    int aprefix_line = seen[find_key("routing", "address_prefix") - keys];
 
     if (unix_line && (host_line || port_line))
         adderr(e, path, unix_line,
                "redis.unix: set either redis.unix or redis.host/port");
+    if (srv_line && (unix_line || host_line || port_line))
+        adderr(e, path, srv_line,
+               "redis.servers: set either redis.servers or "
+               "redis.host/port/unix");
+    if (cfg->sentinel_master[0] != '\0' && cfg->sentinel_servers.n == 0)
+        adderr(e, path, master_line,
+               "redis.sentinel.master: needs redis.sentinel.servers");
+    if (cfg->sentinel_servers.n > 0 && cfg->sentinel_master[0] == '\0')
+        adderr(e, path, sent_line,
+               "redis.sentinel.servers: needs redis.sentinel.master");
+    if (cfg->sentinel_master[0] != '\0' &&
+        (srv_line || unix_line || host_line || port_line))
+        adderr(e, path, master_line,
+               "redis.sentinel: the Sentinels name the master; drop "
+               "redis.servers/host/port/unix");
+    if (cfg->address_prefix[0] != '\0' &&
+        (strncmp(cfg->address_prefix, cfg->prefix,
+                 strlen(cfg->address_prefix)) == 0 ||
+         strncmp(cfg->prefix, cfg->address_prefix, strlen(cfg->prefix)) == 0))
+        adderr(e, path, aprefix_line,
+               "routing.address_prefix: must not start with routing.prefix "
+               "or be the start of it");
     if (user_line && cfg->redis_password[0] == '\0')
         adderr(e, path, user_line, "redis.username: needs redis.password");
     if (strcmp(cfg->local_tag, cfg->remote_tag) == 0)
@@ -505,7 +682,7 @@ cfg_load(const char *path, char **errors)
                    config_error_line(&lc), "syntax error: %s",
                    config_error_text(&lc));
     } else {
-        walk(cfg, &lc, path, &e, seen);
+        walk(cfg, config_root_setting(&lc), "", path, &e, seen);
         if (e.text == NULL)
             cross_check(cfg, path, &e, seen);
     }
@@ -526,58 +703,113 @@ cfg_free(struct cfg *cfg)
 
     if (cfg == NULL)
         return;
-    for (i = 0; i < NKEYS; i++)
-        if (keys[i].type == K_STR)
-            free(*(char **)((char *)cfg + keys[i].off));
+    for (i = 0; i < NKEYS; i++) {
+        char *base = (char *)cfg + keys[i].off;
+
+        if (keys[i].type == K_STR) {
+            free(*(char **)base);
+        } else if (keys[i].type == K_LIST) {
+            list_set((struct cfg_list *)base, NULL, 0);
+            free(((struct cfg_list *)base)->v);
+        }
+    }
     free(cfg->path);
     free(cfg);
+}
+
+/* dump_add - append formatted text to a growing buffer */
+static void dump_add(struct errbuf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+dump_add(struct errbuf *out, const char *fmt, ...)
+{
+    va_list ap;
+    int need;
+
+    va_start(ap, fmt);
+    need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    out->text = xrealloc(out->text, out->len + (size_t)need + 1);
+    va_start(ap, fmt);
+    vsnprintf(out->text + out->len, (size_t)need + 1, fmt, ap);
+    va_end(ap);
+    out->len += (size_t)need;
+}
+
+/* group_depth - 1 for "redis", 2 for "redis.sentinel" */
+static int
+group_depth(const char *group)
+{
+    int d = 1;
+
+    while ((group = strchr(group, '.')) != NULL) {
+        group++;
+        d++;
+    }
+    return d;
 }
 
 /*
  * cfg_dump - every setting with its effective value, in libconfig syntax
  *
- * Secrets are shown as "(set)".  The result belongs to the caller.
+ * Secrets are shown as "(set)".  The table keeps a subgroup's rows right
+ * after its parent's, so groups open and close in table order.  The result
+ * belongs to the caller.
  */
 char *
 cfg_dump(const struct cfg *cfg)
 {
     struct errbuf out = {NULL, 0};
     const char *group = "";
-    size_t i;
+    int depth = 0;
+    size_t i, j;
 
     for (i = 0; i < NKEYS; i++) {
         const struct key *k = &keys[i];
         const char *base = (const char *)cfg + k->off;
-        char line[600];
+        int kd = group_depth(k->group);
+        int ind;
 
         if (strcmp(group, k->group) != 0) {
-            snprintf(line, sizeof(line), "%s%s: {\n", i ? "};\n" : "",
-                     k->group);
+            const char *last = strrchr(k->group, '.');
+
+            while (depth >= kd) {
+                depth--;
+                dump_add(&out, "%*s};\n", 4 * depth, "");
+            }
+            dump_add(&out, "%*s%s: {\n", 4 * depth, "",
+                     last ? last + 1 : k->group);
+            depth = kd;
             group = k->group;
-        } else {
-            line[0] = '\0';
         }
+        ind = 4 * depth;
         if (k->type == K_STR)
-            snprintf(line + strlen(line), sizeof(line) - strlen(line),
-                     "    %s = \"%s\";\n", k->name,
+            dump_add(&out, "%*s%s = \"%s\";\n", ind, "", k->name,
                      k->secret && **(char *const *)base ? "(set)"
                                                         : *(char *const *)base);
         else if (k->type == K_ENUM)
-            snprintf(line + strlen(line), sizeof(line) - strlen(line),
-                     "    %s = \"%s\";\n", k->name,
+            dump_add(&out, "%*s%s = \"%s\";\n", ind, "", k->name,
                      k->choices[*(const int *)base]);
         else if (k->type == K_BOOL)
-            snprintf(line + strlen(line), sizeof(line) - strlen(line),
-                     "    %s = %s;\n", k->name,
+            dump_add(&out, "%*s%s = %s;\n", ind, "", k->name,
                      *(const int *)base ? "true" : "false");
-        else
-            snprintf(line + strlen(line), sizeof(line) - strlen(line),
-                     "    %s = %d;\n", k->name, *(const int *)base);
-        out.text = xrealloc(out.text, out.len + strlen(line) + 8);
-        memcpy(out.text + out.len, line, strlen(line) + 1);
-        out.len += strlen(line);
+        else if (k->type == K_INT)
+            dump_add(&out, "%*s%s = %d;\n", ind, "", k->name,
+                     *(const int *)base);
+        else {
+            const struct cfg_list *l = (const struct cfg_list *)base;
+
+            dump_add(&out, "%*s%s = (", ind, "", k->name);
+            for (j = 0; j < l->n; j++)
+                dump_add(&out, "%s\"%s\"", j ? ", " : " ", l->v[j]);
+            dump_add(&out, "%s);\n", l->n ? " " : "");
+        }
     }
-    memcpy(out.text + out.len, "};\n", 4);
+    while (depth > 0) {
+        depth--;
+        dump_add(&out, "%*s};\n", 4 * depth, "");
+    }
     return out.text;
 }
 

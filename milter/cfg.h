@@ -11,11 +11,19 @@
 #ifndef CFG_H
 #define CFG_H
 
+#include <stddef.h>
+
 #include "route.h"
 
 #define CFG_DEFAULT_PATH "/etc/mxswitch/mxswitch.conf"
 
 enum cfg_on_error { CFG_ON_ERROR_TEMPFAIL = 0, CFG_ON_ERROR_DEFAULT };
+
+/* A list of strings from the file; v[n] is NULL. */
+struct cfg_list {
+    size_t n;
+    char **v;
+};
 
 struct cfg {
     char *path;
@@ -37,6 +45,11 @@ struct cfg {
     int redis_db;
     int redis_timeout_ms;
     int redis_connections;
+    struct cfg_list redis_servers; /* "host:port", "[v6]:port", "unix:/p" */
+    char *sentinel_master;         /* "" = no Sentinel */
+    struct cfg_list sentinel_servers;
+    char *sentinel_password;     /* AUTH to the Sentinels; "" = none */
+    int sentinel_prefer_replica; /* reads from a replica when one is up */
 
     char *prefix;
     int default_mode; /* enum route_mode */
@@ -45,13 +58,22 @@ struct cfg {
     char *delimiter; /* one byte */
     char *remote_tag;
     char *local_tag;
+    char *address_prefix;            /* "" = no per-address keys */
+    int dry_run;                     /* decide and log, change nothing */
+    struct cfg_list local_addresses; /* IPs/CIDRs of this host; empty = own
+                                        interface addresses */
 
     int cache_ttl;
     int cache_max_entries;
+    int cache_stale_ttl; /* seconds past ttl an answer serves while Redis is
+                            unreachable; 0 = off */
 
     char *smap_socket; /* "" = no socketmap server */
     char *smap_name;
     int smap_max_clients;
+
+    char *stats_prometheus_file; /* "" = off */
+    int stats_interval;          /* seconds between writes */
 };
 
 const char *cfg_unix_path(const char *spec);
@@ -59,5 +81,7 @@ struct cfg *cfg_load(const char *path, char **errors);
 void cfg_free(struct cfg *cfg);
 char *cfg_dump(const struct cfg *cfg);
 struct addr_tags cfg_tags(const struct cfg *cfg);
+int cfg_check_cidr(const char *v, char *why, size_t whylen);
+int cfg_check_endpoint(const char *v, char *why, size_t whylen);
 
 #endif

@@ -137,6 +137,73 @@ static const struct cfg_case cases[] = {
     {"too many socketmap clients is an error",
      "socketmap: { max_clients = 4097; };\n",
      "@:1: socketmap.max_clients: 4097 is out of range (1-4096)\n"},
+    {"endpoint lists and a Sentinel group are valid",
+     "redis: { servers = (\"10.0.0.1:6379\", \"[2001:db8::1]:6380\",\n"
+     "  \"unix:/run/redis.sock\"); };\n",
+     NULL},
+    {"a Sentinel group is valid",
+     "redis: { sentinel: { master = \"mymaster\";\n"
+     "  servers = [\"127.0.0.1:26379\"]; prefer_replica = true; }; };\n",
+     NULL},
+    {"bad endpoints are named one by one",
+     "redis: {\n servers = (\"a\", \"b:0\", \"unix:x\", 5, "
+     "\"::1:6379\");\n};\n",
+     "@:2: redis.servers: \"a\": expected HOST:PORT, [IPV6]:PORT or "
+     "unix:/path\n"
+     "@:2: redis.servers: \"b:0\": port must be 1-65535\n"
+     "@:2: redis.servers: \"unix:x\": unix socket path must be absolute\n"
+     "@:2: redis.servers: item 4: expected a string, got an integer\n"
+     "@:2: redis.servers: \"::1:6379\": expected HOST:PORT, [IPV6]:PORT or "
+     "unix:/path\n"},
+    {"a list must be a list", "redis: { servers = \"a:1\"; };\n",
+     "@:1: redis.servers: expected a list or array, got a string\n"},
+    {"servers and host together are an error",
+     "redis: {\n host = \"x\";\n servers = (\"a:1\");\n};\n",
+     "@:3: redis.servers: set either redis.servers or redis.host/port/unix\n"},
+    {"a Sentinel master needs Sentinels",
+     "redis: { sentinel: {\n master = \"m\"; }; };\n",
+     "@:2: redis.sentinel.master: needs redis.sentinel.servers\n"},
+    {"Sentinels need a master name",
+     "redis: { sentinel: {\n servers = (\"a:1\"); }; };\n",
+     "@:2: redis.sentinel.servers: needs redis.sentinel.master\n"},
+    {"Sentinel and a fixed server are an error",
+     "redis: { port = 1; sentinel: {\n master = \"m\"; servers = (\"a:1\");"
+     " }; };\n",
+     "@:2: redis.sentinel: the Sentinels name the master; drop "
+     "redis.servers/host/port/unix\n"},
+    {"an unknown subgroup setting is an error",
+     "redis: { sentinel: { master = \"m\"; servers = (\"a:1\");\n"
+     " mastr = 1; }; };\n",
+     "@:2: redis.sentinel.mastr: unknown setting\n"},
+    {"an unknown subgroup is an error", "redis: { replica: { a = 1; }; };\n",
+     "@:1: redis.replica: unknown setting\n"},
+    {"a subgroup that is not a group is an error",
+     "redis: { sentinel = 1; };\n",
+     "@:1: redis.sentinel: expected a group { ... }\n"},
+    {"local addresses take IPv4, IPv6 and CIDR",
+     "routing: { local_addresses = (\"192.0.2.1\", \"10.0.0.0/8\",\n"
+     "  \"2001:db8::/32\", \"::1\"); };\n",
+     NULL},
+    {"bad local addresses are named",
+     "routing: { local_addresses = (\"1.2.3.4/33\", \"::1/129\", \"1.2.3\",\n"
+     "  \"10.0.0.0/\", \"host.example\"); };\n",
+     "@:1: routing.local_addresses: \"1.2.3.4/33\": prefix length must be "
+     "0-32\n"
+     "@:1: routing.local_addresses: \"::1/129\": prefix length must be "
+     "0-128\n"
+     "@:1: routing.local_addresses: \"1.2.3\": expected an IP address or "
+     "ADDRESS/LEN\n"
+     "@:1: routing.local_addresses: \"10.0.0.0/\": prefix length must be "
+     "0-32\n"
+     "@:1: routing.local_addresses: \"host.example\": expected an IP "
+     "address or ADDRESS/LEN\n"},
+    {"the address prefix cannot overlap the domain prefix",
+     "routing: { address_prefix = \"mxswitch:\"; };\n",
+     "@:1: routing.address_prefix: must not start with routing.prefix or be "
+     "the start of it\n"},
+    {"a stats file must be absolute",
+     "stats: { prometheus_file = \"mx.prom\"; };\n",
+     "@:1: stats.prometheus_file: \"mx.prom\": must be an absolute path\n"},
 };
 
 /* expand - the expected error text with the file name put in */
@@ -236,6 +303,46 @@ run_values(const char *path)
     cfg_free(cfg);
 }
 
+/* run_lists - lists and subgroups reach struct cfg and the dump */
+static void
+run_lists(const char *path)
+{
+    const char *name = "lists and subgroups are read";
+    char *errors = NULL, *dump;
+    struct cfg *cfg;
+
+    write_file(path, "redis: { sentinel: { master = \"mymaster\";\n"
+                     "  servers = (\"127.0.0.1:26379\", \"[::1]:26380\");\n"
+                     "  password = \"t0p\"; }; };\n"
+                     "routing: { local_addresses = [\"10.0.0.0/8\"]; };\n");
+    cfg = cfg_load(path, &errors);
+    if (cfg == NULL) {
+        check_str(name, "errors", errors, NULL);
+        free(errors);
+        return;
+    }
+    check_int(name, "sentinel servers", (int)cfg->sentinel_servers.n, 2);
+    check_str(name, "second sentinel", cfg->sentinel_servers.v[1],
+              "[::1]:26380");
+    check_str(name, "list ends with NULL", cfg->sentinel_servers.v[2], NULL);
+    check_int(name, "redis.servers default empty", (int)cfg->redis_servers.n,
+              0);
+    check_str(name, "local address", cfg->local_addresses.v[0], "10.0.0.0/8");
+    dump = cfg_dump(cfg);
+    check_int("the dump nests subgroups", "sentinel",
+              strstr(dump, "    sentinel: {\n        master = \"mymaster\";\n"
+                           "        servers = ( \"127.0.0.1:26379\", "
+                           "\"[::1]:26380\" );\n"
+                           "        password = \"(set)\";\n") != NULL,
+              1);
+    check_int("the dump closes subgroups", "close",
+              strstr(dump, "    };\n};\nrouting: {\n") != NULL, 1);
+    check_int("the dump never shows the Sentinel password", "secret shown",
+              strstr(dump, "t0p") != NULL, 0);
+    free(dump);
+    cfg_free(cfg);
+}
+
 int
 main(void)
 {
@@ -251,6 +358,7 @@ main(void)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_case(&cases[i], path);
     run_values(path);
+    run_lists(path);
     unlink(path);
     check_int("a missing file is an error", "loaded",
               cfg_load(path, &errors) == NULL, 1);
