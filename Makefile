@@ -36,7 +36,7 @@ endif
 
 CORE = util log addr domain route cache cfg
 DAEMON = $(CORE) rclient lookup smap mxcheck mlfi main
-UNITS = addr domain route cache cfg smap
+UNITS = addr domain route cache cfg smap lookup
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN)
@@ -58,6 +58,8 @@ $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 
 # test_smap links the server too (the reader lives beside it); needs no Redis.
 $(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o
+# test_lookup: address keys and cache-only lookups; its Redis is a dead port.
+$(BUILD)/test_lookup: $(BUILD)/lookup.o $(BUILD)/rclient.o
 
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^

@@ -262,3 +262,62 @@ addr_tag_name(enum addr_tag tag)
         return "none";
     }
 }
+
+/* key_byte - whether a byte may appear in an address key's local part */
+static int
+key_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c >= 0x80 ||
+           strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL;
+}
+
+/*
+ * addr_key_local - the local part as a per-address key names it
+ *
+ * local is addr_parse()'s local part (mxswitch tag already removed),
+ * quoted whether it is a quoted string.  The quotes and backslash escapes
+ * are removed, so "ceo"@d and ceo@d share a key; then the +detail goes:
+ * everything from the first delimiter on, unless the delimiter is the
+ * first byte; then ASCII letters are folded to lower case (other bytes,
+ * UTF-8 included, are kept as they are).  out gets at least
+ * ADDR_KEY_LOCAL_MAX + 1 bytes.  Returns MXS_OK, or MXS_NOMATCH when the
+ * address can have no key: empty, a byte outside atext, '.' and UTF-8
+ * (a space or '@' in a quoted local part, a backslash), or longer than
+ * ADDR_KEY_LOCAL_MAX bytes; why says which.
+ */
+int
+addr_key_local(const char *local, int quoted, char delimiter, char *out,
+               size_t outlen, char *why, size_t whylen)
+{
+    size_t len = strlen(local), i, o = 0;
+
+    if (quoted) {
+        local++;
+        len -= 2;
+    }
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)local[i];
+
+        if (quoted && c == '\\' && i + 1 < len)
+            c = (unsigned char)local[++i];
+        if (!key_byte(c)) {
+            mxs_why(why, whylen, "local part has byte 0x%02x", c);
+            return MXS_NOMATCH;
+        }
+        if (c == (unsigned char)delimiter && o > 0)
+            break;
+        if (o >= ADDR_KEY_LOCAL_MAX || o + 1 >= outlen) {
+            mxs_why(why, whylen, "local part longer than %d bytes",
+                    ADDR_KEY_LOCAL_MAX);
+            return MXS_NOMATCH;
+        }
+        out[o++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    if (o == 0) {
+        mxs_why(why, whylen, "empty local part");
+        return MXS_NOMATCH;
+    }
+    out[o] = '\0';
+    return MXS_OK;
+}

@@ -10,6 +10,9 @@
  * itself adds (delimiter + remote or local tag at the end of the local part)
  * is recognised and removed from the local part, so a recipient that arrives
  * already tagged is put back into the form the decision names.
+ *
+ * addr_key_local() gives the local part as per-address routing keys store
+ * it: unquoted, ASCII lower case, without the +detail; see addr.c.
  */
 #ifndef ADDR_H
 #define ADDR_H
@@ -40,6 +43,9 @@ struct addr {
 /* Upper bound for an address the milter accepts to handle. */
 #define ADDR_MAX 1024
 
+/* Longest local part a per-address key may have (RFC 5321 4.5.3.1.1). */
+#define ADDR_KEY_LOCAL_MAX 64
+
 int addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
                char *why, size_t whylen);
 void addr_clear(struct addr *a);
@@ -47,5 +53,7 @@ char *addr_format(const struct addr *a, const struct addr_tags *tags,
                   enum addr_tag tag);
 char *addr_xtext(const struct addr *a);
 const char *addr_tag_name(enum addr_tag tag);
+int addr_key_local(const char *local, int quoted, char delimiter, char *out,
+                   size_t outlen, char *why, size_t whylen);
 
 #endif

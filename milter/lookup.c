@@ -25,36 +25,63 @@ lookup_source_name(enum lookup_source source)
     }
 }
 
+/* lookup_key_prefix - the Redis key prefix of a kind of key; "" for none */
+const char *
+lookup_key_prefix(const struct cfg *cfg, enum lookup_kind kind)
+{
+    switch (kind) {
+    case LOOKUP_KIND_DOMAIN:
+        return cfg->prefix;
+    case LOOKUP_KIND_ADDRESS:
+        return cfg->address_prefix;
+    default:
+        return "";
+    }
+}
+
+/* One key to ask for: its cache name and which prefix makes it a key. */
+struct want {
+    const char *name;
+    enum lookup_kind kind;
+};
+
 /* found - fill the result for a winning key */
 static int
-found(struct lookup_result *res, const char *key, enum route_mode mode,
+found(struct lookup_result *res, const struct want *w, enum route_mode mode,
       enum lookup_source source)
 {
     res->mode = mode;
     res->explicit_key = 1;
     res->source = source;
-    snprintf(res->key, sizeof(res->key), "%s", key);
+    res->kind = w->kind;
+    snprintf(res->key, sizeof(res->key), "%s", w->name);
     return MXS_OK;
 }
 
-/* fetch - MGET the candidates the cache could not answer, store them */
+/*
+ * fetch - MGET the keys the cache could not answer, store them
+ *
+ * w is in order of precedence (address key, then the most specific
+ * domain): the first key that exists decides, and an invalid value there
+ * is MXS_INVALID.  MXS_NOMATCH when none exists.
+ */
 static int
 fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
-      const char *const *cand, size_t n, uint64_t now,
-      struct lookup_result *res, char *why, size_t whylen)
+      const struct want *w, size_t n, uint64_t now, struct lookup_result *res,
+      char *why, size_t whylen)
 {
-    size_t plen = strlen(cfg->prefix);
-    struct rclient_value vals[DOMAIN_MAX_CANDIDATES];
-    char *keys[DOMAIN_MAX_CANDIDATES];
+    struct rclient_value vals[DOMAIN_MAX_CANDIDATES + 1];
+    char *keys[DOMAIN_MAX_CANDIDATES + 1];
     uint64_t gen = cache_generation(cache);
     int rcode = MXS_NOMATCH;
     size_t i;
 
     for (i = 0; i < n; i++) {
-        size_t len = plen + strlen(cand[i]) + 1;
+        const char *prefix = lookup_key_prefix(cfg, w[i].kind);
+        size_t len = strlen(prefix) + strlen(w[i].name) + 1;
 
         keys[i] = xmalloc(len);
-        snprintf(keys[i], len, "%s%s", cfg->prefix, cand[i]);
+        snprintf(keys[i], len, "%s%s", prefix, w[i].name);
     }
     if (rclient_mget(rc, (const char *const *)keys, n, vals, why, whylen) !=
         MXS_OK) {
@@ -65,7 +92,7 @@ fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
         enum route_mode mode;
 
         if (vals[i].type == RCLIENT_NIL) {
-            cache_put(cache, cand[i], CACHE_ABSENT, now, gen);
+            cache_put(cache, w[i].name, CACHE_ABSENT, now, gen);
             continue;
         }
         if (vals[i].type != RCLIENT_STRING ||
@@ -73,26 +100,84 @@ fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
             char shown[128];
 
             if (rcode != MXS_NOMATCH)
-                continue; /* a more specific key already decided */
+                continue; /* a key that takes precedence already decided */
             if (vals[i].type == RCLIENT_STRING)
                 mxs_escape(shown, sizeof(shown), vals[i].str, vals[i].len);
             else
                 snprintf(shown, sizeof(shown), "(not a string)");
             mxs_why(why, whylen, "invalid value \"%s\" in key %s", shown,
                     keys[i]);
-            snprintf(res->key, sizeof(res->key), "%s", cand[i]);
+            snprintf(res->key, sizeof(res->key), "%s", w[i].name);
+            res->kind = w[i].kind;
             rcode = MXS_INVALID;
             continue;
         }
-        cache_put(cache, cand[i], (int)mode, now, gen);
+        cache_put(cache, w[i].name, (int)mode, now, gen);
         if (rcode == MXS_NOMATCH)
-            rcode = found(res, cand[i], mode, LOOKUP_REDIS);
+            rcode = found(res, &w[i], mode, LOOKUP_REDIS);
     }
     rclient_values_clear(vals, n);
 out:
     for (i = 0; i < n; i++)
         free(keys[i]);
     return rcode;
+}
+
+/*
+ * lookup_keys - the mode from an address key (akey, or NULL) and a domain
+ *
+ * The cache answers what it can; everything else goes in one MGET.  A
+ * cached address key decides alone.  A domain candidate that misses makes
+ * it and all less specific ones be fetched, as before address keys.
+ */
+static int
+lookup_keys(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+            const char *akey, const char *domain, uint64_t now_ms,
+            struct lookup_result *res, char *why, size_t whylen)
+{
+    const char *cand[DOMAIN_MAX_CANDIDATES];
+    struct want w[DOMAIN_MAX_CANDIDATES + 1], hit = {NULL, LOOKUP_KIND_DOMAIN};
+    size_t n, i, nw = 0;
+    int v, hitv = CACHE_MISS, rcode;
+
+    memset(res, 0, sizeof(*res));
+    if (akey != NULL) {
+        struct want a = {akey, LOOKUP_KIND_ADDRESS};
+
+        v = cache_get(cache, akey, now_ms);
+        if (v >= 0)
+            return found(res, &a, (enum route_mode)v, LOOKUP_CACHE);
+        if (v == CACHE_MISS)
+            w[nw++] = a;
+    }
+    n = domain_candidates(domain, cfg->subdomains, cand, DOMAIN_MAX_CANDIDATES);
+    for (i = 0; i < n; i++) {
+        v = cache_get(cache, cand[i], now_ms);
+        if (v == CACHE_MISS)
+            break;
+        if (v != CACHE_ABSENT) {
+            hit.name = cand[i];
+            hitv = v;
+            break;
+        }
+    }
+    for (; hit.name == NULL && i < n; i++) {
+        w[nw].name = cand[i];
+        w[nw++].kind = LOOKUP_KIND_DOMAIN;
+    }
+    if (nw > 0) {
+        rcode = fetch(cfg, cache, rc, w, nw, now_ms, res, why, whylen);
+        if (rcode != MXS_NOMATCH)
+            return rcode;
+    }
+    if (hit.name != NULL)
+        return found(res, &hit, (enum route_mode)hitv, LOOKUP_CACHE);
+    res->mode = (enum route_mode)cfg->default_mode;
+    res->explicit_key = 0;
+    res->source = nw > 0 ? LOOKUP_REDIS : LOOKUP_CACHE;
+    res->kind = LOOKUP_KIND_NONE;
+    res->key[0] = '\0';
+    return MXS_OK;
 }
 
 /*
@@ -107,31 +192,61 @@ lookup_domain(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
               const char *domain, uint64_t now_ms, struct lookup_result *res,
               char *why, size_t whylen)
 {
-    const char *cand[DOMAIN_MAX_CANDIDATES];
-    size_t n, i;
+    return lookup_keys(cfg, cache, rc, NULL, domain, now_ms, res, why, whylen);
+}
+
+/* address_key - local@norm for a recipient; MXS_OK or MXS_NOMATCH */
+static int
+address_key(const struct cfg *cfg, const struct addr *a, const char *norm,
+            char *out, size_t outlen, char *why, size_t whylen)
+{
+    char local[ADDR_KEY_LOCAL_MAX + 1];
+
+    if (cfg->address_prefix[0] == '\0') {
+        mxs_why(why, whylen, "routing.address_prefix is not set");
+        return MXS_NOMATCH;
+    }
+    if (addr_key_local(a->local, a->quoted, cfg->delimiter[0], local,
+                       sizeof(local), why, whylen) != MXS_OK)
+        return MXS_NOMATCH;
+    if ((size_t)snprintf(out, outlen, "%s@%s", local, norm) >= outlen) {
+        mxs_why(why, whylen, "address key longer than %zu bytes", outlen - 1);
+        return MXS_NOMATCH;
+    }
+    return MXS_OK;
+}
+
+/*
+ * lookup_address_key - the per-address key of a recipient, minus prefix
+ *
+ * out (LOOKUP_KEY_MAX + 1 bytes) gets local@domain as address keys name
+ * it: addr_key_local()'s local part and the normalised domain; the Redis
+ * key is routing.address_prefix + out.  Returns MXS_OK; MXS_NOMATCH when
+ * the address has no key (address keys off, no domain, an address
+ * literal, or a local part addr_key_local() refuses); MXS_INVALID for a
+ * malformed domain.  why says which.  The same function serves lookups and
+ * the admin tool, so a key that is set is a key that is read.
+ */
+int
+lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
+                   size_t outlen, char *why, size_t whylen)
+{
+    char norm[DOMAIN_MAX + 1];
     int rcode;
 
-    memset(res, 0, sizeof(*res));
-    n = domain_candidates(domain, cfg->subdomains, cand, DOMAIN_MAX_CANDIDATES);
-    for (i = 0; i < n; i++) {
-        int v = cache_get(cache, cand[i], now_ms);
-
-        if (v == CACHE_MISS)
-            break;
-        if (v != CACHE_ABSENT)
-            return found(res, cand[i], (enum route_mode)v, LOOKUP_CACHE);
+    out[0] = '\0';
+    if (a->domain == NULL || a->literal) {
+        mxs_why(why, whylen, "%s",
+                a->literal ? "address literal" : "no domain");
+        return MXS_NOMATCH;
     }
-    if (i < n) {
-        rcode =
-            fetch(cfg, cache, rc, cand + i, n - i, now_ms, res, why, whylen);
-        if (rcode != MXS_NOMATCH)
-            return rcode;
-    }
-    res->mode = (enum route_mode)cfg->default_mode;
-    res->explicit_key = 0;
-    res->source = i < n ? LOOKUP_REDIS : LOOKUP_CACHE;
-    res->key[0] = '\0';
-    return MXS_OK;
+    rcode = domain_normalize(a->domain, norm, sizeof(norm), why, whylen);
+    if (rcode != MXS_OK)
+        return rcode;
+    rcode = address_key(cfg, a, norm, out, outlen, why, whylen);
+    if (rcode != MXS_OK)
+        out[0] = '\0';
+    return rcode;
 }
 
 /*
@@ -140,7 +255,8 @@ lookup_domain(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
  * norm (DOMAIN_MAX + 1 bytes) gets the normalised domain, or "" when there
  * is none to look up.  No domain or an address literal: MXS_OK, mode none
  * from LOOKUP_DEFAULT, never looked up.  A malformed domain: MXS_INVALID
- * with norm "".  Otherwise as lookup_domain() with norm set.
+ * with norm "".  Otherwise the address key (when it has one) and the
+ * domain's candidates as lookup_domain(), with norm set.
  */
 int
 lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
@@ -148,6 +264,7 @@ lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
                size_t normlen, struct lookup_result *res, char *why,
                size_t whylen)
 {
+    char akey[LOOKUP_KEY_MAX + 1];
     int rcode;
 
     norm[0] = '\0';
@@ -162,5 +279,7 @@ lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
         norm[0] = '\0';
         return rcode;
     }
-    return lookup_domain(cfg, cache, rc, norm, now_ms, res, why, whylen);
+    rcode = address_key(cfg, a, norm, akey, sizeof(akey), why, whylen);
+    return lookup_keys(cfg, cache, rc, rcode == MXS_OK ? akey : NULL, norm,
+                       now_ms, res, why, whylen);
 }

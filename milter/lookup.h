@@ -1,5 +1,5 @@
 /*
- * lookup.h - find a domain's routing mode: cache first, then Redis
+ * lookup.h - find a recipient's routing mode: cache first, then Redis
  *
  * Thread safe (the cache and the pool lock inside).  No logging: the
  * caller logs with the queue id.  With subdomains on, every candidate the
@@ -8,6 +8,13 @@
  * fall back to a parent domain or the default.  lookup_address() is the
  * one path from a parsed recipient to its mode, for the milter and the
  * socketmap server alike.
+ *
+ * Per-address keys (routing.address_prefix set): address_prefix +
+ * lookup_address_key() (e.g. mxswitch:address:ceo@example.com) beats every
+ * domain key, "none" included.  It goes in the same MGET as the domain
+ * candidates, so a lookup is at most one Redis command, and none when the
+ * cache answers both (the cache holds "no such key" too).  Cache entries
+ * of address keys are named local@domain; domain entries never hold '@'.
  */
 #ifndef LOOKUP_H
 #define LOOKUP_H
@@ -24,11 +31,22 @@ struct rclient;
 
 enum lookup_source { LOOKUP_CACHE, LOOKUP_REDIS, LOOKUP_DEFAULT };
 
+/* Which kind of key decided. */
+enum lookup_kind {
+    LOOKUP_KIND_NONE = 0,
+    LOOKUP_KIND_DOMAIN,
+    LOOKUP_KIND_ADDRESS
+};
+
+/* Longest key minus prefix: local@domain. */
+#define LOOKUP_KEY_MAX (ADDR_KEY_LOCAL_MAX + 1 + DOMAIN_MAX)
+
 struct lookup_result {
     enum route_mode mode;
-    int explicit_key;          /* a key decided, not routing.default */
-    enum lookup_source source; /* where the deciding answer came from */
-    char key[DOMAIN_MAX + 1];  /* winning candidate domain, or "" */
+    int explicit_key;             /* a key decided, not routing.default */
+    enum lookup_source source;    /* where the deciding answer came from */
+    char key[LOOKUP_KEY_MAX + 1]; /* winning key minus its prefix, or "" */
+    enum lookup_kind kind;        /* which prefix key has; NONE when "" */
 };
 
 int lookup_domain(const struct cfg *cfg, struct cache *cache,
@@ -38,6 +56,9 @@ int lookup_address(const struct cfg *cfg, struct cache *cache,
                    struct rclient *rc, const struct addr *a, uint64_t now_ms,
                    char *norm, size_t normlen, struct lookup_result *res,
                    char *why, size_t whylen);
+int lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
+                       size_t outlen, char *why, size_t whylen);
 const char *lookup_source_name(enum lookup_source source);
+const char *lookup_key_prefix(const struct cfg *cfg, enum lookup_kind kind);
 
 #endif

@@ -176,6 +176,7 @@ main(int argc, char **argv)
     const char *path = CFG_DEFAULT_PATH;
     int foreground = 0, test = 0, verbose = 0, ch, rv, drained;
     struct rclient_conf rconf;
+    const char *watch[2];
     struct rclient *rc;
     struct cache *cache;
     struct mxcheck *mx;
@@ -266,13 +267,21 @@ main(int argc, char **argv)
         log_warnx("redis: %s (lookups answer per routing.on_error until it "
                   "is reachable)",
                   why);
-    rclient_watch_start(rc, cfg->prefix, on_key, on_reset, cache);
-    log_info("mxswitch %s: milter on %s, redis %s, keys %s<domain>, "
-             "default %s, on_error %s, cache ttl %ds",
+    watch[0] = cfg->prefix;
+    watch[1] = cfg->address_prefix;
+    rclient_watch_start(rc, watch, cfg->address_prefix[0] != '\0' ? 2 : 1,
+                        on_key, on_reset, cache);
+    log_info("mxswitch %s: milter on %s, redis %s, keys %s<domain>%s%s%s, "
+             "default %s, on_error %s, cache ttl %ds%s",
              MXS_VERSION, cfg->milter_socket, rclient_endpoint(rc), cfg->prefix,
+             cfg->address_prefix[0] ? " and " : "", cfg->address_prefix,
+             cfg->address_prefix[0] ? "<local@domain>" : "",
              route_mode_name((enum route_mode)cfg->default_mode),
              cfg->on_error == CFG_ON_ERROR_TEMPFAIL ? "tempfail" : "default",
-             cfg->cache_ttl);
+             cfg->cache_ttl,
+             cfg->dry_run ? ", DRY RUN: recipients are logged, never "
+                            "changed or refused"
+                          : "");
     smap_start(smap, cache, rc);
 
     rv = smfi_main();

@@ -147,6 +147,36 @@ refuse(SMFICTX *ctx, const char *dsn, const char *text)
     return SMFIS_TEMPFAIL;
 }
 
+/*
+ * refuse_rcpt - refuse at RCPT, except in dry run: accept it unchanged
+ *
+ * The caller logs with answered() in front of the reply code, so the log
+ * says "answered 451 ..." or "dry_run would=451 ...".
+ */
+static sfsistat
+refuse_rcpt(SMFICTX *ctx, const char *dsn, const char *text)
+{
+    return g_cfg->dry_run ? SMFIS_CONTINUE : refuse(ctx, dsn, text);
+}
+
+/* answered - "answered " or, in dry run, "dry_run would=" */
+static const char *
+answered(void)
+{
+    return g_cfg->dry_run ? "dry_run would=" : "answered ";
+}
+
+/* key_shown - the winning Redis key of a result, for logs; "-" if none */
+static void
+key_shown(char *out, size_t outlen, const struct lookup_result *res)
+{
+    if (res->key[0] == '\0')
+        snprintf(out, outlen, "-");
+    else
+        snprintf(out, outlen, "%s%s", lookup_key_prefix(g_cfg, res->kind),
+                 res->key);
+}
+
 /* mlfi_negotiate - ask for recipient changes; skip what we never read */
 static sfsistat
 mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
@@ -207,10 +237,14 @@ resolve(struct rcpt *r, const char *qid, char *why, size_t whylen)
     if (norm[0] == '\0')
         return rcode; /* no domain, a literal, or a malformed domain */
     r->domain = xstrdup(norm);
-    if (rcode == MXS_OK)
-        log_debug("%s: %s: domain %s mode %s from %s key \"%s\"", qid, r->arg,
-                  norm, route_mode_name(r->res.mode),
-                  lookup_source_name(r->res.source), r->res.key);
+    if (rcode == MXS_OK) {
+        char key[LOOKUP_KEY_MAX + 256];
+
+        key_shown(key, sizeof(key), &r->res);
+        log_debug("%s: %s: domain %s mode %s from %s key %s", qid, r->arg, norm,
+                  route_mode_name(r->res.mode),
+                  lookup_source_name(r->res.source), key);
+    }
     return rcode;
 }
 
@@ -229,7 +263,8 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     if (argv == NULL || argv[0] == NULL)
         return SMFIS_CONTINUE;
     /* Memory per message is bounded: like Postfix's smtpd_recipient_limit,
-     * the extra recipients are told to come again in another message. */
+     * the extra recipients are told to come again in another message.  A
+     * resource limit, so dry run enforces it too. */
     if (s->n >= (size_t)g_cfg->milter_max_recipients) {
         if (s->over++ == 0)
             log_warnx("%s: more than milter.max_recipients (%d) recipients: "
@@ -242,28 +277,28 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     }
     mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
     if (addr_parse(argv[0], &t, &r.addr, why, sizeof(why)) != MXS_OK) {
-        log_warnx("%s: rcpt=%s: malformed address (%s): answered 451 4.1.3",
-                  qid, shown, why);
-        return refuse(ctx, "4.1.3",
-                      "Recipient address not understood by the router");
+        log_warnx("%s: rcpt=%s: malformed address (%s): %s451 4.1.3", qid,
+                  shown, why, answered());
+        return refuse_rcpt(ctx, "4.1.3",
+                           "Recipient address not understood by the router");
     }
     r.arg = xstrdup(argv[0]);
     rcode = resolve(&r, qid, why, sizeof(why));
     if (rcode == MXS_INVALID && r.domain == NULL) {
-        log_warnx("%s: rcpt=%s: bad domain (%s): answered 451 4.1.2", qid,
-                  shown, why);
+        log_warnx("%s: rcpt=%s: bad domain (%s): %s451 4.1.2", qid, shown, why,
+                  answered());
         rcpt_clear(&r);
-        return refuse(ctx, "4.1.2", "Recipient domain not understood");
+        return refuse_rcpt(ctx, "4.1.2", "Recipient domain not understood");
     }
     if (rcode != MXS_OK) {
         if (g_cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
-            log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): answered "
-                      "451 4.3.0",
-                      qid, shown, r.domain, why);
+            log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): %s451 "
+                      "4.3.0",
+                      qid, shown, r.domain, why, answered());
             rcpt_clear(&r);
-            return refuse(ctx, "4.3.0",
-                          "Mail routing temporarily unavailable, try again "
-                          "later");
+            return refuse_rcpt(ctx, "4.3.0",
+                               "Mail routing temporarily unavailable, try "
+                               "again later");
         }
         log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
                   "routing.default %s",
@@ -328,6 +363,8 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
     struct route_in in;
     enum addr_tag want;
     char why[WHYLEN], shown[ADDR_MAX + 64], head[2 * ADDR_MAX + 512];
+    char key[LOOKUP_KEY_MAX + 256];
+    const char *dry = g_cfg->dry_run ? " dry_run" : "";
     char *newaddr, *args;
     int ok;
 
@@ -350,12 +387,19 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
              qid, shown, r->domain ? r->domain : "-",
              route_mode_name(r->res.mode), lookup_source_name(r->res.source),
              r->on_error ? " (lookup failed)" : "");
+    key_shown(key, sizeof(key), &r->res);
     if (want == r->addr.tag) {
-        log_info("%s key=%s action=keep (%s)", head,
-                 r->res.key[0] ? r->res.key : "-", why);
+        log_info("%s key=%s action=keep%s (%s)", head, key, dry, why);
         return MXS_OK;
     }
     newaddr = addr_format(&r->addr, &t, want);
+    if (g_cfg->dry_run) {
+        mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
+        log_info("%s key=%s action=rewrite dry_run new=%s (%s)", head, key,
+                 shown, why);
+        free(newaddr);
+        return MXS_OK;
+    }
     args = esmtp_args(r);
     if (smfi_delrcpt(ctx, r->arg) != MI_SUCCESS) {
         log_err("%s action=rewrite: smfi_delrcpt failed", head);
@@ -366,8 +410,7 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
     }
     mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
     if (ok)
-        log_info("%s key=%s action=rewrite new=%s (%s)", head,
-                 r->res.key[0] ? r->res.key : "-", shown, why);
+        log_info("%s key=%s action=rewrite new=%s (%s)", head, key, shown, why);
     else
         log_err("%s action=rewrite new=%s: adding the recipient failed", head,
                 shown);

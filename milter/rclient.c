@@ -40,8 +40,10 @@ struct rclient {
     pthread_t watcher;
     int watching;
     int stop; /* atomic */
-    char *chan_prefix;
-    char *pattern;
+#define WATCH_MAX 2
+    char *chan_prefix[WATCH_MAX]; /* __keyspace@db__:prefix, per prefix */
+    char *pattern[WATCH_MAX];     /* the same, glob-escaped, with '*' */
+    size_t nwatch;
     rclient_key_cb on_key;
     rclient_reset_cb on_reset;
     void *arg;
@@ -459,17 +461,24 @@ static void
 handle_event(struct rclient *rc, const redisReply *r)
 {
     const redisReply *chan;
-    size_t plen = strlen(rc->chan_prefix);
+    size_t i;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
         r->element[0]->type != REDIS_REPLY_STRING ||
         strcmp(r->element[0]->str, "pmessage") != 0)
         return;
     chan = r->element[2];
-    if (chan->type != REDIS_REPLY_STRING || chan->len < plen ||
-        memcmp(chan->str, rc->chan_prefix, plen) != 0)
+    if (chan->type != REDIS_REPLY_STRING)
         return;
-    rc->on_key(chan->str + plen, chan->len - plen, rc->arg);
+    for (i = 0; i < rc->nwatch; i++) {
+        size_t plen = strlen(rc->chan_prefix[i]);
+
+        if (chan->len >= plen &&
+            memcmp(chan->str, rc->chan_prefix[i], plen) == 0) {
+            rc->on_key(chan->str + plen, chan->len - plen, rc->arg);
+            return;
+        }
+    }
 }
 
 /* listen_loop - read events until the connection fails or we stop */
@@ -518,8 +527,13 @@ watch_main(void *arg)
         redisReply *r = NULL;
 
         if (ctx != NULL) {
+            const char *argv[WATCH_MAX + 1] = {"PSUBSCRIBE"};
+            size_t i;
+
+            for (i = 0; i < rc->nwatch; i++)
+                argv[i + 1] = rc->pattern[i];
             check_notify(ctx, &warned);
-            r = redisCommand(ctx, "PSUBSCRIBE %s", rc->pattern);
+            r = redisCommandArgv(ctx, (int)rc->nwatch + 1, argv, NULL);
             if (r == NULL || r->type == REDIS_REPLY_ERROR)
                 mxs_why(why, sizeof(why), "PSUBSCRIBE: %s",
                         r ? r->str : ctx->errstr);
@@ -527,7 +541,9 @@ watch_main(void *arg)
         if (r != NULL && r->type != REDIS_REPLY_ERROR) {
             freeReplyObject(r);
             rc->on_reset(rc->arg);
-            log_info("redis: watching %s for changes", rc->pattern);
+            log_info("redis: watching %s%s%s for changes", rc->pattern[0],
+                     rc->nwatch > 1 ? " and " : "",
+                     rc->nwatch > 1 ? rc->pattern[1] : "");
             was_up = 1;
             backoff = 0;
             listen_loop(rc, ctx, why, sizeof(why));
@@ -570,30 +586,36 @@ glob_escape(const char *s)
 }
 
 /*
- * rclient_watch_start - follow changes to keys under prefix
+ * rclient_watch_start - follow changes to keys under up to two prefixes
  *
- * on_key gets the key minus prefix (not terminated: use len) for every
- * keyspace event on it; on_reset after each (re)subscription.  Both run on the
+ * prefixes[0..n) must not overlap (none starts with another).  on_key gets
+ * the key minus its prefix (not terminated: use len) for every keyspace
+ * event on it; on_reset after each (re)subscription.  Both run on the
  * watcher thread.
  */
 void
-rclient_watch_start(struct rclient *rc, const char *prefix,
+rclient_watch_start(struct rclient *rc, const char *const *prefixes, size_t n,
                     rclient_key_cb on_key, rclient_reset_cb on_reset, void *arg)
 {
     char head[32];
-    char *esc;
-    size_t len;
+    size_t i;
     int err;
 
+    if (n < 1 || n > WATCH_MAX)
+        fatalx("rclient: %zu watch prefixes (1-%d allowed)", n, WATCH_MAX);
     snprintf(head, sizeof(head), "__keyspace@%d__:", rc->conf.db);
-    len = strlen(head) + strlen(prefix) + 1;
-    rc->chan_prefix = xmalloc(len);
-    snprintf(rc->chan_prefix, len, "%s%s", head, prefix);
-    esc = glob_escape(prefix);
-    len = strlen(head) + strlen(esc) + 2;
-    rc->pattern = xmalloc(len);
-    snprintf(rc->pattern, len, "%s%s*", head, esc);
-    free(esc);
+    for (i = 0; i < n; i++) {
+        char *esc = glob_escape(prefixes[i]);
+        size_t len = strlen(head) + strlen(prefixes[i]) + 1;
+
+        rc->chan_prefix[i] = xmalloc(len);
+        snprintf(rc->chan_prefix[i], len, "%s%s", head, prefixes[i]);
+        len = strlen(head) + strlen(esc) + 2;
+        rc->pattern[i] = xmalloc(len);
+        snprintf(rc->pattern[i], len, "%s%s*", head, esc);
+        free(esc);
+    }
+    rc->nwatch = n;
     rc->on_key = on_key;
     rc->on_reset = on_reset;
     rc->arg = arg;
@@ -615,7 +637,10 @@ rclient_watch_stop(struct rclient *rc)
     __atomic_store_n(&rc->stop, 1, __ATOMIC_RELEASE);
     pthread_join(rc->watcher, NULL);
     rc->watching = 0;
-    free(rc->chan_prefix);
-    free(rc->pattern);
-    rc->chan_prefix = rc->pattern = NULL;
+    while (rc->nwatch > 0) {
+        rc->nwatch--;
+        free(rc->chan_prefix[rc->nwatch]);
+        free(rc->pattern[rc->nwatch]);
+        rc->chan_prefix[rc->nwatch] = rc->pattern[rc->nwatch] = NULL;
+    }
 }

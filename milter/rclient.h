@@ -10,10 +10,11 @@
  * changes (Redis down, Redis back) are logged once, not per lookup.
  *
  * The watcher is one extra connection on its own thread that subscribes to
- * keyspace notifications for keys under a prefix and calls back for every
- * event; after each (re)subscription it calls the reset callback, because
- * events may have been missed while it was away.  While it is away, cached
- * answers stay valid for their ttl, as without notifications.
+ * keyspace notifications for keys under one or two prefixes (domain and
+ * address keys) and calls back for every event; after each (re)subscription it
+ * calls the reset callback, because events may have been missed while it was
+ * away.  While it is away, cached answers stay valid for their ttl, as without
+ * notifications.
  */
 #ifndef RCLIENT_H
 #define RCLIENT_H
@@ -51,9 +52,9 @@ int rclient_mget(struct rclient *rc, const char *const *keys, size_t n,
 void rclient_values_clear(struct rclient_value *v, size_t n);
 int rclient_ping(struct rclient *rc, char *why, size_t whylen);
 const char *rclient_endpoint(const struct rclient *rc);
-void rclient_watch_start(struct rclient *rc, const char *prefix,
-                         rclient_key_cb on_key, rclient_reset_cb on_reset,
-                         void *arg);
+void rclient_watch_start(struct rclient *rc, const char *const *prefixes,
+                         size_t n, rclient_key_cb on_key,
+                         rclient_reset_cb on_reset, void *arg);
 void rclient_watch_stop(struct rclient *rc);
 
 #endif

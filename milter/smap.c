@@ -233,8 +233,10 @@ nap(void)
 /*
  * decide - the verdict for one key; logs one line
  *
- * Only a full address whose domain is in remote mode by an explicit key is
- * found.  reason gets the TEMP text.
+ * Only a full address in remote mode by an explicit key (its address key,
+ * else its domain's) is found.  reason gets the TEMP text.  In dry run the
+ * verdict is logged and NOTFOUND answered: Postfix then checks recipients
+ * as it would without mxswitch.
  */
 static enum verdict
 decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
@@ -272,10 +274,12 @@ decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
         return V_NOTFOUND;
     }
     if (rcode != MXS_OK && s->cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
-        log_warnx("socketmap: %s domain=%s: lookup failed (%s): answered TEMP",
-                  shown, norm, why);
+        log_warnx("socketmap: %s domain=%s: lookup failed (%s): %s", shown,
+                  norm, why,
+                  s->cfg->dry_run ? "dry_run would=TEMP, answered NOTFOUND"
+                                  : "answered TEMP");
         mxs_escape(reason, reasonlen, why, strlen(why));
-        return V_TEMP;
+        return s->cfg->dry_run ? V_NOTFOUND : V_TEMP;
     }
     if (rcode != MXS_OK) {
         /* routing.default is never an explicit key: not found. */
@@ -285,15 +289,24 @@ decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
         return V_NOTFOUND;
     }
     if (res.mode == ROUTE_REMOTE && res.explicit_key) {
+        if (s->cfg->dry_run) {
+            log_info("socketmap: %s -> NOTFOUND (dry_run would=OK: domain %s "
+                     "mode remote from %s key \"%s%s\")",
+                     shown, norm, lookup_source_name(res.source),
+                     lookup_key_prefix(s->cfg, res.kind), res.key);
+            return V_NOTFOUND;
+        }
         log_debug("socketmap: %s -> OK (domain %s mode remote from %s key "
-                  "\"%s\")",
-                  shown, norm, lookup_source_name(res.source), res.key);
+                  "\"%s%s\")",
+                  shown, norm, lookup_source_name(res.source),
+                  lookup_key_prefix(s->cfg, res.kind), res.key);
         return V_FOUND;
     }
-    log_debug("socketmap: %s -> NOTFOUND (domain %s mode %s from %s%s%s%s)",
+    log_debug("socketmap: %s -> NOTFOUND (domain %s mode %s from %s%s%s%s%s)",
               shown, norm, route_mode_name(res.mode),
               lookup_source_name(res.source),
               res.explicit_key ? " key \"" : ", no key",
+              lookup_key_prefix(s->cfg, res.kind),
               res.explicit_key ? res.key : "", res.explicit_key ? "\"" : "");
     return V_NOTFOUND;
 }

@@ -137,6 +137,79 @@ run_parse(const struct parse_case *c)
     addr_clear(&a);
 }
 
+struct key_case {
+    const char *name;
+    const char *arg; /* parsed with delimiter '+' and the usual tags */
+    char delimiter;  /* passed to addr_key_local() */
+    int rc;
+    const char *want;
+};
+
+static const struct key_case key_cases[] = {
+    {"plain local part is kept", "<ceo@d.test>", '+', MXS_OK, "ceo"},
+    {"upper case folds to lower case", "<CeO@D.test>", '+', MXS_OK, "ceo"},
+    {"+detail is removed", "<ceo+news@d.test>", '+', MXS_OK, "ceo"},
+    {"everything from the first delimiter goes", "<ceo+a+b@d.test>", '+',
+     MXS_OK, "ceo"},
+    {"the mxswitch tag is gone before the detail", "<ceo+news+mx-remote@d.t>",
+     '+', MXS_OK, "ceo"},
+    {"a tag alone leaves the bare local part", "<Ceo+MX-Local@d.test>", '+',
+     MXS_OK, "ceo"},
+    {"a leading delimiter is not a detail", "<+news@d.test>", '+', MXS_OK,
+     "+news"},
+    {"another delimiter: '-' splits, '+' is kept", "<Ceo+x-news@d.test>", '-',
+     MXS_OK, "ceo+x"},
+    {"delimiter '=' splits", "<ceo=news@d.test>", '=', MXS_OK, "ceo"},
+    {"delimiter '_' splits", "<first_last@d.test>", '_', MXS_OK, "first"},
+    {"dots are kept as written", "<John.Doe@d.test>", '+', MXS_OK, "john.doe"},
+    {"quotes of a plain local part are removed", "<\"CEO\"@d.test>", '+',
+     MXS_OK, "ceo"},
+    {"quoted local part loses its detail", "<\"ceo+news\"@d.test>", '+', MXS_OK,
+     "ceo"},
+    {"backslash escapes in quotes are removed", "<\"c\\eo\"@d.test>", '+',
+     MXS_OK, "ceo"},
+    {"quoted space: no address key", "<\"john doe\"@d.test>", '+', MXS_NOMATCH,
+     NULL},
+    {"quoted @: no address key", "<\"a@b\"@d.test>", '+', MXS_NOMATCH, NULL},
+    {"escaped quote: no address key", "<\"a\\\"b\"@d.test>", '+', MXS_NOMATCH,
+     NULL},
+    {"empty quoted local part: no address key", "<\"\"@d.test>", '+',
+     MXS_NOMATCH, NULL},
+    {"odd bytes after the delimiter are dropped with the detail",
+     "<\"ceo+a b\"@d.test>", '+', MXS_OK, "ceo"},
+    {"UTF-8 bytes are kept, only ASCII folds", "<J\xc3\x9cRG@d.test>", '+',
+     MXS_OK, "j\xc3\x9crg"},
+    {"null address: no address key", "<>", '+', MXS_NOMATCH, NULL},
+    {"64 bytes is the longest key local part",
+     "<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa+x@d>",
+     '+', MXS_OK,
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+    {"65 bytes: no address key",
+     "<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@d>",
+     '+', MXS_NOMATCH, NULL},
+};
+
+/* run_key - one addr_key_local() case */
+static void
+run_key(const struct key_case *c)
+{
+    static const struct addr_tags tags = {'+', "mx-remote", "mx-local"};
+    char out[ADDR_KEY_LOCAL_MAX + 1], why[256];
+    struct addr a;
+    int rc;
+
+    if (addr_parse(c->arg, &tags, &a, why, sizeof(why)) != MXS_OK) {
+        check_str(c->name, "parse", why, "(parses)");
+        return;
+    }
+    rc = addr_key_local(a.local, a.quoted, c->delimiter, out, sizeof(out), why,
+                        sizeof(why));
+    check_int(c->name, "status", rc, c->rc);
+    if (rc == MXS_OK && c->rc == MXS_OK)
+        check_str(c->name, "key local part", out, c->want);
+    addr_clear(&a);
+}
+
 /* run_misc - cases that do not fit the table */
 static void
 run_misc(void)
@@ -171,6 +244,8 @@ main(void)
 
     for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++)
         run_parse(&parse_cases[i]);
+    for (i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++)
+        run_key(&key_cases[i]);
     run_misc();
     return check_done("test_addr");
 }

@@ -293,7 +293,7 @@ eom: continue
 EOF
 expect_grep "decision log line names queue id, address, domain, mode, source" \
     "$WORK/mxswitch.log" \
-    '4XyZq1: rcpt=<bob@remote.test> domain=remote.test mode=remote source=cache key=remote.test action=rewrite new=<bob\+mx-remote@remote.test>'
+    '4XyZq1: rcpt=<bob@remote.test> domain=remote.test mode=remote source=cache key=mxswitch:domain:remote.test action=rewrite new=<bob\+mx-remote@remote.test>'
 expect_grep "first lookup of a domain is logged as from redis" \
     "$WORK/mxswitch.log" \
     'rcpt=<alice@local.test> domain=local.test mode=local source=redis'

@@ -119,7 +119,7 @@ expect_eq "another map name: PERM" \
     "$(q bob@remote.test "socketmap:inet:127.0.0.1:$SPORT:other")" \
     "PERM unknown map name"
 expect_grep "one debug line per lookup" "$WORK/mxswitch.log" \
-    'debug: socketmap: bob@remote.test -> OK \(domain remote.test mode remote from redis key "remote.test"\)'
+    'debug: socketmap: bob@remote.test -> OK \(domain remote.test mode remote from redis key "mxswitch:domain:remote.test"\)'
 expect_grep "a not-found lookup says why" "$WORK/mxswitch.log" \
     'debug: socketmap: alice@local.test -> NOTFOUND \(domain local.test mode local'
 
