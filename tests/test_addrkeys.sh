@@ -78,6 +78,9 @@ start_mxswitch "$WORK/mx.conf" "$MPORT" ||
     { fail "mxswitch starts" "-"; finish; exit; }
 expect_grep "start line names both key forms" "$LOG" \
     'keys mxswitch:domain:<domain> and mxswitch:address:<local@domain>'
+# The watcher subscribes on its own thread: wait for it (the toggles
+# below need it), then check what it follows.
+poll_for 1 100 grep -c 'redis: watching ' "$LOG"
 expect_grep "the watcher follows both prefixes" "$LOG" \
     'watching __keyspace@0__:mxswitch:domain:\* and __keyspace@0__:mxswitch:address:\* for changes'
 
