@@ -37,7 +37,7 @@ endif
 
 CORE = util log addr domain route cache cfg
 DAEMON = $(CORE) rclient lookup smap mxcheck mlfi main
-UNITS = addr domain route cache cfg smap
+UNITS = addr domain route cache cfg smap corpus
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN)
