@@ -91,6 +91,13 @@ send_batch() {
     done >>"$WORK/sent"
 }
 
+# crash PID - SIGKILL a process of ours and reap it, without the shell's
+# "Killed" notice
+crash() {
+    { kill -KILL "$1" && wait "$1"; } 2>/dev/null
+    untrack "$1"
+}
+
 # in_background PHASE - start a batch in the background; BG is its pid
 in_background() {
     send_batch "$1" &
@@ -109,9 +116,7 @@ send_batch normal
 # 2: Redis killed (SIGKILL) in the middle of a batch, restarted 2 s later.
 in_background redis-killed
 sleep 1
-kill -KILL "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null
-untrack "$REDIS_PID"
+crash "$REDIS_PID"
 sleep 2
 redis_up || abort "redis restarts"
 await_batch
@@ -129,16 +134,12 @@ send_batch flipped-remote
 # 5: mxswitch killed (SIGKILL) in a batch and restarted 2 s later.
 in_background mxswitch-killed
 sleep 1
-kill -KILL "$MX_PID"
-wait "$MX_PID" 2>/dev/null
-untrack "$MX_PID"
+crash "$MX_PID"
 sleep 2
 start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts"
 await_batch
 # 6: Redis down for a whole batch.
-kill -KILL "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null
-untrack "$REDIS_PID"
+crash "$REDIS_PID"
 sleep 3 # past the cache ttl
 send_batch redis-down
 redis_up || abort "redis restarts"
