@@ -5,6 +5,7 @@
 #   make test-asan       the same suite built with ASan + UBSan
 #   make test-valgrind   the same suite under valgrind (memcheck, leaks)
 #   make check           format check + all three of the above
+#   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each (clang)
 #   make run             scripts/run: private Redis + mxswitch in the foreground
 #   make demo            scripts/demo: a private Postfix routing real mail
 #   make install         PREFIX=/usr/local DESTDIR= honoured
@@ -36,7 +37,7 @@ endif
 
 CORE = util log addr domain route cache cfg
 DAEMON = $(CORE) rclient lookup smap mxcheck mlfi main
-UNITS = addr domain route cache cfg smap lookup
+UNITS = addr domain route cache cfg smap lookup corpus
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN)
@@ -64,6 +65,22 @@ $(BUILD)/test_lookup: $(BUILD)/lookup.o $(BUILD)/rclient.o
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
 
+# libFuzzer targets: the pure parsers, built with clang and sanitizers.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_CORE = util log addr domain route
+FUZZ_BINS = build/fuzz/fuzz_addr build/fuzz/fuzz_domain
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c milter/*.[ch]
+	mkdir -p build/fuzz
+	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) \
+	    $(PKG_CFLAGS) -Imilter -fno-omit-frame-pointer \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -o $@ $< $(FUZZ_CORE:%=milter/%.c) $(PKG_LIBS) -pthread
+
+fuzz: $(FUZZ_BINS)
+	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
+
 test-bins: $(BIN) $(UNIT_BINS) $(BUILD)/mtc
 
 test: test-bins
@@ -82,7 +99,7 @@ check:
 	tests/run-all
 
 format-check:
-	clang-format --dry-run --Werror milter/*.[ch] tests/*.[ch]
+	clang-format --dry-run --Werror milter/*.[ch] tests/*.[ch] tests/fuzz/*.c
 
 run:
 	scripts/run
@@ -102,5 +119,5 @@ clean:
 
 
 .PHONY: all test test-bins test-asan test-valgrind check format-check run demo \
-        install clean
+        install clean fuzz
 .SECONDARY:

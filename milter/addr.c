@@ -9,38 +9,57 @@
 #include "addr.h"
 #include "mxs.h"
 
-/* ends_with_tag - whether s[0..len) ends in delim+tag with text before it */
+/*
+ * ends_with_tag - whether s[0..len) ends in delim+tag with text before it
+ *
+ * A delimiter escaped by a backslash ("a\\+mx-remote") is text, not a
+ * delimiter: cutting there would leave a dangling backslash.
+ */
 static int
 ends_with_tag(const char *s, size_t len, char delim, const char *tag)
 {
-    size_t tlen = strlen(tag);
+    size_t tlen = strlen(tag), at, bs = 0;
 
     if (tlen == 0 || len < tlen + 2)
         return 0;
-    return s[len - tlen - 1] == delim &&
+    at = len - tlen - 1;
+    while (bs < at && s[at - bs - 1] == '\\')
+        bs++;
+    return s[at] == delim && bs % 2 == 0 &&
            strncasecmp(s + len - tlen, tag, tlen) == 0;
 }
 
-/* strip_tag - find and cut an mxswitch tag off the local part text */
+/*
+ * strip_tag - cut every mxswitch tag off the end of the local part text
+ *
+ * Returns the last tag (the one the MTA routes by).  Tags repeated by a
+ * client ("bob+mx-remote+mx-local") all go, so the plain form is tag-free.
+ */
 static enum addr_tag
 strip_tag(char *text, size_t *len, const struct addr_tags *tags)
 {
     static const enum addr_tag kinds[] = {ADDR_TAG_REMOTE, ADDR_TAG_LOCAL};
+    enum addr_tag found = ADDR_TAG_NONE;
     const char *names[2];
-    size_t i;
+    size_t i = 0;
 
     names[0] = tags->remote;
     names[1] = tags->local;
-    for (i = 0; i < 2; i++) {
+    while (i < 2) {
         if (ends_with_tag(text, *len, tags->delimiter, names[i])) {
             *len -= strlen(names[i]) + 1;
-            return kinds[i];
+            if (found == ADDR_TAG_NONE)
+                found = kinds[i];
+            i = 0;
+            continue;
         }
+        i++;
     }
-    return ADDR_TAG_NONE;
+    return found;
 }
 
-/* scan_local - find the end of the local part; -1 on bad quoting */
+/* scan_local - find the end of the local part; -1 on bad quoting or a
+ * dangling backslash */
 static long
 scan_local(const char *s, size_t len, int *quoted)
 {
@@ -57,7 +76,9 @@ scan_local(const char *s, size_t len, int *quoted)
         return -1;
     }
     for (i = 0; i < len; i++) {
-        if (s[i] == '\\' && i + 1 < len)
+        if (s[i] == '\\' && i + 1 == len)
+            return -1; /* escapes nothing: a tag after it would be text */
+        if (s[i] == '\\')
             i++;
         else if (s[i] == '@' || s[i] == '"')
             break;
@@ -65,11 +86,23 @@ scan_local(const char *s, size_t len, int *quoted)
     return (long)i;
 }
 
+/* longest_form - bytes of the longest form addr_format() can make of a */
+static size_t
+longest_form(const struct addr *a, const struct addr_tags *tags)
+{
+    size_t r = strlen(tags->remote), l = strlen(tags->local);
+
+    /* '<', delimiter, tag, '@', '>' */
+    return strlen(a->local) + (r > l ? r : l) + 4 +
+           (a->domain ? strlen(a->domain) : 0);
+}
+
 /*
  * addr_parse - split an RCPT argument into local part and domain
  *
  * Returns MXS_OK, or MXS_INVALID with the reason in why (control bytes,
- * unbalanced brackets or quotes, an empty domain, a second '@').
+ * unbalanced brackets or quotes, an empty domain or local part, including
+ * an empty quoted one, a second '@').
  */
 int
 addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
@@ -117,7 +150,8 @@ addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
     }
     end = scan_local(s, len, &a->quoted);
     if (end < 0) {
-        mxs_why(why, whylen, "unbalanced quotes in local part");
+        mxs_why(why, whylen,
+                "unbalanced quotes or dangling backslash in local part");
         return MXS_INVALID;
     }
     llen = (size_t)end;
@@ -134,7 +168,9 @@ addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
         mxs_why(why, whylen, "more than one '@'");
         return MXS_INVALID;
     }
-    if (llen == 0 && dlen > 0) {
+    /* "" would be tagged as "+tag", which reads back as a plain local
+     * part: the tag could never be recognised again. */
+    if ((llen == 0 && dlen > 0) || (a->quoted && llen == 2)) {
         mxs_why(why, whylen, "empty local part");
         return MXS_INVALID;
     }
@@ -150,8 +186,10 @@ addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
         p[inner + 1] = '"';
         p[inner + 2] = '\0';
     } else {
-        a->tag = strip_tag(p, &llen, tags);
-        p[llen] = '\0';
+        size_t kept = llen; /* llen still marks where the domain starts */
+
+        a->tag = strip_tag(p, &kept, tags);
+        p[kept] = '\0';
     }
     if (llen < len) {
         char *d = p + strlen(p) + 1;
@@ -165,6 +203,13 @@ addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
             mxs_why(why, whylen, "unterminated address literal");
             return MXS_INVALID;
         }
+    }
+    /* Every rewritten form must be taken again when it comes back. */
+    if (longest_form(a, tags) > ADDR_MAX + (a->domain ? 0 : 1)) {
+        addr_clear(a);
+        mxs_why(why, whylen, "address with a tag longer than %d bytes",
+                ADDR_MAX);
+        return MXS_INVALID;
     }
     return MXS_OK;
 }

@@ -40,7 +40,8 @@ struct addr {
     enum addr_tag tag;  /* which mxswitch tag the local part carried */
 };
 
-/* Upper bound for an address the milter accepts to handle. */
+/* Upper bound for an address the milter handles, in every form it makes
+ * of it: addr_parse() refuses one whose tagged form would be longer. */
 #define ADDR_MAX 1024
 
 /* Longest local part a per-address key may have (RFC 5321 4.5.3.1.1). */

@@ -27,6 +27,8 @@
  *   helo NAME                   "helo: R"
  *   mail ADDR [ARG ...]         "mail: R"
  *   rcpt ADDR [ARG ...]         "rcpt ADDR: R"
+ *   rcptline TEXT               "rcpt TEXT: R"; TEXT is the one argument, as
+ *                               is (blanks, unbalanced quotes or brackets)
  *   data                        "data: R"
  *   unknown TEXT                "unknown: R"
  *   header NAME [TEXT]          "header NAME: R"
@@ -173,7 +175,10 @@ split_line(struct mtc *t, const char *line, struct words *ws)
                      MTC_MAX_WORDS);
             return -1;
         }
-        e = word_end(line, i);
+        /* rcptline takes the rest of the line as one word, as is */
+        e = ws->n == 1 && strcmp(ws->w[0], "rcptline") == 0
+                ? i + strlen(line + i)
+                : word_end(line, i);
         if (e == 0) {
             snprintf(t->why, sizeof(t->why), "unterminated or bad <...> word");
             return -1;
@@ -380,6 +385,15 @@ run_rcpt(struct mtc *t, const char *line, struct words *ws)
         mc_rcpt(t->m, (const char *const *)ws->w + 1, ws->n - 1));
 }
 
+/* run_rcptline - send RCPT TO with the rest of the line as its argument */
+static int
+run_rcptline(struct mtc *t, const char *line, struct words *ws)
+{
+    (void)line;
+    return print_reply(t, "rcpt", ws->w[1],
+                       mc_rcpt(t->m, (const char *const *)ws->w + 1, 1));
+}
+
 /* run_text - send a step whose argument is the rest of the line */
 static int
 run_text(struct mtc *t, const char *line, struct words *ws)
@@ -454,6 +468,7 @@ static const struct command {
     {"helo", 1, 1, run_helo},
     {"mail", 1, MTC_MAX_WORDS, run_mail},
     {"rcpt", 1, MTC_MAX_WORDS, run_rcpt},
+    {"rcptline", 1, 1, run_rcptline},
     {"data", 0, 0, run_empty},
     {"unknown", 1, MTC_MAX_WORDS, run_text},
     {"header", 1, MTC_MAX_WORDS, run_text},

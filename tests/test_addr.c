@@ -39,6 +39,14 @@ static const struct parse_case parse_cases[] = {
     {"local tag is recognised case-insensitively", "<bob+MX-Local@d.test>",
      MXS_OK, "bob", "d.test", 0, ADDR_TAG_LOCAL, "<bob+mx-remote@d.test>",
      "<bob@d.test>", "rfc822;bob@d.test"},
+    {"repeated tags all go, the last one counts (fuzz_addr)",
+     "<bob+mx-remote+mx-local@d.test>", MXS_OK, "bob", "d.test", 0,
+     ADDR_TAG_LOCAL, "<bob+mx-remote@d.test>", "<bob@d.test>",
+     "rfc822;bob@d.test"},
+    {"an escaped delimiter is not a tag (fuzz_addr)", "<a\\+mx-local@d.test>",
+     MXS_OK, "a\\+mx-local", "d.test", 0, ADDR_TAG_NONE,
+     "<a\\+mx-local+mx-remote@d.test>", "<a\\+mx-local@d.test>",
+     "rfc822;a\\+2Bmx-local@d.test"},
     {"a bare tag is a local part, not a tag", "<+mx-remote@d.test>", MXS_OK,
      "+mx-remote", "d.test", 0, ADDR_TAG_NONE, "<+mx-remote+mx-remote@d.test>",
      "<+mx-remote@d.test>", "rfc822;+2Bmx-remote@d.test"},
@@ -73,6 +81,9 @@ static const struct parse_case parse_cases[] = {
     {"postmaster without domain has no domain", "<postmaster>", MXS_OK,
      "postmaster", NULL, 0, ADDR_TAG_NONE, "<postmaster+mx-remote>",
      "<postmaster>", "rfc822;postmaster"},
+    {"tagged address without domain keeps no domain (fuzz_addr)",
+     "<postmaster+mx-remote>", MXS_OK, "postmaster", NULL, 0, ADDR_TAG_REMOTE,
+     "<postmaster+mx-remote>", "<postmaster>", "rfc822;postmaster"},
     {"null address has no domain", "<>", MXS_OK, "", NULL, 0, ADDR_TAG_NONE,
      "<+mx-remote>", "<>", "rfc822;"},
     {"UTF-8 local part and domain are kept", "<j\xc3\xbcrg@b\xc3\xbc.de>",
@@ -90,6 +101,10 @@ static const struct parse_case parse_cases[] = {
      ADDR_TAG_NONE, NULL, NULL, NULL},
     {"empty local part is malformed", "<@d.test>", MXS_INVALID, NULL, NULL, 0,
      ADDR_TAG_NONE, NULL, NULL, NULL},
+    {"empty quoted local part is malformed (fuzz_addr)", "<\"\"@d.test>",
+     MXS_INVALID, NULL, NULL, 0, ADDR_TAG_NONE, NULL, NULL, NULL},
+    {"a dangling backslash is malformed (fuzz_addr)", "<bob\\>", MXS_INVALID,
+     NULL, NULL, 0, ADDR_TAG_NONE, NULL, NULL, NULL},
     {"two @ signs are malformed", "<a@b@c.test>", MXS_INVALID, NULL, NULL, 0,
      ADDR_TAG_NONE, NULL, NULL, NULL},
     {"unbalanced quote is malformed", "<\"bob@d.test>", MXS_INVALID, NULL, NULL,
@@ -232,6 +247,21 @@ run_misc(void)
     big[sizeof(big) - 1] = '\0';
     check_int("an address over ADDR_MAX bytes is refused", "status",
               addr_parse(big, &dash, &a, NULL, 0), MXS_INVALID);
+    addr_clear(&a);
+    /* <a...a-ext> is the longest form: 3 bytes of tag, 3 more */
+    big[ADDR_MAX - 5] = '\0';
+    check_int("an address with no room left for a tag is refused (fuzz_addr)",
+              "status", addr_parse(big, &dash, &a, NULL, 0), MXS_INVALID);
+    big[ADDR_MAX - 6] = '\0';
+    check_int("an address that fits with its tag is taken", "status",
+              addr_parse(big, &dash, &a, NULL, 0), MXS_OK);
+    s = addr_format(&a, &dash, ADDR_TAG_REMOTE);
+    check_int("and its tagged form fits ADDR_MAX", "length", (long)strlen(s),
+              ADDR_MAX);
+    addr_clear(&a);
+    check_int("and is taken again", "status", addr_parse(s, &dash, &a, NULL, 0),
+              MXS_OK);
+    free(s);
     addr_clear(&a);
     addr_clear(NULL);
     check_str("tag names", "remote", addr_tag_name(ADDR_TAG_REMOTE), "remote");

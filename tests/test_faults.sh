@@ -1,0 +1,230 @@
+#!/bin/bash
+# test_faults - fault injection through a real Postfix 3.7: a stream of
+# messages while Redis is killed and restarted, made slow with DEBUG SLEEP,
+# stopped for a whole batch, while a domain's mode flips, and while
+# mxswitch is killed with SIGKILL and restarted.  Afterwards every
+# recipient is accounted for:
+#   accepted  (MAIL, RCPT and DATA 2xx) must be delivered exactly once, to
+#             the place the mode the milter logged for it names: the
+#             domain's MX (remote) or its maildir here (local, none);
+#   refused   must have had a 4xx (never a 5xx) and must not be delivered.
+# The mode at acceptance is known twice: from the schedule (modes change
+# only between batches, past the cache ttl) and from the milter's log line
+# for the recipient; the two must agree.  The counts end up in one line,
+# "faults: sent=... lost=0 dup=0".  No
+# timing is asserted; the sleeps only place the faults inside the stream.
+T_NAME=test_faults
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pf_lib.sh"
+pf_enter "$@"
+
+# Messages per batch; valgrind makes every milter step far slower.
+BATCH=40
+[ -n "$WRAP" ] && BATCH=15
+
+PF_DNS=(
+    --host-record=mx.hosting.test,127.0.0.1
+    --mx-host=remote.test,mx.remote.test,10
+    --host-record=mx.remote.test,127.0.0.21
+    --mx-host=flip.test,mx.flip.test,10
+    --host-record=mx.flip.test,127.0.0.22
+)
+abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
+pf_net_up || abort "private network and DNS"
+pf_sink remote 127.0.0.21 || abort "sink remote"
+pf_sink flip 127.0.0.22 || abort "sink flip"
+
+# Redis keeps its keys across a SIGKILL (append-only file, fsync always),
+# as a production Redis would; DEBUG SLEEP needs the debug command.
+redis_up() {
+    start_redis 6379 --appendonly yes --appendfsync always \
+        --enable-debug-command yes
+}
+redis_up || abort "redis"
+rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
+rset local.test local
+rset remote.test remote
+rset flip.test local
+
+# A short cache ttl, so that a Redis outage reaches the recipients.
+cat >"$WORK/mx.conf" <<CONF
+milter: { socket = "inet:8891@127.0.0.1"; allow_root = true; };
+redis: { host = "127.0.0.1"; port = 6379; timeout_ms = 300; };
+routing: { on_error = "tempfail"; };
+cache: { ttl = 2; };
+socketmap: { socket = "inet:8893@127.0.0.1"; };
+CONF
+start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
+
+pf_make <<CF || abort "postfix config"
+virtual_mailbox_domains = local.test remote.test flip.test
+CF
+for d in local remote flip; do
+    echo "@$d.test $d.test/all/" >>"$PF_ETC/vmailbox"
+done
+pf_start || abort "postfix starts"
+MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$PF_ETC" \
+    --config "$WORK/mx.conf" >"$WORK/setup.log" 2>&1 ||
+    abort "postfix setup" "see $WORK/setup.log"
+expect_eq "the milter's failure is a tempfail" \
+    "$(postconf -c "$PF_ETC" -h milter_default_action)" tempfail
+
+# send_batch PHASE - BATCH messages, each to 1-3 unique recipients; one
+# line per recipient in $WORK/sent: "PHASE ADDRESS CODE", where CODE is the
+# first reply that was not 2xx (MAIL, RCPT or DATA), or 250
+MSG=0
+send_batch() {
+    local i n out code mail data r a
+    for ((i = 0; i < BATCH; i++)); do
+        MSG=$((MSG + 1))
+        local all=("m${MSG}a@local.test" "m${MSG}b@remote.test" "m${MSG}c@flip.test")
+        n=$((MSG % 3 + 1))
+        out=$(SUBJECT="fault-$MSG" smtp_send sender@client.test "${all[@]:0:n}")
+        mail=$(sed -n 's/^MAIL \([0-9]*\).*/\1/p' <<<"$out")
+        data=$(sed -n 's/^DATA \([0-9]*\).*/\1/p' <<<"$out")
+        for a in "${all[@]:0:n}"; do
+            r=$(sed -n "s/^RCPT <$a> \\([0-9]*\\).*/\\1/p" <<<"$out")
+            code=${mail:-${r:-none}}
+            [ "$code" = 250 ] && code=${data:-none}
+            echo "$1 $a $code"
+        done
+    done >>"$WORK/sent"
+}
+
+# crash PID - SIGKILL a process of ours and reap it, without the shell's
+# "Killed" notice
+crash() {
+    { kill -KILL "$1" && wait "$1"; } 2>/dev/null
+    untrack "$1"
+}
+
+# in_background PHASE - start a batch in the background; BG is its pid
+in_background() {
+    send_batch "$1" &
+    BG=$!
+    track "$BG"
+}
+await_batch() {
+    wait "$BG"
+    untrack "$BG"
+    MSG=$((MSG + BATCH))
+}
+: >"$WORK/sent"
+
+# 1: normal operation.
+send_batch normal
+# 2: Redis killed (SIGKILL) in the middle of a batch, restarted 2 s later.
+in_background redis-killed
+sleep 1
+crash "$REDIS_PID"
+sleep 2
+redis_up || abort "redis restarts"
+await_batch
+# 3: Redis slower than redis.timeout_ms (DEBUG SLEEP) twice in a batch.
+in_background redis-slow
+for s in 1 2; do
+    sleep 1
+    redis-cli -p 6379 DEBUG SLEEP 2 >/dev/null
+done
+await_batch
+# 4: the flip domain goes remote between two batches.
+rset flip.test remote
+sleep 3 # the cache ttl: no decision from before the flip is left
+send_batch flipped-remote
+# 5: mxswitch killed (SIGKILL) in a batch and restarted 2 s later.
+in_background mxswitch-killed
+sleep 1
+crash "$MX_PID"
+sleep 2
+start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts"
+await_batch
+# 6: Redis down for a whole batch.
+crash "$REDIS_PID"
+sleep 3 # past the cache ttl
+send_batch redis-down
+redis_up || abort "redis restarts"
+# 7: flip back to local, normal operation again.
+rset flip.test local
+sleep 3
+send_batch flipped-local
+
+pf_flush
+pf_wait_queue 120 || fail "the queue drains" "mail left in $PF_SPOOL"
+
+# Where each accepted recipient went: maildir (Delivered-To) or MX sink
+# (X-Rcpt-Args), one line per delivered copy.
+grep -rh '^Delivered-To: ' "$PF_MAIL" | sed 's/^Delivered-To: //' |
+    sed 's/$/ local/' >"$WORK/delivered"
+cat "$WORK"/sink/*/* 2>/dev/null | sed -n 's/^X-Rcpt-Args: <\([^>]*\)>.*/\1 remote/p' \
+    >>"$WORK/delivered"
+# The mode the milter logged for each recipient at its end of message.
+sed -n 's/.* rcpt=<\([^>]*\)> domain=[^ ]* mode=\([a-z]*\) .*/\1 \2/p' \
+    "$WORK/mxswitch.log" >"$WORK/modes"
+
+awk -v out="$WORK/problems" '
+    FILENAME ~ /modes$/ { mode[$1] = $2; next }
+    FILENAME ~ /delivered$/ { copies[$1]++; place[$1] = $2; next }
+    {
+        sent++
+        if ($3 ~ /^2/) {
+            acc++
+            want = mode[$2] == "remote" ? "remote" : "local"
+            # the mode the schedule gave the domain when it was accepted
+            sched = $2 ~ /@remote/ || ($2 ~ /@flip/ && $1 ~ \
+                /^(flipped-remote|mxswitch-killed|redis-down)$/) ? \
+                "remote" : "local"
+            if (mode[$2] != sched) {
+                stale++; print "decided " mode[$2] ", not " sched ":", $0 >out
+            }
+            if (!($2 in mode)) { nolog++; print "no milter decision:", $0 >out }
+            if (copies[$2] == 0) { lost++; print "lost:", $0 >out }
+            else if (copies[$2] > 1) { dup++; print "duplicated:", $0 >out }
+            else if (place[$2] != want) {
+                mis++; print "misrouted to " place[$2] ":", $0 >out
+            } else ok++
+        } else if ($3 ~ /^4/) {
+            ref4++
+            if (copies[$2] > 0) { refdel++; print "refused but delivered:", $0 >out }
+        } else { other++; print "not 2xx or 4xx:", $0 >out }
+    }
+    END {
+        printf "faults: sent=%d accepted=%d refused_4xx=%d delivered_ok=%d " \
+            "misrouted=%d lost=%d dup=%d refused_delivered=%d other=%d " \
+            "nolog=%d stale_mode=%d\n", sent, acc, ref4, ok, mis, lost, dup,
+            refdel, other, nolog, stale
+    }' "$WORK/modes" "$WORK/delivered" "$WORK/sent" >"$WORK/counts"
+cat "$WORK/counts"
+for p in normal redis-killed redis-slow flipped-remote mxswitch-killed \
+    redis-down flipped-local; do
+    awk -v p="$p" '$1 == p { n++; if ($3 ~ /^2/) a++; else r++ }
+        END { printf "  %-16s recipients=%d accepted=%d refused=%d\n", p, n, a, r }' \
+        "$WORK/sent"
+done
+echo "  refusals by code: $(awk '$3 !~ /^2/ { print $3 }' "$WORK/sent" |
+    sort | uniq -c | awk '{ printf "%s%s x%s", n++ ? ", " : "", $2, $1 }')"
+head -n 20 "$WORK/problems" 2>/dev/null | sed 's/^/    | /'
+
+count() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$WORK/counts"; }
+expect_eq "every accepted recipient delivered once, where its mode said" \
+    "$(count delivered_ok)" "$(count accepted)"
+expect_eq "no accepted recipient lost, duplicated or misrouted" \
+    "$(count lost)/$(count dup)/$(count misrouted)" 0/0/0
+expect_eq "every refused recipient got a 4xx and was not delivered" \
+    "$(count other)/$(count refused_delivered)" 0/0
+expect_eq "each sent recipient was accepted or refused" \
+    "$(($(count accepted) + $(count refused_4xx)))" "$(count sent)"
+expect_eq "each accepted recipient was decided by its mode at that time" \
+    "$(count nolog)/$(count stale_mode)" 0/0
+expect_eq "the flip was seen: flip.test reached its MX while it was remote" \
+    "$(grep -c '^m[0-9]*c@flip.test remote$' "$WORK/delivered" | sed 's/^[1-9][0-9]*$/some/')" \
+    some
+# The faults must have bitten, or the counts prove nothing.
+expect_eq "some recipients were refused while Redis was down" \
+    "$(awk '$1 == "redis-down" && $3 ~ /^4/' "$WORK/sent" | wc -l | sed 's/^[1-9][0-9]*$/some/')" \
+    some
+expect_grep "mxswitch logged Redis going away" "$WORK/mxswitch.log" \
+    'redis: .* unreachable: .*lookups fail until it is back'
+expect_grep "and coming back" "$WORK/mxswitch.log" 'redis: .* is reachable again'
+pf_stop
+stop_mxswitch "mxswitch exits cleanly after the faults"
+finish
