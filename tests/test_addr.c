@@ -188,8 +188,6 @@ static const struct key_case key_cases[] = {
     {"quoted @: no address key", "<\"a@b\"@d.test>", '+', MXS_NOMATCH, NULL},
     {"escaped quote: no address key", "<\"a\\\"b\"@d.test>", '+', MXS_NOMATCH,
      NULL},
-    {"empty quoted local part: no address key", "<\"\"@d.test>", '+',
-     MXS_NOMATCH, NULL},
     {"odd bytes after the delimiter are dropped with the detail",
      "<\"ceo+a b\"@d.test>", '+', MXS_OK, "ceo"},
     {"UTF-8 bytes are kept, only ASCII folds", "<J\xc3\x9cRG@d.test>", '+',
