@@ -35,7 +35,7 @@ BIN = milter/mxswitch
 endif
 
 CORE = util log addr domain route cache cfg
-DAEMON = $(CORE) rclient lookup smap mxcheck mlfi main
+DAEMON = $(CORE) cfgref stats rclient lookup smap mxcheck mlfi main
 UNITS = addr domain route cache cfg smap
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
@@ -57,7 +57,8 @@ $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # test_smap links the server too (the reader lives beside it); needs no Redis.
-$(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o
+$(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o \
+                   $(BUILD)/cfgref.o $(BUILD)/stats.o
 
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^

@@ -10,6 +10,7 @@
 #include "lookup.h"
 #include "mxs.h"
 #include "rclient.h"
+#include "stats.h"
 
 /* lookup_source_name - "cache", "redis" or "default" */
 const char *
@@ -46,7 +47,7 @@ fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     size_t plen = strlen(cfg->prefix);
     struct rclient_value vals[DOMAIN_MAX_CANDIDATES];
     char *keys[DOMAIN_MAX_CANDIDATES];
-    uint64_t gen = cache_generation(cache);
+    uint64_t gen = cache_generation(cache), t0 = stats_clock();
     int rcode = MXS_NOMATCH;
     size_t i;
 
@@ -56,8 +57,9 @@ fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
         keys[i] = xmalloc(len);
         snprintf(keys[i], len, "%s%s", cfg->prefix, cand[i]);
     }
-    if (rclient_mget(rc, (const char *const *)keys, n, vals, why, whylen) !=
-        MXS_OK) {
+    if (stats_redis(
+            rclient_mget(rc, (const char *const *)keys, n, vals, why, whylen),
+            t0) != MXS_OK) {
         rcode = MXS_TEMPFAIL;
         goto out;
     }
@@ -118,9 +120,12 @@ lookup_domain(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
 
         if (v == CACHE_MISS)
             break;
-        if (v != CACHE_ABSENT)
+        if (v != CACHE_ABSENT) {
+            stats_cache(1);
             return found(res, cand[i], (enum route_mode)v, LOOKUP_CACHE);
+        }
     }
+    stats_cache(i == n);
     if (i < n) {
         rcode =
             fetch(cfg, cache, rc, cand + i, n - i, now_ms, res, why, whylen);
