@@ -7,11 +7,13 @@
 #   make check           format check + all three of the above
 #   make run             scripts/run: private Redis + mxswitch in the foreground
 #   make demo            scripts/demo: a private Postfix routing real mail
-#   make install         PREFIX=/usr/local DESTDIR= honoured
+#   make install         PREFIX=/usr/local DESTDIR= honoured (and
+#                        SYSTEMDUNITDIR=/lib/systemd/system for the unit)
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 VARIANT ?= release
 
@@ -95,6 +97,11 @@ install: $(BIN)
 	test -e $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf || \
 	    install -m 640 conf/mxswitch.conf \
 	        $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's#/usr/local/sbin/#$(SBINDIR)/#g' \
+	    -e 's#/etc/mxswitch/#$(SYSCONFDIR)/mxswitch/#g' \
+	    conf/mxswitch.service >$(DESTDIR)$(SYSTEMDUNITDIR)/mxswitch.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/mxswitch.service
 
 clean:
 	rm -rf build milter/mxswitch
