@@ -229,27 +229,17 @@ stats_render(void)
     return buf;
 }
 
-/* sum_mode - decisions of one mode from any source */
+/* sum_decisions - decisions of one mode, or from one source (other -1) */
 static unsigned long long
-sum_mode(int mode)
+sum_decisions(int mode, int source)
 {
     unsigned long long n = 0;
-    int j;
-
-    for (j = 0; j < NSOURCES; j++)
-        n += GET(g.decisions[mode][j]);
-    return n;
-}
-
-/* sum_source - decisions from one source in any mode */
-static unsigned long long
-sum_source(int source)
-{
-    unsigned long long n = 0;
-    int i;
+    int i, j;
 
     for (i = 0; i < ROUTE_NMODES; i++)
-        n += GET(g.decisions[i][source]);
+        for (j = 0; j < NSOURCES; j++)
+            if ((mode < 0 || i == mode) && (source < 0 || j == source))
+                n += GET(g.decisions[i][j]);
     return n;
 }
 
@@ -268,9 +258,9 @@ stats_summary(void)
             "redis commands=%llu errors=%llu avg=%.2fms; tempfails "
             "4.3.0=%llu 4.1.3=%llu 4.1.2=%llu 4.5.3=%llu other=%llu; "
             "sessions=%llu; reloads ok=%llu failed=%llu",
-            sum_mode(ROUTE_NONE), sum_mode(ROUTE_LOCAL), sum_mode(ROUTE_REMOTE),
-            sum_source(LOOKUP_CACHE), sum_source(LOOKUP_REDIS),
-            sum_source(LOOKUP_DEFAULT),
+            sum_decisions(ROUTE_NONE, -1), sum_decisions(ROUTE_LOCAL, -1),
+            sum_decisions(ROUTE_REMOTE, -1), sum_decisions(-1, LOOKUP_CACHE),
+            sum_decisions(-1, LOOKUP_REDIS), sum_decisions(-1, LOOKUP_DEFAULT),
             (unsigned long long)GET(g.actions[STATS_KEEP]),
             (unsigned long long)GET(g.actions[STATS_REWRITE]),
             (unsigned long long)GET(g.actions[STATS_READD]),

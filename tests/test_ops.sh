@@ -49,6 +49,23 @@ reloaded() { poll_for 1 50 grep -c "configuration $1 in force" "$LOG"; }
 # prom NAME - a metric's value in the Prometheus file
 prom() { awk -v n="$1" '$1 == n { print $2 }' "$PROM"; }
 
+# moved_remote NAME USER - USER@moved.test gets the remote tag
+moved_remote() {
+    check_mt "$1" <<EOF
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <$2@moved.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <$2@moved.test>: continue
+delrcpt <$2@moved.test>
+addrcpt_par <$2+mx-remote@moved.test> ORCPT=rfc822;$2@moved.test
+eom: continue
+EOF
+}
+
 rcli SET mxswitch:domain:remote.test remote
 rcli SET mxswitch:domain:local.test local
 rcli SET alt:moved.test remote
@@ -152,19 +169,7 @@ expect_eq "the session open across the reload finished with the old prefix" \
 mail: continue
 rcpt <frank@moved.test>: continue
 eom: continue"
-check_mt "the next session routes with the new prefix" <<'EOF'
-connect client.test 127.0.0.1
-mail <sender@client.test>
-rcpt <erin@moved.test>
-eom
-==>
-connect: continue
-mail: continue
-rcpt <erin@moved.test>: continue
-delrcpt <erin@moved.test>
-addrcpt_par <erin+mx-remote@moved.test> ORCPT=rfc822;erin@moved.test
-eom: continue
-EOF
+moved_remote "the next session routes with the new prefix" erin
 expect_grep "the key watcher follows the new prefix" "$LOG" \
     'watching __keyspace@0__:alt:\*'
 
@@ -182,19 +187,8 @@ expect_eq "a broken file on SIGHUP is rejected and the old config kept" \
     "$GOT" 1
 expect_grep "the rejection names file and line" "$LOG" \
     "reload: $WORK/mx.conf:3: "
-check_mt "after the rejected reload, the prefix in force is still alt:" <<'EOF'
-connect client.test 127.0.0.1
-mail <sender@client.test>
-rcpt <gina@moved.test>
-eom
-==>
-connect: continue
-mail: continue
-rcpt <gina@moved.test>: continue
-delrcpt <gina@moved.test>
-addrcpt_par <gina+mx-remote@moved.test> ORCPT=rfc822;gina@moved.test
-eom: continue
-EOF
+moved_remote "after the rejected reload, the prefix in force is still alt:" \
+    gina
 expect_eq "the log never shows the Redis password" \
     "$(grep -c hunter2-secret "$LOG")" 0
 expect_eq "reloads are counted" "$(field ok) $(field failed)" "1 1"
