@@ -37,8 +37,8 @@ static struct cfgref *g_boot; /* the config the daemon started with */
 static struct cache *g_cache;
 static struct rclient *g_rc;
 static pthread_t g_sigthread;
-static volatile sig_atomic_t g_quit;     /* main() is done with signals */
-static volatile sig_atomic_t g_finished; /* smfi_main() returned */
+static int g_quit;     /* atomic: main() is done with signals */
+static int g_finished; /* atomic: smfi_main() returned */
 
 /* usage - print the synopsis and exit */
 static void __attribute__((noreturn)) usage(int code)
@@ -454,7 +454,9 @@ stop_milter(void)
                   "are cut");
     if (pthread_create(&tid, NULL, stopper, NULL) != 0)
         fatalx("cannot start a thread to stop the milter");
-    for (i = 0; retired && i < 100 && !g_finished; i++) {
+    for (i = 0;
+         retired && i < 100 && !__atomic_load_n(&g_finished, __ATOMIC_ACQUIRE);
+         i++) {
         poke(&g_spare, g_sparelen);
         nanosleep(&ts, NULL);
     }
@@ -474,7 +476,7 @@ signal_main(void *arg)
     for (;;) {
         if ((sig = sigwaitinfo(&set, NULL)) < 0)
             continue; /* EINTR */
-        if (g_quit)
+        if (__atomic_load_n(&g_quit, __ATOMIC_ACQUIRE))
             return NULL;
         switch (sig) {
         case SIGHUP:
@@ -509,7 +511,7 @@ signals_start(void)
 static void
 signals_stop(void)
 {
-    g_quit = 1;
+    __atomic_store_n(&g_quit, 1, __ATOMIC_RELEASE);
     pthread_kill(g_sigthread, SIGUSR1);
     pthread_join(g_sigthread, NULL);
 }
@@ -629,7 +631,7 @@ main(int argc, char **argv)
     signals_start();
 
     rv = smfi_main();
-    g_finished = 1;
+    __atomic_store_n(&g_finished, 1, __ATOMIC_RELEASE);
     log_info("stopping: waiting for %d session(s) in progress",
              mlfi_sessions());
     drained = drain();
