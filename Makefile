@@ -36,9 +36,9 @@ else
 BIN = milter/mxswitch
 endif
 
-CORE = util log addr domain route cache cfg
-DAEMON = $(CORE) cfgref stats rclient lookup smap mxcheck mlfi main
-UNITS = addr domain route cache cfg smap
+CORE = util log addr domain route cache cfg cfgref
+DAEMON = $(CORE) stats rclient lookup smap mxcheck mlfi main
+UNITS = addr domain route cache cfg cfgref smap
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN)
@@ -60,7 +60,7 @@ $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 
 # test_smap links the server too (the reader lives beside it); needs no Redis.
 $(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o \
-                   $(BUILD)/cfgref.o $(BUILD)/stats.o
+                   $(BUILD)/stats.o
 
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
