@@ -65,7 +65,10 @@ $(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o \
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
 
-test-bins: $(BIN) $(UNIT_BINS) $(BUILD)/mtc
+$(BUILD)/notify_sink: $(BUILD)/t_notify_sink.o
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
+
+test-bins: $(BIN) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink
 
 test: test-bins
 	MXSWITCH=$(BIN) TESTBIN=$(BUILD) VARIANT=$(VARIANT) WRAP="$(WRAP)" \

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,37 @@ load(const char *path)
         free(errors);
     }
     return cfg;
+}
+
+/*
+ * notify - tell systemd (Type=notify) what we are doing, if it asked
+ *
+ * The sd_notify protocol without libsystemd: one datagram of
+ * "VAR=value" lines to the unix socket named by NOTIFY_SOCKET ("@" for
+ * the abstract namespace).  Best effort: failures change nothing.
+ */
+static void
+notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sun;
+    size_t len;
+    int fd;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+        (len = strlen(path)) >= sizeof(sun.sun_path))
+        return;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, len);
+    if (path[0] == '@')
+        sun.sun_path[0] = '\0';
+    if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+        return;
+    (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+                 (struct sockaddr *)&sun,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    close(fd);
 }
 
 /* Settings read only at startup: a reload names them and keeps the old. */
@@ -481,7 +513,9 @@ signal_main(void *arg)
         switch (sig) {
         case SIGHUP:
             log_info("SIGHUP: reloading %s", g_path);
+            notify("RELOADING=1");
             reload();
+            notify("READY=1");
             break;
         case SIGUSR1:
             line = stats_summary();
@@ -494,6 +528,7 @@ signal_main(void *arg)
                 break;
             }
             log_info("SIG%s: stopping", sigabbrev_np(sig));
+            notify("STOPPING=1");
             stop_milter();
         }
     }
@@ -629,6 +664,7 @@ main(int argc, char **argv)
     smap_start(smap, cache, rc);
     stats_writer_start();
     signals_start();
+    notify("READY=1");
 
     rv = smfi_main();
     __atomic_store_n(&g_finished, 1, __ATOMIC_RELEASE);

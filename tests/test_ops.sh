@@ -71,8 +71,16 @@ rcli SET mxswitch:domain:local.test local
 rcli SET alt:moved.test remote
 write_conf "mxswitch:domain:" "" 'password = "";'
 
+# systemd's side of Type=notify: what mxswitch reports lands in notify.log
+"$TESTBIN/notify_sink" "$WORK/notify.sock" "$WORK/notify.log" &
+track $!
+poll_for yes 50 sh -c "[ -S '$WORK/notify.sock' ] && echo yes" >/dev/null
+export NOTIFY_SOCKET="$WORK/notify.sock"
 start_mxswitch "$WORK/mx.conf" "$MPORT" ||
     { fail "mxswitch starts" "-"; finish; exit; }
+unset NOTIFY_SOCKET
+poll_for READY=1 50 cat "$WORK/notify.log" >/dev/null
+expect_eq "sd_notify: READY=1 once it listens" "$GOT" READY=1
 
 check_mt "first message: remote rewritten, local and unknown kept" <<'EOF'
 connect client.test 127.0.0.1
@@ -225,6 +233,9 @@ eom: continue"
 expect_grep "it waited for that session" "$LOG" \
     'no new connections; waiting for 1 session\(s\) in progress'
 expect_eq "the pid file is gone" "$([ -e "$WORK/mx.pid" ] && echo yes)" ""
+expect_eq "sd_notify: RELOADING=1 and READY=1 per SIGHUP, then STOPPING=1" \
+    "$(tr '\n' ' ' <"$WORK/notify.log")" \
+    "READY=1 RELOADING=1 READY=1 RELOADING=1 READY=1 STOPPING=1 "
 expect_eq "the final Prometheus file counts every session" \
     "$(prom mxswitch_sessions_total)" "$SESSIONS"
 expect_eq "the final Prometheus file counts every rewrite" \
