@@ -8,11 +8,13 @@
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each (clang)
 #   make run             scripts/run: private Redis + mxswitch in the foreground
 #   make demo            scripts/demo: a private Postfix routing real mail
-#   make install         PREFIX=/usr/local DESTDIR= honoured
+#   make install         PREFIX=/usr/local DESTDIR= honoured (and
+#                        SYSTEMDUNITDIR=/lib/systemd/system for the unit)
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 VARIANT ?= release
 
@@ -35,9 +37,9 @@ else
 BIN = milter/mxswitch
 endif
 
-CORE = util log addr domain route cache cfg
-DAEMON = $(CORE) rclient lookup smap mxcheck mlfi main
-UNITS = addr domain route cache cfg smap lookup corpus
+CORE = util log addr domain route cache cfg cfgref
+DAEMON = $(CORE) stats rclient lookup smap mxcheck mlfi main
+UNITS = addr domain route cache cfg cfgref smap lookup corpus
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN)
@@ -58,9 +60,10 @@ $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # test_smap links the server too (the reader lives beside it); needs no Redis.
-$(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o
+$(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o \
+                   $(BUILD)/stats.o
 # test_lookup: address keys and cache-only lookups; its Redis is a dead port.
-$(BUILD)/test_lookup: $(BUILD)/lookup.o $(BUILD)/rclient.o
+$(BUILD)/test_lookup: $(BUILD)/lookup.o $(BUILD)/rclient.o $(BUILD)/stats.o
 
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
@@ -81,7 +84,10 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c milter/*.[ch]
 fuzz: $(FUZZ_BINS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-test-bins: $(BIN) $(UNIT_BINS) $(BUILD)/mtc
+$(BUILD)/notify_sink: $(BUILD)/t_notify_sink.o
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
+
+test-bins: $(BIN) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink
 
 test: test-bins
 	MXSWITCH=$(BIN) TESTBIN=$(BUILD) VARIANT=$(VARIANT) WRAP="$(WRAP)" \
@@ -113,6 +119,11 @@ install: $(BIN)
 	test -e $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf || \
 	    install -m 640 conf/mxswitch.conf \
 	        $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's#/usr/local/sbin/#$(SBINDIR)/#g' \
+	    -e 's#/etc/mxswitch/#$(SYSCONFDIR)/mxswitch/#g' \
+	    conf/mxswitch.service >$(DESTDIR)$(SYSTEMDUNITDIR)/mxswitch.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/mxswitch.service
 
 clean:
 	rm -rf build milter/mxswitch

@@ -824,3 +824,43 @@ cfg_tags(const struct cfg *cfg)
     t.local = cfg->local_tag;
     return t;
 }
+
+/* same_value - whether setting k holds the same value in a and b */
+static int
+same_value(const struct key *k, const struct cfg *a, const struct cfg *b)
+{
+    const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+    const struct cfg_list *la, *lb;
+    size_t j;
+
+    if (k->type == K_STR)
+        return strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
+    if (k->type != K_LIST)
+        return *(const int *)pa == *(const int *)pb;
+    la = (const struct cfg_list *)pa;
+    lb = (const struct cfg_list *)pb;
+    if (la->n != lb->n)
+        return 0;
+    for (j = 0; j < la->n; j++)
+        if (strcmp(la->v[j], lb->v[j]) != 0)
+            return 0;
+    return 1;
+}
+
+/*
+ * cfg_changed - the settings whose values differ between a and b
+ *
+ * One "group.name\n" line each, in table order, "" when none; never a
+ * value, so a changed secret is named but not shown.  Caller frees.
+ */
+char *
+cfg_changed(const struct cfg *a, const struct cfg *b)
+{
+    struct errbuf out = {NULL, 0};
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++)
+        if (!same_value(&keys[i], a, b))
+            dump_add(&out, "%s.%s\n", keys[i].group, keys[i].name);
+    return out.text ? out.text : xstrdup("");
+}

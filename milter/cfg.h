@@ -80,6 +80,7 @@ const char *cfg_unix_path(const char *spec);
 struct cfg *cfg_load(const char *path, char **errors);
 void cfg_free(struct cfg *cfg);
 char *cfg_dump(const struct cfg *cfg);
+char *cfg_changed(const struct cfg *a, const struct cfg *b);
 struct addr_tags cfg_tags(const struct cfg *cfg);
 int cfg_check_cidr(const char *v, char *why, size_t whylen);
 int cfg_check_endpoint(const char *v, char *why, size_t whylen);

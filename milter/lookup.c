@@ -10,6 +10,7 @@
 #include "lookup.h"
 #include "mxs.h"
 #include "rclient.h"
+#include "stats.h"
 
 /* lookup_source_name - "cache", "redis" or "default" */
 const char *
@@ -72,7 +73,7 @@ fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
 {
     struct rclient_value vals[DOMAIN_MAX_CANDIDATES + 1];
     char *keys[DOMAIN_MAX_CANDIDATES + 1];
-    uint64_t gen = cache_generation(cache);
+    uint64_t gen = cache_generation(cache), t0 = stats_clock();
     int rcode = MXS_NOMATCH;
     size_t i;
 
@@ -83,8 +84,9 @@ fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
         keys[i] = xmalloc(len);
         snprintf(keys[i], len, "%s%s", prefix, w[i].name);
     }
-    if (rclient_mget(rc, (const char *const *)keys, n, vals, why, whylen) !=
-        MXS_OK) {
+    if (stats_redis(
+            rclient_mget(rc, (const char *const *)keys, n, vals, why, whylen),
+            t0) != MXS_OK) {
         rcode = MXS_TEMPFAIL;
         goto out;
     }
@@ -145,8 +147,10 @@ lookup_keys(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
         struct want a = {akey, LOOKUP_KIND_ADDRESS};
 
         v = cache_get(cache, akey, now_ms);
-        if (v >= 0)
+        if (v >= 0) {
+            stats_cache(1);
             return found(res, &a, (enum route_mode)v, LOOKUP_CACHE);
+        }
         if (v == CACHE_MISS)
             w[nw++] = a;
     }
@@ -165,6 +169,7 @@ lookup_keys(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
         w[nw].name = cand[i];
         w[nw++].kind = LOOKUP_KIND_DOMAIN;
     }
+    stats_cache(nw == 0);
     if (nw > 0) {
         rcode = fetch(cfg, cache, rc, w, nw, now_ms, res, why, whylen);
         if (rcode != MXS_NOMATCH)

@@ -4,10 +4,15 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +21,25 @@
 
 #include "cache.h"
 #include "cfg.h"
+#include "cfgref.h"
 #include "log.h"
 #include "mlfi.h"
 #include "mxcheck.h"
 #include "mxs.h"
 #include "rclient.h"
 #include "smap.h"
+#include "stats.h"
 
 #define DRAIN_SECONDS 30
+
+/* What the signal thread needs; set in main() before it starts. */
+static const char *g_path;    /* the config file, read again on SIGHUP */
+static struct cfgref *g_boot; /* the config the daemon started with */
+static struct cache *g_cache;
+static struct rclient *g_rc;
+static pthread_t g_sigthread;
+static int g_quit;     /* atomic: main() is done with signals */
+static int g_finished; /* atomic: smfi_main() returned */
 
 /* usage - print the synopsis and exit */
 static void __attribute__((noreturn)) usage(int code)
@@ -67,11 +83,45 @@ drain(void)
 }
 
 /*
- * block_signals - leave SIGTERM, SIGHUP and SIGINT to libmilter
+ * sigwait - where libmilter's own signal thread parks, for good
  *
- * libmilter's signal thread sigwait()s for them; every thread we start
- * inherits this mask, so none of ours can take the signal and die of it.
- * A write to a socket that Redis closed must not kill us either.
+ * smfi_main() starts a thread that sigwait()s for SIGHUP, SIGTERM and
+ * SIGINT and stops the milter on any of them (libmilter/signal.c,
+ * mi_signal_thread): SIGHUP would stop mxswitch instead of reloading it.
+ * Two threads waiting for the same process signal get it in no defined
+ * order, and no mask can exclude a thread that waits, so ours could not
+ * count on seeing SIGHUP.  libmilter is the only caller of sigwait() in
+ * this program (our signal thread uses sigwaitinfo()), and a definition
+ * in the executable takes the place of libc's for the shared libmilter as
+ * well: its thread sleeps here, and our signal thread stops the milter
+ * with smfi_stop() on SIGTERM/SIGINT, as libmilter would have.
+ */
+int
+sigwait(const sigset_t *set, int *sig)
+{
+    (void)set;
+    (void)sig;
+    for (;;)
+        pause();
+}
+
+/* signal_set - the signals our signal thread takes */
+static void
+signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+}
+
+/*
+ * block_signals - keep our signals away from every thread but one
+ *
+ * Every thread inherits this mask, so only the signal thread (in
+ * sigwaitinfo) takes SIGTERM, SIGHUP, SIGINT or SIGUSR1.  A write to a
+ * socket that Redis closed must not kill us either.
  */
 static void
 block_signals(void)
@@ -81,10 +131,7 @@ block_signals(void)
     signal(SIGPIPE, SIG_IGN);
     /* A shell starts background jobs with SIGINT ignored: undo that. */
     signal(SIGINT, SIG_DFL);
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGINT);
+    signal_set(&set);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         fatalx("cannot block signals");
 }
@@ -170,13 +217,360 @@ load(const char *path)
     return cfg;
 }
 
+/*
+ * notify - tell systemd (Type=notify) what we are doing, if it asked
+ *
+ * The sd_notify protocol without libsystemd: one datagram of
+ * "VAR=value" lines to the unix socket named by NOTIFY_SOCKET ("@" for
+ * the abstract namespace).  Best effort: failures change nothing.
+ */
+static void
+notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sun;
+    size_t len;
+    int fd;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+        (len = strlen(path)) >= sizeof(sun.sun_path))
+        return;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, len);
+    if (path[0] == '@')
+        sun.sun_path[0] = '\0';
+    if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+        return;
+    (void)sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+                 (struct sockaddr *)&sun,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    close(fd);
+}
+
+/* Settings read only at startup: a reload names them and keeps the old. */
+static const char *const restart_only[] = {
+    "milter.socket",     "milter.timeout",        "milter.user", "milter.group",
+    "milter.allow_root", "milter.pid_file",       "redis.",      "cache.",
+    "socketmap.socket",  "socketmap.max_clients", NULL,
+};
+
+/* needs_restart - whether a setting ("group.name") is read only at start */
+static int
+needs_restart(const char *name)
+{
+    size_t i;
+
+    for (i = 0; restart_only[i] != NULL; i++)
+        if (strncmp(name, restart_only[i], strlen(restart_only[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* watch_start - watch the domain keys, and the address keys when on */
+static void
+watch_start(struct rclient *rc, const struct cfg *cfg, struct cache *cache)
+{
+    const char *watch[2];
+
+    watch[0] = cfg->prefix;
+    watch[1] = cfg->address_prefix;
+    rclient_watch_start(rc, watch, cfg->address_prefix[0] != '\0' ? 2 : 1,
+                        on_key, on_reset, cache);
+}
+
+/*
+ * log_changes - log each changed setting; 1 if a key prefix is one
+ *
+ * Startup-only settings are compared with the config the daemon started
+ * with (changing one back needs no restart), the rest with the config in
+ * force.  Names only: a value could be a secret.
+ */
+static int
+log_changes(const struct cfg *cur, const struct cfg *next)
+{
+    char *boot = cfg_changed(g_boot->cfg, next), *now = cfg_changed(cur, next);
+    char *name, *save = NULL;
+    int prefix = 0;
+
+    for (name = strtok_r(boot, "\n", &save); name != NULL;
+         name = strtok_r(NULL, "\n", &save))
+        if (needs_restart(name))
+            log_warnx("reload: %s changed: needs a restart; the running "
+                      "value stays in force",
+                      name);
+    for (name = strtok_r(now, "\n", &save); name != NULL;
+         name = strtok_r(NULL, "\n", &save)) {
+        if (needs_restart(name))
+            continue;
+        log_info("reload: %s changed", name);
+        prefix |= strcmp(name, "routing.prefix") == 0 ||
+                  strcmp(name, "routing.address_prefix") == 0;
+    }
+    free(boot);
+    free(now);
+    return prefix;
+}
+
+/*
+ * reload - SIGHUP: read the config file again, make it current if valid
+ *
+ * A file with any error changes nothing: each error is logged and the
+ * config in force stays.  Sessions in progress keep the config they began
+ * with; the cache is emptied, since the prefix, the tags or the default
+ * may have changed what a domain's answer is.
+ */
+static void
+reload(void)
+{
+    char *errors = NULL, *line, *save = NULL;
+    struct cfg *next = cfg_load(g_path, &errors);
+    struct cfgref *cur;
+    int prefix;
+
+    if (next == NULL) {
+        for (line = strtok_r(errors, "\n", &save); line != NULL;
+             line = strtok_r(NULL, "\n", &save))
+            log_err("reload: %s", line);
+        log_err("reload: %s: reload rejected, old configuration kept", g_path);
+        free(errors);
+        stats_reload(0);
+        return;
+    }
+    cur = cfgref_hold();
+    prefix = log_changes(cur->cfg, next);
+    cfgref_release(cur);
+    if (next->default_mode == ROUTE_LOCAL)
+        log_warnx("routing.default = \"local\": \"none\" is the safe default");
+    cfgref_swap(next);
+    if (prefix) {
+        /* The watcher subscribed to the old prefixes' keys. */
+        rclient_watch_stop(g_rc);
+        watch_start(g_rc, next, g_cache);
+    }
+    cache_flush(g_cache);
+    stats_reload(1);
+    cur = cfgref_hold();
+    log_info("reload: %s: configuration %lu in force", g_path, cur->gen);
+    cfgref_release(cur);
+}
+
+/*
+ * Stopping with sessions in progress.  Debian's libmilter runs sessions on
+ * a worker pool (_FFR_WORKERS_POOL) whose controller and workers quit as
+ * soon as smfi_stop() is called: a session waiting for its next command
+ * (the usual state) would never be answered.  So on SIGTERM the listening
+ * socket is retired first: a spare listening socket of the same family
+ * (libmilter drops connections of another) on an address nobody knows (a
+ * loopback port of the kernel's choosing, or an autobound abstract unix
+ * name) is dup2()ed over libmilter's descriptor.  The
+ * MTA's new connections are refused (it applies milter_default_action),
+ * libmilter's listener polls the spare and keeps serving the sessions in
+ * progress; once they are done, smfi_stop() ends smfi_main().
+ *
+ * libmilter's listener holds a lock while it polls for up to 5 s, and
+ * smfi_stop() waits for that lock: a connection to the spare ends the
+ * poll at once.  libmilter reads EOF on it and closes it; no callback runs.
+ */
+static int g_listen_fd = -1; /* libmilter's listening socket */
+static struct sockaddr_storage g_spare;
+static socklen_t g_sparelen;
+
+/* find_listener - the listening socket smfi_opensocket() made, or -1 */
+static int
+find_listener(void)
+{
+    socklen_t len;
+    int fd, on;
+
+    for (fd = 3; fd < 1024; fd++) {
+        len = sizeof(on);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on)
+            return fd;
+    }
+    return -1;
+}
+
+/* poke - connect to a listening socket and hang up */
+static void
+poke(const void *addr, socklen_t len)
+{
+    const struct sockaddr *sa = addr;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return;
+    (void)connect(fd, sa, len);
+    close(fd);
+}
+
+/* loopback - a wildcard address made one this host can connect to */
+static void
+loopback(struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+    if (ss->ss_family == AF_INET && sin->sin_addr.s_addr == INADDR_ANY)
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+        sin6->sin6_addr = in6addr_loopback;
+}
+
+/* spare_socket - a listening socket like old's, on a new address; or -1 */
+static int
+spare_socket(const struct sockaddr_storage *old)
+{
+    int fd = socket(old->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof(sa_family_t); /* unix: autobind */
+
+    if (fd < 0)
+        return -1;
+    memset(&g_spare, 0, sizeof(g_spare));
+    g_spare.ss_family = old->ss_family;
+    if (old->ss_family == AF_INET) {
+        ((struct sockaddr_in *)&g_spare)->sin_addr.s_addr =
+            htonl(INADDR_LOOPBACK);
+        len = sizeof(struct sockaddr_in);
+    } else if (old->ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)&g_spare)->sin6_addr = in6addr_loopback;
+        len = sizeof(struct sockaddr_in6);
+    }
+    g_sparelen = sizeof(g_spare);
+    if (bind(fd, (struct sockaddr *)&g_spare, len) != 0 ||
+        listen(fd, 16) != 0 ||
+        getsockname(fd, (struct sockaddr *)&g_spare, &g_sparelen) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* retire_listener - refuse new connections, keep sessions; 0 or -1 */
+static int
+retire_listener(void)
+{
+    struct sockaddr_storage old;
+    socklen_t oldlen = sizeof(old);
+    int fd;
+
+    if (g_listen_fd < 0 ||
+        getsockname(g_listen_fd, (struct sockaddr *)&old, &oldlen) != 0 ||
+        (fd = spare_socket(&old)) < 0)
+        return -1;
+    if (dup2(fd, g_listen_fd) < 0) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    /* A poll under way still watches the old socket: wake it, and have a
+     * connection waiting on the spare for the accept that follows. */
+    poke(&g_spare, g_sparelen);
+    loopback(&old);
+    poke(&old, oldlen);
+    return 0;
+}
+
+/* stopper - smfi_stop() on a thread of its own: it may block for a while */
+static void *
+stopper(void *arg)
+{
+    (void)arg;
+    smfi_stop();
+    return NULL;
+}
+
+/* stop_milter - SIGTERM/SIGINT: no new sessions, finish ours, stop */
+static void
+stop_milter(void)
+{
+    struct timespec ts = {0, 100 * 1000000L};
+    pthread_t tid;
+    int i, retired = retire_listener() == 0;
+
+    if (retired) {
+        log_info("no new connections; waiting for %d session(s) in progress",
+                 mlfi_sessions());
+        if (!drain())
+            log_warnx("sessions still open after %d s; stopping anyway",
+                      DRAIN_SECONDS);
+    } else
+        log_warnx("cannot retire the milter socket: sessions in progress "
+                  "are cut");
+    if (pthread_create(&tid, NULL, stopper, NULL) != 0)
+        fatalx("cannot start a thread to stop the milter");
+    for (i = 0;
+         retired && i < 100 && !__atomic_load_n(&g_finished, __ATOMIC_ACQUIRE);
+         i++) {
+        poke(&g_spare, g_sparelen);
+        nanosleep(&ts, NULL);
+    }
+    pthread_join(tid, NULL);
+}
+
+/* signal_main - the signal thread: reload, report, stop */
+static void *
+signal_main(void *arg)
+{
+    sigset_t set;
+    int sig, stopping = 0;
+    char *line;
+
+    (void)arg;
+    signal_set(&set);
+    for (;;) {
+        if ((sig = sigwaitinfo(&set, NULL)) < 0)
+            continue; /* EINTR */
+        if (__atomic_load_n(&g_quit, __ATOMIC_ACQUIRE))
+            return NULL;
+        switch (sig) {
+        case SIGHUP:
+            log_info("SIGHUP: reloading %s", g_path);
+            notify("RELOADING=1");
+            reload();
+            notify("READY=1");
+            break;
+        case SIGUSR1:
+            line = stats_summary();
+            log_info("%s", line);
+            free(line);
+            break;
+        default:
+            if (stopping++) {
+                log_info("SIG%s: already stopping", sigabbrev_np(sig));
+                break;
+            }
+            log_info("SIG%s: stopping", sigabbrev_np(sig));
+            notify("STOPPING=1");
+            stop_milter();
+        }
+    }
+}
+
+/* signals_start - the signal thread; after block_signals() */
+static void
+signals_start(void)
+{
+    if (pthread_create(&g_sigthread, NULL, signal_main, NULL) != 0)
+        fatalx("cannot start the signal thread");
+}
+
+/* signals_stop - end the signal thread, now that main() is done */
+static void
+signals_stop(void)
+{
+    __atomic_store_n(&g_quit, 1, __ATOMIC_RELEASE);
+    pthread_kill(g_sigthread, SIGUSR1);
+    pthread_join(g_sigthread, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
     const char *path = CFG_DEFAULT_PATH;
     int foreground = 0, test = 0, verbose = 0, ch, rv, drained;
     struct rclient_conf rconf;
-    const char *watch[2];
+    const char *sock;
     struct rclient *rc;
     struct cache *cache;
     struct mxcheck *mx;
@@ -242,6 +636,7 @@ main(int argc, char **argv)
     if (smfi_opensocket(1) != MI_SUCCESS)
         fatalx("cannot listen on %s (in use, or no permission?)",
                cfg->milter_socket);
+    g_listen_fd = find_listener(); /* the only one yet */
     smap = smap_open(cfg); /* before daemon(): a socket in use stops here */
     if (!foreground && daemon(0, 0) != 0)
         fatal("cannot become a daemon");
@@ -249,6 +644,9 @@ main(int argc, char **argv)
     drop_privileges(cfg);
 
     block_signals();
+    g_path = path;
+    cfgref_init(cfg);
+    g_boot = cfgref_hold(); /* startup-only settings, until exit */
     memset(&rconf, 0, sizeof(rconf));
     rconf.host = cfg->redis_host;
     rconf.port = cfg->redis_port;
@@ -262,15 +660,14 @@ main(int argc, char **argv)
     cache = cache_create((size_t)cfg->cache_max_entries,
                          (uint64_t)cfg->cache_ttl * 1000);
     mx = mxcheck_create();
-    mlfi_setup(cfg, cache, rc, mx);
+    mlfi_setup(cache, rc, mx);
+    g_cache = cache;
+    g_rc = rc;
     if (rclient_ping(rc, why, sizeof(why)) != 0)
         log_warnx("redis: %s (lookups answer per routing.on_error until it "
                   "is reachable)",
                   why);
-    watch[0] = cfg->prefix;
-    watch[1] = cfg->address_prefix;
-    rclient_watch_start(rc, watch, cfg->address_prefix[0] != '\0' ? 2 : 1,
-                        on_key, on_reset, cache);
+    watch_start(rc, cfg, cache);
     log_info("mxswitch %s: milter on %s, redis %s, keys %s<domain>%s%s%s, "
              "default %s, on_error %s, cache ttl %ds%s",
              MXS_VERSION, cfg->milter_socket, rclient_endpoint(rc), cfg->prefix,
@@ -283,13 +680,19 @@ main(int argc, char **argv)
                             "changed or refused"
                           : "");
     smap_start(smap, cache, rc);
+    stats_writer_start();
+    signals_start();
+    notify("READY=1");
 
     rv = smfi_main();
+    __atomic_store_n(&g_finished, 1, __ATOMIC_RELEASE);
     log_info("stopping: waiting for %d session(s) in progress",
              mlfi_sessions());
     drained = drain();
     /* Postfix may still ask while sessions finish: stop answering last. */
     smap_stop(smap);
+    signals_stop();
+    stats_writer_stop();
     if (!drained) {
         log_warnx("sessions still open after %d s; exiting anyway",
                   DRAIN_SECONDS);
@@ -299,10 +702,16 @@ main(int argc, char **argv)
     }
     rclient_free(rc);
     cache_free(cache);
+    mlfi_teardown();
     mxcheck_free(mx);
     if (cfg->milter_pid_file[0] != '\0' && unlink(cfg->milter_pid_file) != 0)
         log_warn("cannot remove %s", cfg->milter_pid_file);
-    cfg_free(cfg);
+    /* libmilter leaves a retired unix socket's file behind. */
+    if ((sock = cfg_unix_path(cfg->milter_socket)) != NULL &&
+        unlink(sock) != 0 && errno != ENOENT)
+        log_warn("cannot remove %s", sock);
+    cfgref_release(g_boot);
+    cfgref_shutdown();
     log_info("stopped");
     log_close();
     return rv == MI_SUCCESS ? 0 : 1;

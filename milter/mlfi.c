@@ -9,6 +9,7 @@
 #include "addr.h"
 #include "cache.h"
 #include "cfg.h"
+#include "cfgref.h"
 #include "domain.h"
 #include "log.h"
 #include "lookup.h"
@@ -17,6 +18,7 @@
 #include "mxs.h"
 #include "rclient.h"
 #include "route.h"
+#include "stats.h"
 
 #define WHYLEN 512
 
@@ -37,27 +39,35 @@ struct rcpt {
 
 /* Per-session state. */
 struct session {
-    int have_par; /* MTA offered SMFIF_ADDRCPT_PAR */
+    struct cfgref *ref; /* the config in force when the session began */
+    int have_par;       /* MTA offered SMFIF_ADDRCPT_PAR */
     struct rcpt *rcpts;
     size_t n, cap;
     size_t over; /* recipients refused for max_recipients, this message */
 };
 
-static const struct cfg *g_cfg; /* set before threads start, read-only */
 static struct cache *g_cache;
+static struct cache *g_nocache; /* for sessions that outlived a reload */
 static struct rclient *g_rc;
 static struct mxcheck *g_mx;
 static int g_sessions; /* atomic */
 
 /* mlfi_setup - hand the callbacks their shared objects */
 void
-mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
-           struct mxcheck *mx)
+mlfi_setup(struct cache *cache, struct rclient *rc, struct mxcheck *mx)
 {
-    g_cfg = cfg;
     g_cache = cache;
+    g_nocache = cache_create(0, 0);
     g_rc = rc;
     g_mx = mx;
+}
+
+/* mlfi_teardown - free what mlfi_setup() made; after the last session */
+void
+mlfi_teardown(void)
+{
+    cache_free(g_nocache);
+    g_nocache = NULL;
 }
 
 /* mlfi_sessions - SMTP sessions with state now */
@@ -75,7 +85,9 @@ session_get(SMFICTX *ctx)
 
     if (s == NULL) {
         s = xcalloc(1, sizeof(*s));
+        s->ref = cfgref_hold();
         smfi_setpriv(ctx, s);
+        stats_session();
         __atomic_add_fetch(&g_sessions, 1, __ATOMIC_ACQ_REL);
     }
     return s;
@@ -142,6 +154,7 @@ esmtp_param(char **argv, const char *name)
 static sfsistat
 refuse(SMFICTX *ctx, const char *dsn, const char *text)
 {
+    stats_tempfail(dsn);
     if (smfi_setreply(ctx, "451", (char *)dsn, (char *)text) != MI_SUCCESS)
         log_warnx("%s: cannot set the 451 reply text", queue_id(ctx));
     return SMFIS_TEMPFAIL;
@@ -150,30 +163,32 @@ refuse(SMFICTX *ctx, const char *dsn, const char *text)
 /*
  * refuse_rcpt - refuse at RCPT, except in dry run: accept it unchanged
  *
- * The caller logs with answered() in front of the reply code, so the log
+ * The caller logs with answered(cfg) in front of the reply code, so the log
  * says "answered 451 ..." or "dry_run would=451 ...".
  */
 static sfsistat
-refuse_rcpt(SMFICTX *ctx, const char *dsn, const char *text)
+refuse_rcpt(SMFICTX *ctx, const struct cfg *cfg, const char *dsn,
+            const char *text)
 {
-    return g_cfg->dry_run ? SMFIS_CONTINUE : refuse(ctx, dsn, text);
+    return cfg->dry_run ? SMFIS_CONTINUE : refuse(ctx, dsn, text);
 }
 
 /* answered - "answered " or, in dry run, "dry_run would=" */
 static const char *
-answered(void)
+answered(const struct cfg *cfg)
 {
-    return g_cfg->dry_run ? "dry_run would=" : "answered ";
+    return cfg->dry_run ? "dry_run would=" : "answered ";
 }
 
 /* key_shown - the winning Redis key of a result, for logs; "-" if none */
 static void
-key_shown(char *out, size_t outlen, const struct lookup_result *res)
+key_shown(const struct cfg *cfg, char *out, size_t outlen,
+          const struct lookup_result *res)
 {
     if (res->key[0] == '\0')
         snprintf(out, outlen, "-");
     else
-        snprintf(out, outlen, "%s%s", lookup_key_prefix(g_cfg, res->kind),
+        snprintf(out, outlen, "%s%s", lookup_key_prefix(cfg, res->kind),
                  res->key);
 }
 
@@ -225,14 +240,21 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-/* resolve - normalise and look the domain up; MXS_* like lookup_domain */
+/*
+ * resolve - normalise and look the domain up; MXS_* like lookup_domain
+ *
+ * The cache holds answers under the prefix in force: a session that began
+ * before a reload asks Redis itself, and stores nothing.
+ */
 static int
-resolve(struct rcpt *r, const char *qid, char *why, size_t whylen)
+resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
+        size_t whylen)
 {
+    struct cache *c = cfgref_is_current(ref) ? g_cache : g_nocache;
     char norm[DOMAIN_MAX + 1];
     int rcode;
 
-    rcode = lookup_address(g_cfg, g_cache, g_rc, &r->addr, mxs_now_ms(), norm,
+    rcode = lookup_address(ref->cfg, c, g_rc, &r->addr, mxs_now_ms(), norm,
                            sizeof(norm), &r->res, why, whylen);
     if (norm[0] == '\0')
         return rcode; /* no domain, a literal, or a malformed domain */
@@ -240,7 +262,7 @@ resolve(struct rcpt *r, const char *qid, char *why, size_t whylen)
     if (rcode == MXS_OK) {
         char key[LOOKUP_KEY_MAX + 256];
 
-        key_shown(key, sizeof(key), &r->res);
+        key_shown(ref->cfg, key, sizeof(key), &r->res);
         log_debug("%s: %s: domain %s mode %s from %s key %s", qid, r->arg, norm,
                   route_mode_name(r->res.mode),
                   lookup_source_name(r->res.source), key);
@@ -253,8 +275,9 @@ static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct session *s = session_get(ctx);
+    const struct cfg *cfg = s->ref->cfg;
     const char *qid = queue_id(ctx);
-    struct addr_tags t = cfg_tags(g_cfg);
+    struct addr_tags t = cfg_tags(cfg);
     char why[WHYLEN], shown[ADDR_MAX + 64];
     struct rcpt r;
     int rcode;
@@ -265,11 +288,12 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     /* Memory per message is bounded: like Postfix's smtpd_recipient_limit,
      * the extra recipients are told to come again in another message.  A
      * resource limit, so dry run enforces it too. */
-    if (s->n >= (size_t)g_cfg->milter_max_recipients) {
+    if (s->n >= (size_t)cfg->milter_max_recipients) {
         if (s->over++ == 0)
             log_warnx("%s: more than milter.max_recipients (%d) recipients: "
                       "answering 452 4.5.3 to the rest",
-                      qid, g_cfg->milter_max_recipients);
+                      qid, cfg->milter_max_recipients);
+        stats_tempfail("4.5.3");
         if (smfi_setreply(ctx, "452", "4.5.3", "Too many recipients") !=
             MI_SUCCESS)
             log_warnx("%s: cannot set the 452 reply text", qid);
@@ -278,34 +302,35 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
     if (addr_parse(argv[0], &t, &r.addr, why, sizeof(why)) != MXS_OK) {
         log_warnx("%s: rcpt=%s: malformed address (%s): %s451 4.1.3", qid,
-                  shown, why, answered());
-        return refuse_rcpt(ctx, "4.1.3",
+                  shown, why, answered(cfg));
+        return refuse_rcpt(ctx, cfg, "4.1.3",
                            "Recipient address not understood by the router");
     }
     r.arg = xstrdup(argv[0]);
-    rcode = resolve(&r, qid, why, sizeof(why));
+    rcode = resolve(s->ref, &r, qid, why, sizeof(why));
     if (rcode == MXS_INVALID && r.domain == NULL) {
         log_warnx("%s: rcpt=%s: bad domain (%s): %s451 4.1.2", qid, shown, why,
-                  answered());
+                  answered(cfg));
         rcpt_clear(&r);
-        return refuse_rcpt(ctx, "4.1.2", "Recipient domain not understood");
+        return refuse_rcpt(ctx, cfg, "4.1.2",
+                           "Recipient domain not understood");
     }
     if (rcode != MXS_OK) {
-        if (g_cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
+        if (cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
             log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): %s451 "
                       "4.3.0",
-                      qid, shown, r.domain, why, answered());
+                      qid, shown, r.domain, why, answered(cfg));
             rcpt_clear(&r);
-            return refuse_rcpt(ctx, "4.3.0",
+            return refuse_rcpt(ctx, cfg, "4.3.0",
                                "Mail routing temporarily unavailable, try "
                                "again later");
         }
         log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
                   "routing.default %s",
                   qid, shown, r.domain, why,
-                  route_mode_name((enum route_mode)g_cfg->default_mode));
+                  route_mode_name((enum route_mode)cfg->default_mode));
         memset(&r.res, 0, sizeof(r.res));
-        r.res.mode = (enum route_mode)g_cfg->default_mode;
+        r.res.mode = (enum route_mode)cfg->default_mode;
         r.res.source = LOOKUP_DEFAULT;
         r.on_error = 1;
     }
@@ -359,12 +384,13 @@ add_rcpt(SMFICTX *ctx, const struct session *s, char *addr, char *args)
 static int
 apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
 {
-    struct addr_tags t = cfg_tags(g_cfg);
+    const struct cfg *cfg = s->ref->cfg;
+    struct addr_tags t = cfg_tags(cfg);
     struct route_in in;
     enum addr_tag want;
     char why[WHYLEN], shown[ADDR_MAX + 64], head[2 * ADDR_MAX + 512];
     char key[LOOKUP_KEY_MAX + 256];
-    const char *dry = g_cfg->dry_run ? " dry_run" : "";
+    const char *dry = cfg->dry_run ? " dry_run" : "";
     char *newaddr, *args;
     int ok;
 
@@ -377,6 +403,8 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
     in.host = r->host;
     want = (r->domain != NULL) ? route_decide(&in, why, sizeof(why))
                                : ADDR_TAG_NONE;
+    stats_decision((int)r->res.mode, (int)r->res.source,
+                   want == r->addr.tag ? STATS_KEEP : STATS_REWRITE);
     if (r->domain == NULL)
         mxs_why(why, sizeof(why), "%s",
                 r->addr.literal ? "address literal" : "no domain");
@@ -387,13 +415,13 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
              qid, shown, r->domain ? r->domain : "-",
              route_mode_name(r->res.mode), lookup_source_name(r->res.source),
              r->on_error ? " (lookup failed)" : "");
-    key_shown(key, sizeof(key), &r->res);
+    key_shown(cfg, key, sizeof(key), &r->res);
     if (want == r->addr.tag) {
         log_info("%s key=%s action=keep%s (%s)", head, key, dry, why);
         return MXS_OK;
     }
     newaddr = addr_format(&r->addr, &t, want);
-    if (g_cfg->dry_run) {
+    if (cfg->dry_run) {
         mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
         log_info("%s key=%s action=rewrite dry_run new=%s (%s)", head, key,
                  shown, why);
@@ -465,6 +493,7 @@ readd_namesakes(SMFICTX *ctx, const struct session *s, const char *qid)
             log_err("%s: rcpt=%s: adding it back failed", qid, shown);
             return MXS_TEMPFAIL;
         }
+        stats_readd();
         log_info("%s: rcpt=%s action=re-add (the MTA's delrcpt of %s took "
                  "it along: same mailer %s, host \"%s\", addr %s)",
                  qid, shown, s->rcpts[j].arg, k->mailer, k->host ? k->host : "",
@@ -518,6 +547,7 @@ mlfi_close(SMFICTX *ctx)
         return SMFIS_CONTINUE;
     message_reset(s);
     free(s->rcpts);
+    cfgref_release(s->ref);
     free(s);
     smfi_setpriv(ctx, NULL);
     __atomic_sub_fetch(&g_sessions, 1, __ATOMIC_ACQ_REL);

@@ -3,20 +3,21 @@
  *
  * mlfi_setup() must be called before smfi_main() with objects that outlive
  * it.  Callbacks run on libmilter's threads, one per SMTP session; their
- * per-session state is made at the first callback and freed at close.
+ * per-session state is made at the first callback and freed at close.  A
+ * session holds the config in force when it began (cfgref) until it
+ * closes, so a reload changes the next session, never one in progress.
  */
 #ifndef MLFI_H
 #define MLFI_H
 
 #include <libmilter/mfapi.h>
 
-struct cfg;
 struct cache;
 struct rclient;
 struct mxcheck;
 
-void mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
-                struct mxcheck *mx);
+void mlfi_setup(struct cache *cache, struct rclient *rc, struct mxcheck *mx);
+void mlfi_teardown(void);
 extern struct smfiDesc mlfi_desc;
 int mlfi_sessions(void);
 

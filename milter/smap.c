@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "cfg.h"
+#include "cfgref.h"
 #include "log.h"
 #include "lookup.h"
 #include "mxs.h"
@@ -239,9 +240,10 @@ nap(void)
  * as it would without mxswitch.
  */
 static enum verdict
-decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
+decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
+       size_t reasonlen)
 {
-    struct addr_tags t = cfg_tags(s->cfg);
+    struct addr_tags t = cfg_tags(cfg);
     char why[WHYLEN], shown[ADDR_MAX + 64], norm[DOMAIN_MAX + 1];
     struct lookup_result res;
     size_t len = strlen(key);
@@ -266,20 +268,20 @@ decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
         addr_clear(&a);
         return V_NOTFOUND;
     }
-    rcode = lookup_address(s->cfg, s->cache, s->rc, &a, mxs_now_ms(), norm,
+    rcode = lookup_address(cfg, s->cache, s->rc, &a, mxs_now_ms(), norm,
                            sizeof(norm), &res, why, sizeof(why));
     addr_clear(&a);
     if (rcode != MXS_OK && norm[0] == '\0') {
         log_debug("socketmap: %s -> NOTFOUND (bad domain: %s)", shown, why);
         return V_NOTFOUND;
     }
-    if (rcode != MXS_OK && s->cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
+    if (rcode != MXS_OK && cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
         log_warnx("socketmap: %s domain=%s: lookup failed (%s): %s", shown,
                   norm, why,
-                  s->cfg->dry_run ? "dry_run would=TEMP, answered NOTFOUND"
-                                  : "answered TEMP");
+                  cfg->dry_run ? "dry_run would=TEMP, answered NOTFOUND"
+                               : "answered TEMP");
         mxs_escape(reason, reasonlen, why, strlen(why));
-        return s->cfg->dry_run ? V_NOTFOUND : V_TEMP;
+        return cfg->dry_run ? V_NOTFOUND : V_TEMP;
     }
     if (rcode != MXS_OK) {
         /* routing.default is never an explicit key: not found. */
@@ -289,50 +291,62 @@ decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
         return V_NOTFOUND;
     }
     if (res.mode == ROUTE_REMOTE && res.explicit_key) {
-        if (s->cfg->dry_run) {
+        if (cfg->dry_run) {
             log_info("socketmap: %s -> NOTFOUND (dry_run would=OK: domain %s "
                      "mode remote from %s key \"%s%s\")",
                      shown, norm, lookup_source_name(res.source),
-                     lookup_key_prefix(s->cfg, res.kind), res.key);
+                     lookup_key_prefix(cfg, res.kind), res.key);
             return V_NOTFOUND;
         }
         log_debug("socketmap: %s -> OK (domain %s mode remote from %s key "
                   "\"%s%s\")",
                   shown, norm, lookup_source_name(res.source),
-                  lookup_key_prefix(s->cfg, res.kind), res.key);
+                  lookup_key_prefix(cfg, res.kind), res.key);
         return V_FOUND;
     }
     log_debug("socketmap: %s -> NOTFOUND (domain %s mode %s from %s%s%s%s%s)",
               shown, norm, route_mode_name(res.mode),
               lookup_source_name(res.source),
               res.explicit_key ? " key \"" : ", no key",
-              lookup_key_prefix(s->cfg, res.kind),
-              res.explicit_key ? res.key : "", res.explicit_key ? "\"" : "");
+              lookup_key_prefix(cfg, res.kind), res.explicit_key ? res.key : "",
+              res.explicit_key ? "\"" : "");
     return V_NOTFOUND;
 }
 
-/* answer - the framed reply to one request */
+/*
+ * answer - the framed reply to one request
+ *
+ * Each request reads the config in force (a reload changes the next
+ * answer, even on a connection Postfix keeps open).
+ */
 static size_t
 answer(struct client *c, const struct smap_request *req, char *out,
        size_t outlen)
 {
+    struct cfgref *ref = cfgref_hold();
     char why[WHYLEN], shown[128];
+    size_t n;
 
-    if (smap_request_check(req, c->s->cfg->smap_name, why, sizeof(why)) !=
+    if (smap_request_check(req, ref->cfg->smap_name, why, sizeof(why)) !=
         MXS_OK) {
         mxs_escape(shown, sizeof(shown), req->name, strlen(req->name));
         log_warnx("socketmap: client %s: %s (map \"%s\"): answered PERM",
                   c->peer, why, shown);
-        return smap_reply(out, outlen, "PERM", why);
+        n = smap_reply(out, outlen, "PERM", why);
+    } else {
+        switch (decide(c->s, ref->cfg, req->key, why, sizeof(why))) {
+        case V_FOUND:
+            n = smap_reply(out, outlen, "OK", req->key);
+            break;
+        case V_TEMP:
+            n = smap_reply(out, outlen, "TEMP", why);
+            break;
+        default:
+            n = smap_reply(out, outlen, "NOTFOUND", "");
+        }
     }
-    switch (decide(c->s, req->key, why, sizeof(why))) {
-    case V_FOUND:
-        return smap_reply(out, outlen, "OK", req->key);
-    case V_TEMP:
-        return smap_reply(out, outlen, "TEMP", why);
-    default:
-        return smap_reply(out, outlen, "NOTFOUND", "");
-    }
+    cfgref_release(ref);
+    return n;
 }
 
 /* send_all - write a whole reply; MXS_OK or MXS_TEMPFAIL */

@@ -343,6 +343,71 @@ run_lists(const char *path)
     cfg_free(cfg);
 }
 
+/* load_text - a config from text, or NULL (the case fails) */
+static struct cfg *
+load_text(const char *name, const char *path, const char *text)
+{
+    char *errors = NULL;
+    struct cfg *cfg;
+
+    write_file(path, text);
+    cfg = cfg_load(path, &errors);
+    check_str(name, "errors", errors, NULL);
+    free(errors);
+    return cfg;
+}
+
+struct changed_case {
+    const char *name;
+    const char *a, *b;
+    const char *want; /* cfg_changed(a, b) */
+};
+
+static const struct changed_case changed_cases[] = {
+    {"the same settings: nothing changed", "routing: { prefix = \"x:\"; };\n",
+     "routing: { prefix = \"x:\"; };\n", ""},
+    {"a setting left out equals its default", "cache: { ttl = 30; };\n", "",
+     ""},
+    {"changed settings are named in table order",
+     "routing: { default = \"none\"; };\nmilter: { timeout = 5; };\n",
+     "milter: { timeout = 6; };\nrouting: { default = \"remote\"; };\n",
+     "milter.timeout\nrouting.default\n"},
+    {"a changed secret is named, never shown",
+     "redis: { password = \"old-s3cret\"; };\n",
+     "redis: { password = \"new-s3cret\"; };\n", "redis.password\n"},
+    {"lists differ by an item or by their length",
+     "redis: { servers = (\"a:1\", \"b:2\"); };\n"
+     "routing: { local_addresses = (\"10.0.0.1\"); };\n",
+     "redis: { servers = (\"a:1\", \"b:3\"); };\n"
+     "routing: { local_addresses = (\"10.0.0.1\", \"10.0.0.2\"); };\n",
+     "redis.servers\nrouting.local_addresses\n"},
+};
+
+/* run_changed - cfg_changed() names what a reload would change */
+static void
+run_changed(const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(changed_cases) / sizeof(changed_cases[0]); i++) {
+        const struct changed_case *c = &changed_cases[i];
+        struct cfg *a = load_text(c->name, path, c->a);
+        struct cfg *b = load_text(c->name, path, c->b);
+        char *got;
+
+        if (a == NULL || b == NULL) {
+            cfg_free(a);
+            cfg_free(b);
+            continue;
+        }
+        got = cfg_changed(a, b);
+        check_str(c->name, "changed", got, c->want);
+        free(got);
+        cfg_free(a);
+        cfg_free(b);
+    }
+}
+
 int
 main(void)
 {
@@ -359,6 +424,7 @@ main(void)
         run_case(&cases[i], path);
     run_values(path);
     run_lists(path);
+    run_changed(path);
     unlink(path);
     check_int("a missing file is an error", "loaded",
               cfg_load(path, &errors) == NULL, 1);

@@ -32,6 +32,25 @@ run_mx -t -v -c "$WORK/pw.conf"
 expect_eq "-t -v shows the settings but not the password" \
     "$(echo "$OUT" | grep -c -e hunter2-secret -e 'password = "(set)"')" 1
 
+printf 'redis: {\n  sentinel: { master = "m"; servers = ("127.0.0.1:26379");\n    password = "s3ntinel-secret"; };\n};\n' >"$WORK/spw.conf"
+run_mx -t -v -c "$WORK/spw.conf"
+expect_eq "-t -v shows the Sentinel password as set, never its value" \
+    "$RC:$(echo "$OUT" | grep -c s3ntinel-secret):$(echo "$OUT" |
+        grep -c 'password = "(set)"')" "0:0:1"
+printf 'redis: {\n  port = 0;\n  password = "hunter2-secret" 1;\n};\n' \
+    >"$WORK/pwsyntax.conf"
+run_mx -t -v -c "$WORK/pwsyntax.conf"
+expect_eq "-t: a syntax error on the password line names the line only" \
+    "$OUT" "$WORK/pwsyntax.conf:3: syntax error: syntax error
+mxswitch: $WORK/pwsyntax.conf: configuration rejected"
+printf 'redis: {\n  password = 4711;\n  sentinel: { password = ("s3ntinel-secret"); };\n};\n' \
+    >"$WORK/pwtype.conf"
+run_mx -t -v -c "$WORK/pwtype.conf"
+expect_eq "-t: wrong types on both password lines: setting and line, no value" \
+    "$RC:$(echo "$OUT" | grep -c -e s3ntinel-secret -e 4711):$(echo "$OUT" |
+        grep -c -e ':2: redis.password: ' -e ':3: redis.sentinel.password: ')" \
+    "1:0:2"
+
 printf 'routing: { default = "local"; };\n' >"$WORK/local.conf"
 run_mx -t -c "$WORK/local.conf"
 expect_eq "a local default is allowed" "$RC" 0
@@ -137,5 +156,23 @@ if [ -z "$WRAP" ]; then
     expect_eq "make install puts the example config in place" \
         "$(cmp -s conf/mxswitch.conf "$WORK/root/etc/mxswitch/mxswitch.conf" &&
             echo same)" same
+    UNIT="$WORK/root/lib/systemd/system/mxswitch.service"
+    expect_eq "make install puts the systemd unit in place, with the paths" \
+        "$(grep '^ExecStart=' "$UNIT" 2>&1)" \
+        "ExecStart=/opt/mx/sbin/mxswitch -f -c /etc/mxswitch/mxswitch.conf"
+    # verify needs the binaries it names: point them into DESTDIR.
+    mkdir -p "$WORK/unit"
+    sed "s#/opt/mx/sbin/#$WORK/root/opt/mx/sbin/#g" "$UNIT" \
+        >"$WORK/unit/mxswitch.service"
+    VRC=0
+    VOUT=$(systemd-analyze verify "$WORK/unit/mxswitch.service" 2>&1) ||
+        VRC=$?
+    expect_eq "systemd-analyze verify accepts the unit, no warning" \
+        "$VRC:$VOUT" "0:"
+    sed 's#^NoNewPrivileges=.*#NoNewPrivileges=maybe#' \
+        "$WORK/unit/mxswitch.service" >"$WORK/unit/broken.service"
+    expect_eq "systemd-analyze verify is not blind (a bad value warns)" \
+        "$(systemd-analyze verify "$WORK/unit/broken.service" 2>&1 |
+            grep -c 'Failed to parse')" 1
 fi
 finish

@@ -1,0 +1,42 @@
+/*
+ * stats.h - counters for monitoring: Prometheus text file and a log line
+ *
+ * The hooks (stats_decision() and the rest) are called on the hot path by
+ * any thread: each is one or two relaxed atomic additions, no lock, no
+ * allocation.  stats_render() writes every counter in the Prometheus text
+ * exposition format (metric names mxswitch_*); stats_summary() condenses
+ * them into one line for the log.  Both return what the caller frees, read
+ * counters that may move meanwhile (each value is exact, the set is not a
+ * snapshot) and log nothing.
+ *
+ * The writer thread (stats_writer_start/stop) writes stats_render() to
+ * stats.prometheus_file every stats.interval seconds, as the config in
+ * force says (cfgref), for node_exporter's textfile collector: a temporary
+ * file in the same directory, mode 0644, renamed over the old one, so a
+ * reader never sees half a file.  A failing write is logged when it starts
+ * failing and when it works again.
+ */
+#ifndef STATS_H
+#define STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum stats_action { STATS_KEEP = 0, STATS_REWRITE, STATS_READD };
+
+void stats_decision(int mode, int source, enum stats_action action);
+void stats_readd(void);
+void stats_tempfail(const char *dsn);
+void stats_cache(int hit);
+uint64_t stats_clock(void);
+int stats_redis(int rcode, uint64_t start);
+void stats_session(void);
+void stats_reload(int ok);
+
+char *stats_render(void);
+char *stats_summary(void);
+int stats_write_file(const char *path, char *why, size_t whylen);
+void stats_writer_start(void);
+void stats_writer_stop(void);
+
+#endif

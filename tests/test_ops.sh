@@ -1,0 +1,244 @@
+#!/bin/bash
+# test_ops - running mxswitch: SIGUSR1 counters, the Prometheus file,
+# SIGHUP reloads (good, broken, across an open session), secrets kept out
+# of the log, and SIGTERM finishing the session in progress before exiting.
+T_NAME=test_ops
+. "$(dirname "$0")/lib.sh"
+
+free_port RPORT
+free_port MPORT
+MILTER="inet:$MPORT@127.0.0.1"
+LOG="$WORK/mxswitch.log"
+PROM="$WORK/stats/mxswitch.prom"
+mkdir -p "$WORK/stats"
+start_redis "$RPORT" || { fail "redis starts" "see $WORK"; finish; exit; }
+rcli() { redis-cli -p "$RPORT" "$@" >/dev/null; }
+
+# write_conf PREFIX [ROUTING-EXTRA] [REDIS-EXTRA] - this test's config
+write_conf() {
+    cat >"$WORK/mx.conf" <<CONF
+milter: { socket = "$MILTER"; allow_root = true; pid_file = "$WORK/mx.pid"; };
+redis: { host = "127.0.0.1"; port = $RPORT; timeout_ms = 300; ${3:-} };
+routing: { prefix = "$1"; default = "none"; ${2:-} };
+cache: { ttl = 3600; };
+stats: { prometheus_file = "$PROM"; interval = 1; };
+CONF
+}
+
+# summary - SIGUSR1, then the new stats line (without the log prefix)
+summary() {
+    local before i
+    before=$(grep -c ' stats: ' "$LOG")
+    kill -USR1 "$MX_PID"
+    for ((i = 0; i < 50; i++)); do
+        [ "$(grep -c ' stats: ' "$LOG")" -gt "$before" ] && break
+        sleep 0.1
+    done
+    grep ' stats: ' "$LOG" | tail -n 1 | sed 's/.* stats: /stats: /'
+}
+
+# field NAME - one "name=N" value from a fresh summary line
+field() { summary | grep -o " $1=[0-9]*" | head -n 1 | cut -d= -f2; }
+
+# await_sessions N - until N sessions were started (per the counters)
+await_sessions() { poll_for "$1" 50 field sessions; }
+
+# reloaded N - until the log says configuration N is in force
+reloaded() { poll_for 1 50 grep -c "configuration $1 in force" "$LOG"; }
+
+# prom NAME - a metric's value in the Prometheus file
+prom() { awk -v n="$1" '$1 == n { print $2 }' "$PROM"; }
+
+# moved_remote NAME USER - USER@moved.test gets the remote tag
+moved_remote() {
+    check_mt "$1" <<EOF
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <$2@moved.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <$2@moved.test>: continue
+delrcpt <$2@moved.test>
+addrcpt_par <$2+mx-remote@moved.test> ORCPT=rfc822;$2@moved.test
+eom: continue
+EOF
+}
+
+rcli SET mxswitch:domain:remote.test remote
+rcli SET mxswitch:domain:local.test local
+rcli SET alt:moved.test remote
+write_conf "mxswitch:domain:" "" 'password = "";'
+
+# systemd's side of Type=notify: what mxswitch reports lands in notify.log
+"$TESTBIN/notify_sink" "$WORK/notify.sock" "$WORK/notify.log" &
+track $!
+poll_for yes 50 sh -c "[ -S '$WORK/notify.sock' ] && echo yes" >/dev/null
+export NOTIFY_SOCKET="$WORK/notify.sock"
+start_mxswitch "$WORK/mx.conf" "$MPORT" ||
+    { fail "mxswitch starts" "-"; finish; exit; }
+unset NOTIFY_SOCKET
+poll_for READY=1 50 cat "$WORK/notify.log" >/dev/null
+expect_eq "sd_notify: READY=1 once it listens" "$GOT" READY=1
+
+check_mt "first message: remote rewritten, local and unknown kept" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <bob@remote.test>
+rcpt <alice@local.test>
+rcpt <carol@unknown.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <bob@remote.test>: continue
+rcpt <alice@local.test>: continue
+rcpt <carol@unknown.test>: continue
+delrcpt <bob@remote.test>
+addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;bob@remote.test
+eom: continue
+EOF
+
+check_mt "second message: cached answer, and a malformed address" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <dave@remote.test>
+rcpt <a@b@c.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <dave@remote.test>: continue
+rcpt <a@b@c.test>: reply 451 4.1.3 Recipient address not understood by the router
+delrcpt <dave@remote.test>
+addrcpt_par <dave+mx-remote@remote.test> ORCPT=rfc822;dave@remote.test
+eom: continue
+EOF
+
+LINE=$(summary)
+expect_eq "SIGUSR1 logs the decisions, actions and lookups sent" \
+    "$(echo "$LINE" | sed 's/ avg=[0-9.]*ms//')" \
+    "stats: decisions none=1 local=1 remote=2 (cache=1 redis=3 default=0); actions keep=2 rewrite=2 re-add=0; cache hits=1 misses=3; redis commands=3 errors=0; tempfails 4.3.0=0 4.1.3=1 4.1.2=0 4.5.3=0 other=0; sessions=2; reloads ok=0 failed=0"
+
+# The writer runs every second: wait for a file that has this traffic.
+poll_for 2 50 prom 'mxswitch_actions_total{action="rewrite"}' >/dev/null
+expect_eq "Prometheus file counts the rewrites" "$GOT" 2
+expect_eq "Prometheus file: decisions by mode and source" \
+    "$(prom 'mxswitch_decisions_total{mode="remote",source="redis"}') $(prom 'mxswitch_decisions_total{mode="remote",source="cache"}') $(prom 'mxswitch_decisions_total{mode="none",source="redis"}')" \
+    "1 1 1"
+expect_eq "Prometheus file: tempfails by code" \
+    "$(prom 'mxswitch_tempfails_total{code="4.1.3"}')" 1
+expect_eq "Prometheus file: Redis histogram count equals commands" \
+    "$(prom mxswitch_redis_latency_seconds_count) $(prom 'mxswitch_redis_latency_seconds_bucket{le="+Inf"}')" \
+    "$(prom mxswitch_redis_commands_total) 3"
+expect_eq "every sample line of the Prometheus file is well formed" \
+    "$(grep -v '^#' "$PROM" | grep -cvE '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$')" 0
+expect_eq "every metric has HELP and TYPE" \
+    "$(grep -c '^# HELP mxswitch_' "$PROM")" "$(grep -c '^# TYPE mxswitch_' "$PROM")"
+expect_eq "the Prometheus file is mode 0644" "$(stat -c %a "$PROM")" 644
+INODE=$(stat -c %i "$PROM")
+poll_for yes 50 sh -c "[ \$(stat -c %i '$PROM') != $INODE ] && echo yes"
+expect_eq "the file is replaced (rename), not rewritten in place" "$GOT" yes
+expect_eq "no temporary file is left beside it" "$(ls "$WORK/stats")" \
+    mxswitch.prom
+
+# --- SIGHUP: a session open across the reload keeps its config --------
+check_mt "before the reload, moved.test has no key under the old prefix" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <erin@moved.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <erin@moved.test>: continue
+eom: continue
+EOF
+printf '%s\n' 'connect client.test 127.0.0.1' 'mail <sender@client.test>' \
+    'sleep 3000' 'rcpt <frank@moved.test>' 'eom' >"$WORK/old.mt"
+"$TESTBIN/mtc" "$MILTER" <"$WORK/old.mt" >"$WORK/old.out" 2>&1 &
+OLD=$!
+track "$OLD"
+await_sessions 4
+write_conf "alt:" "" 'password = "hunter2-secret";'
+kill -HUP "$MX_PID"
+reloaded 2
+expect_eq "SIGHUP with a valid file puts configuration 2 in force" "$GOT" 1
+expect_grep "the reload names the changed routing setting" "$LOG" \
+    'reload: routing.prefix changed'
+expect_grep "a changed Redis password needs a restart, and is named" "$LOG" \
+    'reload: redis.password changed: needs a restart'
+wait "$OLD"
+untrack "$OLD"
+expect_eq "the session open across the reload finished with the old prefix" \
+    "$(cat "$WORK/old.out")" \
+    "connect: continue
+mail: continue
+rcpt <frank@moved.test>: continue
+eom: continue"
+moved_remote "the next session routes with the new prefix" erin
+expect_grep "the key watcher follows the new prefix" "$LOG" \
+    'watching __keyspace@0__:alt:\*'
+
+# --- SIGHUP with a broken file: rejected, the old config stays ---------
+cp "$WORK/mx.conf" "$WORK/good.conf"
+cat >"$WORK/mx.conf" <<CONF
+milter: { socket = "$MILTER"; allow_root = true; pid_file = "$WORK/mx.pid"; };
+redis: { host = "127.0.0.1"; port = $RPORT;
+  password = "hunter2-secret" 1; };
+routing: { prefix = "mxswitch:domain:"; default = "sideways"; };
+CONF
+kill -HUP "$MX_PID"
+poll_for 1 50 grep -c 'reload rejected, old configuration kept' "$LOG"
+expect_eq "a broken file on SIGHUP is rejected and the old config kept" \
+    "$GOT" 1
+expect_grep "the rejection names file and line" "$LOG" \
+    "reload: $WORK/mx.conf:3: "
+moved_remote "after the rejected reload, the prefix in force is still alt:" \
+    gina
+expect_eq "the log never shows the Redis password" \
+    "$(grep -c hunter2-secret "$LOG")" 0
+expect_eq "reloads are counted" "$(field ok) $(field failed)" "1 1"
+
+# --- SIGTERM: the session in progress finishes, then mxswitch exits ----
+cp "$WORK/good.conf" "$WORK/mx.conf"
+SESSIONS=$(($(field sessions) + 1))
+printf '%s\n' 'connect client.test 127.0.0.1' 'mail <sender@client.test>' \
+    'rcpt <hank@moved.test>' 'sleep 2000' 'eom' >"$WORK/term.mt"
+"$TESTBIN/mtc" "$MILTER" <"$WORK/term.mt" >"$WORK/term.out" 2>&1 &
+TERMC=$!
+track "$TERMC"
+await_sessions "$SESSIONS"
+kill -TERM "$MX_PID"
+poll_for 1 50 grep -c 'no new connections' "$LOG" >/dev/null
+NEWRC=0
+echo 'connect late.test 127.0.0.1' | "$TESTBIN/mtc" -t 1000 "$MILTER" \
+    >"$WORK/late.out" 2>&1 || NEWRC=$?
+expect_eq "while it finishes, a new connection is refused" "$NEWRC" 2
+STOP_RC=0
+wait "$MX_PID" || STOP_RC=$?
+untrack "$MX_PID"
+wait "$TERMC"
+untrack "$TERMC"
+expect_eq "SIGTERM with a session open: mxswitch exits 0" "$STOP_RC" 0
+expect_eq "the open session was finished, rewrite and all" \
+    "$(cat "$WORK/term.out")" \
+    "connect: continue
+mail: continue
+rcpt <hank@moved.test>: continue
+delrcpt <hank@moved.test>
+addrcpt_par <hank+mx-remote@moved.test> ORCPT=rfc822;hank@moved.test
+eom: continue"
+expect_grep "it waited for that session" "$LOG" \
+    'no new connections; waiting for 1 session\(s\) in progress'
+expect_eq "the pid file is gone" "$([ -e "$WORK/mx.pid" ] && echo yes)" ""
+expect_eq "sd_notify: RELOADING=1 and READY=1 per SIGHUP, then STOPPING=1" \
+    "$(tr '\n' ' ' <"$WORK/notify.log")" \
+    "READY=1 RELOADING=1 READY=1 RELOADING=1 READY=1 STOPPING=1 "
+expect_eq "the final Prometheus file counts every session" \
+    "$(prom mxswitch_sessions_total)" "$SESSIONS"
+expect_eq "the final Prometheus file counts every rewrite" \
+    "$(prom 'mxswitch_actions_total{action="rewrite"}')" 5
+
+finish
