@@ -1,16 +1,17 @@
 # mxswitch - build, test and install
 #
-#   make                 build milter/mxswitch
+#   make                 build milter/mxswitch and milter/mxswitch-ctl
 #   make test            run every test once (release build)
 #   make test-asan       the same suite built with ASan + UBSan
 #   make test-valgrind   the same suite under valgrind (memcheck, leaks)
 #   make check           format check + all three of the above
 #   make run             scripts/run: private Redis + mxswitch in the foreground
 #   make demo            scripts/demo: a private Postfix routing real mail
-#   make install         PREFIX=/usr/local DESTDIR= honoured
+#   make install         PREFIX=/usr/local DESTDIR= MANDIR= honoured
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR ?=
 VARIANT ?= release
@@ -30,16 +31,20 @@ XCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 BIN = $(BUILD)/mxswitch
+CTL = $(BUILD)/mxswitch-ctl
 else
 BIN = milter/mxswitch
+CTL = milter/mxswitch-ctl
 endif
 
 CORE = util log addr domain route cache cfg
 DAEMON = $(CORE) rclient lookup smap mxcheck mlfi main
+# The admin tool links the daemon's own modules: one copy of the rules.
+CTLOBJ = $(CORE) rclient lookup ctl
 UNITS = addr domain route cache cfg smap
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
-all: $(BIN)
+all: $(BIN) $(CTL)
 
 $(BUILD)/%.o: milter/%.c milter/*.h | $(BUILD)
 	$(CC) $(CFLAGS) $(XCFLAGS) -Imilter -c -o $@ $<
@@ -53,6 +58,9 @@ $(BUILD):
 $(BIN): $(DAEMON:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(CTL): $(CTLOBJ:%=$(BUILD)/%.o)
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -pthread
+
 $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -62,7 +70,7 @@ $(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
 
-test-bins: $(BIN) $(UNIT_BINS) $(BUILD)/mtc
+test-bins: $(BIN) $(CTL) $(UNIT_BINS) $(BUILD)/mtc
 
 test: test-bins
 	MXSWITCH=$(BIN) TESTBIN=$(BUILD) VARIANT=$(VARIANT) WRAP="$(WRAP)" \
@@ -88,15 +96,20 @@ run:
 demo:
 	scripts/demo
 
-install: $(BIN)
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxswitch
+install: $(BIN) $(CTL)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxswitch \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxswitch
+	install -m 755 $(CTL) $(DESTDIR)$(SBINDIR)/mxswitch-ctl
+	install -m 644 milter/mxswitch.8 milter/mxswitch-ctl.8 \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 644 milter/mxswitch.conf.5 $(DESTDIR)$(MANDIR)/man5
 	test -e $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf || \
 	    install -m 640 conf/mxswitch.conf \
 	        $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf
 
 clean:
-	rm -rf build milter/mxswitch
+	rm -rf build milter/mxswitch milter/mxswitch-ctl
 
 
 .PHONY: all test test-bins test-asan test-valgrind check format-check run demo \

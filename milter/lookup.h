@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "cfg.h"
 #include "domain.h"
+#include "rclient.h"
 #include "route.h"
 
 struct cache;
@@ -31,6 +32,13 @@ struct lookup_result {
     char key[DOMAIN_MAX + 1];  /* winning candidate domain, or "" */
 };
 
+/* One candidate key of lookup_probe() and the raw value Redis holds. */
+struct lookup_probe {
+    char *key;                /* the Redis key (prefix + domain), owned */
+    const char *domain;       /* the candidate, points into the domain */
+    struct rclient_value val; /* as rclient_mget() returns it */
+};
+
 int lookup_domain(const struct cfg *cfg, struct cache *cache,
                   struct rclient *rc, const char *domain, uint64_t now_ms,
                   struct lookup_result *res, char *why, size_t whylen);
@@ -39,5 +47,8 @@ int lookup_address(const struct cfg *cfg, struct cache *cache,
                    char *norm, size_t normlen, struct lookup_result *res,
                    char *why, size_t whylen);
 const char *lookup_source_name(enum lookup_source source);
+int lookup_probe(const struct cfg *cfg, struct rclient *rc, const char *domain,
+                 struct lookup_probe *out, size_t *n, char *why, size_t whylen);
+void lookup_probe_clear(struct lookup_probe *p, size_t n);
 
 #endif
