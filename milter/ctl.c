@@ -864,7 +864,10 @@ cmd_explain(struct ctl *c, int argc, char **argv)
     if (rcode != MXS_OK) {
         char msg[WHYLEN + 320];
 
-        printf("lookup: failed: %s\n", redis_why(c, why, msg, sizeof(msg)));
+        /* a Redis failure, or a key that holds no mode */
+        printf("lookup: failed: %s\n", rcode == MXS_TEMPFAIL
+                                           ? redis_why(c, why, msg, sizeof(msg))
+                                           : why);
         if (c->cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
             printf("decision: 451 4.3.0 (routing.on_error = tempfail)\n");
             rv = EX_TEMPFAIL;
