@@ -952,7 +952,7 @@ audit_user(char *out, size_t outlen)
     else if ((pw = getpwuid(getuid())) != NULL)
         snprintf(out, outlen, "%s", pw->pw_name);
     else
-        snprintf(out, outlen, "uid %ld", (long)getuid());
+        snprintf(out, outlen, "uid%ld", (long)getuid());
 }
 
 int

@@ -302,6 +302,15 @@ expect_eq "explain a malformed domain: 451 4.1.2, exit 65" \
     '65/decision: 451 4.1.2 ("bad..test": not a valid domain: empty label in domain)'
 ctl explain bob@remote.test --mailer
 expect_eq "explain: an option without its value is a usage error" "$RC" 64
+cat >"$WORK/dry.conf" <<CONF
+redis: { port = $RPORT; };
+routing: { dry_run = true; };
+CONF
+RC=0
+OUT=$($WRAP "$MXCTL" -c "$WORK/dry.conf" explain bob@remote.test 2>&1) || RC=$?
+expect_eq "explain with routing.dry_run: the decision and a note" \
+    "$RC/$(echo "$OUT" | tail -n 1)" \
+    "11/note: routing.dry_run is on: the milter only logs this"
 
 # The milter itself agrees with explain, on the same keys (IDN included).
 start_mxswitch "$CONF" "$MPORT" || fail "mxswitch starts" "-"
@@ -356,6 +365,16 @@ ctl explain bob@remote.test
 expect_eq "Redis down: explain says what the milter answers, exits 75" \
     "$RC/$(echo "$OUT" | tail -n 2 | tr '\n' '|')" \
     "75/lookup: failed: Redis 127.0.0.1:$RPORT db 0: connect: Connection refused|decision: 451 4.3.0 (routing.on_error = tempfail)|"
+
+cat >"$WORK/ondefault.conf" <<CONF
+redis: { port = $RPORT; timeout_ms = 200; };
+routing: { on_error = "default"; default = "remote"; };
+CONF
+RC=0
+OUT=$($WRAP "$MXCTL" -c "$WORK/ondefault.conf" explain bob@a.test --mailer virtual 2>/dev/null) || RC=$?
+expect_eq "Redis down, on_error = default: the default decides, still exit 75" \
+    "$RC/$(echo "$OUT" | grep -e '^mode' -e '^decision' | tr '\n' '|')" \
+    "75/mode: remote (routing.on_error = default)|decision: rewrite <bob@a.test> -> <bob+mx-remote@a.test> (MTA would deliver it by virtual to ?)|"
 
 # --- the modes of the modes branch (backup, auto) ---------------------------
 # XXX these need the backup mode, merged from the modes branch: on a
