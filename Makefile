@@ -1,6 +1,6 @@
 # mxswitch - build, test and install
 #
-#   make                 build milter/mxswitch
+#   make                 build milter/mxswitch and milter/mxswitch-ctl
 #   make test            run every test once (release build)
 #   make test-asan       the same suite built with ASan + UBSan
 #   make test-valgrind   the same suite under valgrind (memcheck, leaks)
@@ -8,11 +8,12 @@
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each (clang)
 #   make run             scripts/run: private Redis + mxswitch in the foreground
 #   make demo            scripts/demo: a private Postfix routing real mail
-#   make install         PREFIX=/usr/local DESTDIR= honoured (and
+#   make install         PREFIX=/usr/local DESTDIR= MANDIR= honoured (and
 #                        SYSTEMDUNITDIR=/lib/systemd/system for the unit)
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR ?=
@@ -33,16 +34,20 @@ XCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 BIN = $(BUILD)/mxswitch
+CTL = $(BUILD)/mxswitch-ctl
 else
 BIN = milter/mxswitch
+CTL = milter/mxswitch-ctl
 endif
 
 CORE = util log addr domain route cache cfg cfgref
 DAEMON = $(CORE) stats rclient lookup smap mxcheck mlfi main
+# The admin tool links the daemon's own modules: one copy of the rules.
+CTLOBJ = $(CORE) stats rclient lookup ctl
 UNITS = addr domain route cache cfg cfgref smap lookup corpus
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
-all: $(BIN)
+all: $(BIN) $(CTL)
 
 $(BUILD)/%.o: milter/%.c milter/*.h | $(BUILD)
 	$(CC) $(CFLAGS) $(XCFLAGS) -Imilter -c -o $@ $<
@@ -55,6 +60,9 @@ $(BUILD):
 
 $(BIN): $(DAEMON:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(CTL): $(CTLOBJ:%=$(BUILD)/%.o)
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -pthread
 
 $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -87,7 +95,7 @@ fuzz: $(FUZZ_BINS)
 $(BUILD)/notify_sink: $(BUILD)/t_notify_sink.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
 
-test-bins: $(BIN) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink
+test-bins: $(BIN) $(CTL) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink
 
 test: test-bins
 	MXSWITCH=$(BIN) TESTBIN=$(BUILD) VARIANT=$(VARIANT) WRAP="$(WRAP)" \
@@ -113,9 +121,14 @@ run:
 demo:
 	scripts/demo
 
-install: $(BIN)
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxswitch
+install: $(BIN) $(CTL)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxswitch \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxswitch
+	install -m 755 $(CTL) $(DESTDIR)$(SBINDIR)/mxswitch-ctl
+	install -m 644 milter/mxswitch.8 milter/mxswitch-ctl.8 \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 644 milter/mxswitch.conf.5 $(DESTDIR)$(MANDIR)/man5
 	test -e $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf || \
 	    install -m 640 conf/mxswitch.conf \
 	        $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf
@@ -126,7 +139,7 @@ install: $(BIN)
 	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/mxswitch.service
 
 clean:
-	rm -rf build milter/mxswitch
+	rm -rf build milter/mxswitch milter/mxswitch-ctl
 
 
 .PHONY: all test test-bins test-asan test-valgrind check format-check run demo \

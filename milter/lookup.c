@@ -288,3 +288,54 @@ lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     return lookup_keys(cfg, cache, rc, rcode == MXS_OK ? akey : NULL, norm,
                        now_ms, res, why, whylen);
 }
+
+/*
+ * lookup_probe - every candidate key of a domain with its raw value
+ *
+ * For showing how a decision is made (mxswitch-ctl explain): the keys
+ * lookup_domain() would try, most specific first, fetched in one MGET
+ * with no cache.  out has room for DOMAIN_MAX_CANDIDATES; *n gets the
+ * count.  MXS_OK, or MXS_TEMPFAIL with why.  Release with
+ * lookup_probe_clear().
+ */
+int
+lookup_probe(const struct cfg *cfg, struct rclient *rc, const char *domain,
+             struct lookup_probe *out, size_t *n, char *why, size_t whylen)
+{
+    const char *cand[DOMAIN_MAX_CANDIDATES];
+    const char *keys[DOMAIN_MAX_CANDIDATES];
+    struct rclient_value vals[DOMAIN_MAX_CANDIDATES];
+    size_t i, len;
+
+    *n =
+        domain_candidates(domain, cfg->subdomains, cand, DOMAIN_MAX_CANDIDATES);
+    for (i = 0; i < *n; i++) {
+        len = strlen(cfg->prefix) + strlen(cand[i]) + 1;
+        out[i].key = xmalloc(len);
+        snprintf(out[i].key, len, "%s%s", cfg->prefix, cand[i]);
+        out[i].domain = cand[i];
+        memset(&out[i].val, 0, sizeof(out[i].val));
+        keys[i] = out[i].key;
+    }
+    if (rclient_mget(rc, keys, *n, vals, why, whylen) != MXS_OK) {
+        lookup_probe_clear(out, *n);
+        *n = 0;
+        return MXS_TEMPFAIL;
+    }
+    for (i = 0; i < *n; i++)
+        out[i].val = vals[i];
+    return MXS_OK;
+}
+
+/* lookup_probe_clear - free what lookup_probe() filled in */
+void
+lookup_probe_clear(struct lookup_probe *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(p[i].key);
+        p[i].key = NULL;
+        rclient_values_clear(&p[i].val, 1);
+    }
+}

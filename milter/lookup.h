@@ -24,6 +24,7 @@
 #include "addr.h"
 #include "cfg.h"
 #include "domain.h"
+#include "rclient.h"
 #include "route.h"
 
 struct cache;
@@ -49,6 +50,13 @@ struct lookup_result {
     enum lookup_kind kind;        /* which prefix key has; NONE when "" */
 };
 
+/* One candidate key of lookup_probe() and the raw value Redis holds. */
+struct lookup_probe {
+    char *key;                /* the Redis key (prefix + domain), owned */
+    const char *domain;       /* the candidate, points into the domain */
+    struct rclient_value val; /* as rclient_mget() returns it */
+};
+
 int lookup_domain(const struct cfg *cfg, struct cache *cache,
                   struct rclient *rc, const char *domain, uint64_t now_ms,
                   struct lookup_result *res, char *why, size_t whylen);
@@ -60,5 +68,8 @@ int lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
                        size_t outlen, char *why, size_t whylen);
 const char *lookup_source_name(enum lookup_source source);
 const char *lookup_key_prefix(const struct cfg *cfg, enum lookup_kind kind);
+int lookup_probe(const struct cfg *cfg, struct rclient *rc, const char *domain,
+                 struct lookup_probe *out, size_t *n, char *why, size_t whylen);
+void lookup_probe_clear(struct lookup_probe *p, size_t n);
 
 #endif

@@ -569,7 +569,6 @@ main(int argc, char **argv)
 {
     const char *path = CFG_DEFAULT_PATH;
     int foreground = 0, test = 0, verbose = 0, ch, rv, drained;
-    struct rclient_conf rconf;
     const char *sock;
     struct rclient *rc;
     struct cache *cache;
@@ -647,16 +646,7 @@ main(int argc, char **argv)
     g_path = path;
     cfgref_init(cfg);
     g_boot = cfgref_hold(); /* startup-only settings, until exit */
-    memset(&rconf, 0, sizeof(rconf));
-    rconf.host = cfg->redis_host;
-    rconf.port = cfg->redis_port;
-    rconf.unix_path = cfg->redis_unix;
-    rconf.username = cfg->redis_username;
-    rconf.password = cfg->redis_password;
-    rconf.db = cfg->redis_db;
-    rconf.timeout_ms = cfg->redis_timeout_ms;
-    rconf.connections = cfg->redis_connections;
-    rc = rclient_create(&rconf);
+    rc = rclient_create_cfg(cfg);
     cache = cache_create((size_t)cfg->cache_max_entries,
                          (uint64_t)cfg->cache_ttl * 1000);
     mx = mxcheck_create();

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cfg.h"
 #include "log.h"
 #include "mxs.h"
 #include "rclient.h"
@@ -643,4 +644,115 @@ rclient_watch_stop(struct rclient *rc)
         free(rc->pattern[rc->nwatch]);
         rc->chan_prefix[rc->nwatch] = rc->pattern[rc->nwatch] = NULL;
     }
+}
+
+/*
+ * rclient_create_cfg - a pool for the Redis endpoint a configuration names
+ *
+ * The one place that turns redis.* settings into a pool, for the daemon
+ * and mxswitch-ctl alike.
+ */
+struct rclient *
+rclient_create_cfg(const struct cfg *cfg)
+{
+    struct rclient_conf rconf;
+
+    memset(&rconf, 0, sizeof(rconf));
+    rconf.host = cfg->redis_host;
+    rconf.port = cfg->redis_port;
+    rconf.unix_path = cfg->redis_unix;
+    rconf.username = cfg->redis_username;
+    rconf.password = cfg->redis_password;
+    rconf.db = cfg->redis_db;
+    rconf.timeout_ms = cfg->redis_timeout_ms;
+    rconf.connections = cfg->redis_connections;
+    return rclient_create(&rconf);
+}
+
+/* copy_reply - copy a hiredis reply (not an error) into out */
+static void
+copy_reply(const redisReply *r, struct rclient_reply *out)
+{
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        out->type = RCLIENT_R_STRING;
+        out->str = xmalloc(r->len + 1);
+        memcpy(out->str, r->str, r->len);
+        out->str[r->len] = '\0';
+        out->len = r->len;
+        break;
+    case REDIS_REPLY_INTEGER:
+        out->type = RCLIENT_R_INTEGER;
+        out->integer = r->integer;
+        break;
+    case REDIS_REPLY_ARRAY:
+        out->type = RCLIENT_R_ARRAY;
+        out->n = r->elements;
+        out->elem = xcalloc(r->elements + 1, sizeof(*out->elem));
+        for (i = 0; i < r->elements; i++)
+            copy_reply(r->element[i], &out->elem[i]);
+        break;
+    default:
+        out->type = RCLIENT_R_NIL;
+        break;
+    }
+}
+
+/*
+ * rclient_command - run any command on a pooled connection
+ *
+ * On MXS_OK out holds the reply (release it with rclient_reply_clear()).
+ * MXS_TEMPFAIL: Redis could not be reached or timed out.  MXS_INVALID:
+ * Redis answered with an error (why has its text); an error inside an
+ * array (EXEC, scripts) is returned the same way.  out is untouched
+ * unless MXS_OK.
+ */
+int
+rclient_command(struct rclient *rc, int argc, const char *const *argv,
+                struct rclient_reply *out, char *why, size_t whylen)
+{
+    redisReply *r = command(rc, argc, (const char **)argv, NULL, why, whylen);
+    size_t i;
+
+    if (r == NULL)
+        return MXS_TEMPFAIL;
+    for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_ERROR)
+            break;
+    if (r->type == REDIS_REPLY_ERROR ||
+        (r->type == REDIS_REPLY_ARRAY && i < r->elements)) {
+        mxs_why(why, whylen, "Redis %s: %s refused: %s", rc->endpoint, argv[0],
+                r->type == REDIS_REPLY_ERROR ? r->str : r->element[i]->str);
+        freeReplyObject(r);
+        return MXS_INVALID;
+    }
+    copy_reply(r, out);
+    freeReplyObject(r);
+    return MXS_OK;
+}
+
+/* rclient_reply_clear - free what rclient_command() copied out */
+void
+rclient_reply_clear(struct rclient_reply *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->n; i++)
+        rclient_reply_clear(&r->elem[i]);
+    free(r->elem);
+    free(r->str);
+    memset(r, 0, sizeof(*r));
+}
+
+/* rclient_glob_escape - s with glob characters escaped, for SCAN MATCH */
+char *
+rclient_glob_escape(const char *s)
+{
+    return glob_escape(s);
 }

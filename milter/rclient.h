@@ -40,10 +40,32 @@ struct rclient_value {
     size_t len;
 };
 
+/*
+ * A reply of rclient_command(), copied out of hiredis: strings (bulk and
+ * status) are owned copies with a NUL added; arrays own their elements.
+ * rclient_reply_clear() frees the lot.
+ */
+enum rclient_rtype {
+    RCLIENT_R_NIL = 0,
+    RCLIENT_R_STRING,
+    RCLIENT_R_INTEGER,
+    RCLIENT_R_ARRAY
+};
+
+struct rclient_reply {
+    enum rclient_rtype type;
+    char *str; /* RCLIENT_R_STRING */
+    size_t len;
+    long long integer;          /* RCLIENT_R_INTEGER */
+    struct rclient_reply *elem; /* RCLIENT_R_ARRAY: n elements */
+    size_t n;
+};
+
 typedef void (*rclient_key_cb)(const char *key, size_t len, void *arg);
 typedef void (*rclient_reset_cb)(void *arg);
 
 struct rclient;
+struct cfg;
 
 struct rclient *rclient_create(const struct rclient_conf *conf);
 void rclient_free(struct rclient *rc);
@@ -56,5 +78,10 @@ void rclient_watch_start(struct rclient *rc, const char *const *prefixes,
                          size_t n, rclient_key_cb on_key,
                          rclient_reset_cb on_reset, void *arg);
 void rclient_watch_stop(struct rclient *rc);
+struct rclient *rclient_create_cfg(const struct cfg *cfg);
+int rclient_command(struct rclient *rc, int argc, const char *const *argv,
+                    struct rclient_reply *out, char *why, size_t whylen);
+void rclient_reply_clear(struct rclient_reply *r);
+char *rclient_glob_escape(const char *s);
 
 #endif

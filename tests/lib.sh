@@ -6,6 +6,7 @@
 #
 # Environment (set by tests/run): MXSWITCH (daemon binary), TESTBIN (dir of
 # mtc and unit tests), WRAP (e.g. valgrind command line, may be empty).
+# MXCTL (the admin tool) defaults to mxswitch-ctl beside MXSWITCH.
 
 set -u
 T_NAME=${T_NAME:-$(basename "$0" .sh)}
@@ -14,6 +15,7 @@ T_FAILED=0
 T_PIDS=()
 WORK=$(mktemp -d "/tmp/mxs-$T_NAME.XXXXXX")
 MXSWITCH=${MXSWITCH:-milter/mxswitch}
+MXCTL=${MXCTL:-$(dirname "$MXSWITCH")/mxswitch-ctl}
 TESTBIN=${TESTBIN:-build/release}
 WRAP=${WRAP:-}
 

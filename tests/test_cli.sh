@@ -1,5 +1,6 @@
 #!/bin/bash
 # test_cli - command line contract: -t, -V, -h, bad options, make install
+# (binaries and manual pages)
 T_NAME=test_cli
 . "$(dirname "$0")/lib.sh"
 
@@ -174,5 +175,12 @@ if [ -z "$WRAP" ]; then
     expect_eq "systemd-analyze verify is not blind (a bad value warns)" \
         "$(systemd-analyze verify "$WORK/unit/broken.service" 2>&1 |
             grep -c 'Failed to parse')" 1
+    expect_eq "make install puts mxswitch-ctl beside mxswitch" \
+        "$("$WORK/root/opt/mx/sbin/mxswitch-ctl" -V 2>&1)" "mxswitch-ctl 0.1.0"
+    for page in man8/mxswitch.8 man8/mxswitch-ctl.8 man5/mxswitch.conf.5; do
+        expect_eq "make install puts $page in MANDIR" \
+            "$(cmp -s "milter/$(basename "$page")" \
+                "$WORK/root/opt/mx/share/man/$page" && echo same)" same
+    done
 fi
 finish
