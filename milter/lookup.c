@@ -11,7 +11,7 @@
 #include "mxs.h"
 #include "rclient.h"
 
-/* lookup_source_name - "cache", "redis" or "default" */
+/* lookup_source_name - "cache", "redis", "stale" or "default" */
 const char *
 lookup_source_name(enum lookup_source source)
 {
@@ -20,10 +20,16 @@ lookup_source_name(enum lookup_source source)
         return "cache";
     case LOOKUP_REDIS:
         return "redis";
+    case LOOKUP_STALE:
+        return "stale";
     default:
         return "default";
     }
 }
+
+/* Whether the last answer came from stale entries: says when an outage's
+ * first stale answer is given, so the caller warns once, not per lookup. */
+static int stale_mode;
 
 /* found - fill the result for a winning key */
 static int
@@ -96,11 +102,41 @@ out:
 }
 
 /*
+ * stale - answer from cache entries past their ttl, after Redis failed
+ *
+ * Every candidate must still have a stale entry: the most specific one
+ * holding a mode wins, as with fresh answers.  MXS_TEMPFAIL otherwise.
+ */
+static int
+stale(const struct cfg *cfg, struct cache *cache, const char *const *cand,
+      size_t n, uint64_t now, struct lookup_result *res)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int v = cache_get_stale(cache, cand[i], now);
+
+        if (v == CACHE_MISS)
+            return MXS_TEMPFAIL;
+        if (v != CACHE_ABSENT)
+            return found(res, cand[i], (enum route_mode)v, LOOKUP_STALE);
+    }
+    res->mode = (enum route_mode)cfg->default_mode;
+    res->explicit_key = 0;
+    res->source = LOOKUP_STALE;
+    res->key[0] = '\0';
+    return MXS_OK;
+}
+
+/*
  * lookup_domain - the routing mode for a normalised domain
  *
  * Returns MXS_OK with res filled (routing.default when no key exists),
  * MXS_TEMPFAIL when Redis could not answer, MXS_INVALID when the winning
- * key holds something that is not a mode; why says which.
+ * key holds something that is not a mode; why says which.  When Redis
+ * could not answer but the cache still holds answers within
+ * cache.stale_ttl, MXS_OK with source LOOKUP_STALE, and why says what
+ * failed.
  */
 int
 lookup_domain(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
@@ -124,6 +160,14 @@ lookup_domain(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     if (i < n) {
         rcode =
             fetch(cfg, cache, rc, cand + i, n - i, now_ms, res, why, whylen);
+        if (rcode == MXS_TEMPFAIL && cfg->cache_stale_ttl > 0 &&
+            stale(cfg, cache, cand, n, now_ms, res) == MXS_OK) {
+            res->stale_first =
+                !__atomic_exchange_n(&stale_mode, 1, __ATOMIC_RELAXED);
+            return MXS_OK;
+        }
+        if (rcode != MXS_TEMPFAIL)
+            __atomic_store_n(&stale_mode, 0, __ATOMIC_RELAXED);
         if (rcode != MXS_NOMATCH)
             return rcode;
     }

@@ -8,6 +8,10 @@
  * fall back to a parent domain or the default.  lookup_address() is the
  * one path from a parsed recipient to its mode, for the milter and the
  * socketmap server alike.
+ *
+ * With cache.stale_ttl, an answer past its ttl is used while Redis cannot
+ * answer (source LOOKUP_STALE, why says what failed); the caller logs it,
+ * as a warning when stale_first says the outage's first stale answer.
  */
 #ifndef LOOKUP_H
 #define LOOKUP_H
@@ -22,13 +26,19 @@
 struct cache;
 struct rclient;
 
-enum lookup_source { LOOKUP_CACHE, LOOKUP_REDIS, LOOKUP_DEFAULT };
+enum lookup_source {
+    LOOKUP_CACHE,
+    LOOKUP_REDIS,
+    LOOKUP_DEFAULT,
+    LOOKUP_STALE /* a cached answer past its ttl: Redis could not answer */
+};
 
 struct lookup_result {
     enum route_mode mode;
     int explicit_key;          /* a key decided, not routing.default */
     enum lookup_source source; /* where the deciding answer came from */
-    char key[DOMAIN_MAX + 1];  /* winning candidate domain, or "" */
+    int stale_first; /* LOOKUP_STALE, and the first since Redis answered */
+    char key[DOMAIN_MAX + 1]; /* winning candidate domain, or "" */
 };
 
 int lookup_domain(const struct cfg *cfg, struct cache *cache,

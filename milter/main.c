@@ -248,18 +248,11 @@ main(int argc, char **argv)
     drop_privileges(cfg);
 
     block_signals();
-    memset(&rconf, 0, sizeof(rconf));
-    rconf.host = cfg->redis_host;
-    rconf.port = cfg->redis_port;
-    rconf.unix_path = cfg->redis_unix;
-    rconf.username = cfg->redis_username;
-    rconf.password = cfg->redis_password;
-    rconf.db = cfg->redis_db;
-    rconf.timeout_ms = cfg->redis_timeout_ms;
-    rconf.connections = cfg->redis_connections;
+    rclient_conf_from_cfg(&rconf, cfg);
     rc = rclient_create(&rconf);
     cache = cache_create((size_t)cfg->cache_max_entries,
                          (uint64_t)cfg->cache_ttl * 1000);
+    cache_set_stale(cache, (uint64_t)cfg->cache_stale_ttl * 1000);
     mx = mxcheck_create();
     mlfi_setup(cfg, cache, rc, mx);
     if (rclient_ping(rc, why, sizeof(why)) != 0)
@@ -268,11 +261,11 @@ main(int argc, char **argv)
                   why);
     rclient_watch_start(rc, cfg->prefix, on_key, on_reset, cache);
     log_info("mxswitch %s: milter on %s, redis %s, keys %s<domain>, "
-             "default %s, on_error %s, cache ttl %ds",
+             "default %s, on_error %s, cache ttl %ds stale_ttl %ds",
              MXS_VERSION, cfg->milter_socket, rclient_endpoint(rc), cfg->prefix,
              route_mode_name((enum route_mode)cfg->default_mode),
              cfg->on_error == CFG_ON_ERROR_TEMPFAIL ? "tempfail" : "default",
-             cfg->cache_ttl);
+             cfg->cache_ttl, cfg->cache_stale_ttl);
     smap_start(smap, cache, rc);
 
     rv = smfi_main();

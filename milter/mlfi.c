@@ -207,6 +207,14 @@ resolve(struct rcpt *r, const char *qid, char *why, size_t whylen)
     if (norm[0] == '\0')
         return rcode; /* no domain, a literal, or a malformed domain */
     r->domain = xstrdup(norm);
+    if (rcode == MXS_OK && r->res.source == LOOKUP_STALE) {
+        if (r->res.stale_first)
+            log_warnx("%s: redis cannot answer (%s): using cached answers "
+                      "up to cache.stale_ttl past their ttl until it is back",
+                      qid, why);
+        log_debug("%s: %s: domain %s: stale answer (%s)", qid, r->arg, norm,
+                  why);
+    }
     if (rcode == MXS_OK)
         log_debug("%s: %s: domain %s mode %s from %s key \"%s\"", qid, r->arg,
                   norm, route_mode_name(r->res.mode),
