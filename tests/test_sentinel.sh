@@ -4,7 +4,8 @@
 # passwords.  Reads from the replica with prefer_replica; then a stream of
 # lookups while the master is killed (kill -9): every answer must be right
 # or a 451, and lookups must resume against the promoted replica without a
-# restart.  Prints the failover figures.
+# restart, the first Sentinel of the list being down.  Prints the failover
+# figures.
 T_NAME=test_sentinel
 . "$(dirname "$0")/lib.sh"
 
@@ -51,13 +52,16 @@ sentinel parallel-syncs mymaster 1
 CONF
     redis-server "$WORK/sentinel-$s.conf" --sentinel &
     track $!
+    [ "$s" = "$S1" ] && S1_PID=$!
 done
 
-# sentinels_ready - every Sentinel knows the replica and the two others
+# sentinels_ready - every Sentinel knows the two others and sees the
+# replica up and in sync
 sentinels_ready() {
     local s n
     for s in "$S1" "$S2" "$S3"; do
-        n=$(scli "$s" SENTINEL replicas mymaster 2>/dev/null | grep -c "^$P2\$")
+        n=$(scli "$s" SENTINEL replicas mymaster 2>/dev/null |
+            tr '\n' ' ' | grep -c "port $P2 .*flags slave .*master-link-status ok")
         [ "$n" -ge 1 ] || { echo no; return; }
         n=$(scli "$s" SENTINEL sentinels mymaster 2>/dev/null | grep -c '^name$')
         [ "$n" -ge 2 ] || { echo no; return; }
@@ -133,7 +137,22 @@ expect_eq "the Sentinel password never reaches the log" \
     "$(grep -c -e "$SPW" -e "$PW" "$WORK/mxswitch.log")" 0
 stop_mxswitch "prefer_replica: clean exit"
 
-# Failover under load.
+# A wrong Sentinel password: 451, a clear log line, no password in it.
+SPW_SAVED=$SPW
+SPW=wrong-sent-pw-4
+run_with badpw ""
+SPW=$SPW_SAVED
+expect_eq "wrong Sentinel password: 451" "$(msg d0.test)" "$T451"
+expect_grep "wrong Sentinel password: logged" "$WORK/mxswitch.log" \
+    "sentinel 127\.0\.0\.1:$S3: AUTH refused: WRONGPASS"
+expect_eq "wrong Sentinel password: not in the log" \
+    "$(grep -c wrong-sent-pw-4 "$WORK/mxswitch.log")" 0
+stop_mxswitch "wrong Sentinel password: clean exit"
+
+# Failover under load, with the first Sentinel of the list down.
+kill -TERM "$S1_PID"
+wait "$S1_PID" 2>/dev/null
+untrack "$S1_PID"
 run_with master ""
 expect_eq "master: lookups work" "$(msg d0.test)" "$(want 0)"
 expect_grep "master: the log names the master" "$WORK/mxswitch.log" \
@@ -157,7 +176,7 @@ wait "$MASTER_PID" 2>/dev/null
 untrack "$MASTER_PID"
 
 # The Sentinels promote the replica.
-poll_for "$P2" 150 sh -c "redis-cli -p $S1 -a $SPW --no-auth-warning \
+poll_for "$P2" 150 sh -c "redis-cli -p $S2 -a $SPW --no-auth-warning \
     SENTINEL get-master-addr-by-name mymaster | tail -n 1"
 expect_eq "the Sentinels promoted the replica" "$GOT" "$P2"
 promoted_ns=$(date +%s%N)
