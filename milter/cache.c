@@ -149,14 +149,9 @@ lookup(struct cache *c, const char *key, uint64_t now_ms)
     return *pp;
 }
 
-/*
- * cache_get - look a key up
- *
- * Returns CACHE_MISS (absent from the cache or expired), CACHE_ABSENT
- * (Redis has no such key) or the stored mode value.
- */
-int
-cache_get(struct cache *c, const char *key, uint64_t now_ms)
+/* get - a key's value; past its ttl only when stale_ok (see lookup()) */
+static int
+get(struct cache *c, const char *key, uint64_t now_ms, int stale_ok)
 {
     struct entry *e;
     int value = CACHE_MISS;
@@ -169,9 +164,23 @@ cache_get(struct cache *c, const char *key, uint64_t now_ms)
         value = e->value;
         lru_unlink(e);
         lru_push(c, e);
+    } else if (e != NULL && stale_ok) {
+        value = e->value;
     }
     xunlock(&c->lock);
     return value;
+}
+
+/*
+ * cache_get - look a key up
+ *
+ * Returns CACHE_MISS (absent from the cache or expired), CACHE_ABSENT
+ * (Redis has no such key) or the stored mode value.
+ */
+int
+cache_get(struct cache *c, const char *key, uint64_t now_ms)
+{
+    return get(c, key, now_ms, 0);
 }
 
 /*
@@ -184,17 +193,7 @@ cache_get(struct cache *c, const char *key, uint64_t now_ms)
 int
 cache_get_stale(struct cache *c, const char *key, uint64_t now_ms)
 {
-    struct entry *e;
-    int value = CACHE_MISS;
-
-    if (c->max == 0)
-        return CACHE_MISS;
-    xlock(&c->lock);
-    e = lookup(c, key, now_ms);
-    if (e != NULL)
-        value = e->value;
-    xunlock(&c->lock);
-    return value;
+    return get(c, key, now_ms, 1);
 }
 
 /* cache_set_stale - keep expired entries stale_ms longer (0: drop at ttl) */

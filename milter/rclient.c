@@ -309,41 +309,23 @@ open_named(const struct rclient *rc, redisContext *s, int replica, char *name,
     return ctx;
 }
 
-/* open_sentinel - ask the Sentinels in turn; connect where they point */
+/* ask_sentinel - connect where the Sentinel at ep points */
 static redisContext *
-open_sentinel(struct rclient *rc, char *name, size_t namelen, char *why,
-              size_t whylen)
+ask_sentinel(const struct rclient *rc, const struct endpoint *ep, char *name,
+             size_t namelen, char *why, size_t whylen)
 {
     redisContext *ctx = NULL;
-    char err[400];
-    size_t start, k;
+    redisContext *s = connect_to(rc, ep->host, ep->port, ep->path, why, whylen);
 
-    xlock(&rc->lock);
-    start = rc->cur;
-    xunlock(&rc->lock);
-    for (k = 0; k < rc->neps && ctx == NULL; k++) {
-        size_t i = (start + k) % rc->neps;
-        const struct endpoint *ep = &rc->eps[i];
-        redisContext *s =
-            connect_to(rc, ep->host, ep->port, ep->path, err, sizeof(err));
-
-        if (s != NULL &&
-            auth(s, "", rc->sentinel_password, err, sizeof(err)) == MXS_OK) {
-            if (rc->conf.prefer_replica)
-                ctx = open_named(rc, s, 1, name, namelen, err, sizeof(err));
-            if (ctx == NULL)
-                ctx = open_named(rc, s, 0, name, namelen, err, sizeof(err));
-        }
-        if (s != NULL)
-            redisFree(s);
-        if (ctx == NULL) {
-            mxs_why(why, whylen, "sentinel %s: %s", ep->name, err);
-            continue;
-        }
-        xlock(&rc->lock);
-        rc->cur = i;
-        xunlock(&rc->lock);
+    if (s == NULL)
+        return NULL;
+    if (auth(s, "", rc->sentinel_password, why, whylen) == MXS_OK) {
+        if (rc->conf.prefer_replica)
+            ctx = open_named(rc, s, 1, name, namelen, why, whylen);
+        if (ctx == NULL)
+            ctx = open_named(rc, s, 0, name, namelen, why, whylen);
     }
+    redisFree(s);
     return ctx;
 }
 
@@ -355,12 +337,11 @@ static redisContext *
 open_ctx(struct rclient *rc, char *name, size_t namelen, char *why,
          size_t whylen)
 {
+    int sentinel = rc->master[0] != '\0';
     redisContext *ctx = NULL;
     char err[400];
     size_t start, k;
 
-    if (rc->master[0] != '\0')
-        return open_sentinel(rc, name, namelen, why, whylen);
     xlock(&rc->lock);
     start = rc->cur;
     xunlock(&rc->lock);
@@ -368,15 +349,19 @@ open_ctx(struct rclient *rc, char *name, size_t namelen, char *why,
         size_t i = (start + k) % rc->neps;
         const struct endpoint *ep = &rc->eps[i];
 
-        ctx = open_server(rc, ep->host, ep->port, ep->path, err, sizeof(err));
+        if (sentinel)
+            ctx = ask_sentinel(rc, ep, name, namelen, err, sizeof(err));
+        else
+            ctx =
+                open_server(rc, ep->host, ep->port, ep->path, err, sizeof(err));
         if (ctx == NULL) {
-            if (rc->neps > 1)
-                mxs_why(why, whylen, "%s: %s", ep->name, err);
-            else
-                mxs_why(why, whylen, "%s", err);
+            mxs_why(why, whylen, "%s%s%s%s", sentinel ? "sentinel " : "",
+                    sentinel || rc->neps > 1 ? ep->name : "",
+                    sentinel || rc->neps > 1 ? ": " : "", err);
             continue;
         }
-        snprintf(name, namelen, "%s", ep->name);
+        if (!sentinel)
+            snprintf(name, namelen, "%s", ep->name);
         xlock(&rc->lock);
         rc->cur = i;
         xunlock(&rc->lock);

@@ -8,13 +8,6 @@ T_NAME=test_ha
 
 free_port MPORT
 MILTER="inet:$MPORT@127.0.0.1"
-T451="reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
-
-msg() {
-    printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <u@%s>\neom\n' "$1" |
-        mtc_run | sed -n -e 's/^rcpt [^:]*: //p' -e 's/^addrcpt_par \([^ ]*\).*/\1/p' |
-        tr '\n' ' ' | sed 's/ $//'
-}
 
 # run_with NAME REDIS-SETTINGS CACHE-SETTINGS - start mxswitch
 run_with() {
@@ -37,7 +30,7 @@ B_PID=$REDIS_PID
 redis-cli -p "$PB" SET mxswitch:domain:which.test local >/dev/null
 
 run_with list "servers = ( \"127.0.0.1:$PA\", \"unix:$SOCKB\" );" "ttl = 0;"
-expect_eq "first endpoint down: the second answers" "$(msg which.test)" \
+expect_eq "first endpoint down: the second answers" "$(rcpt_answer which.test)" \
     continue
 expect_grep "the log names the endpoint in use" "$WORK/mxswitch.log" \
     "redis: using unix:$SOCKB\$"
@@ -45,10 +38,10 @@ start_redis "$PA" || { fail "redis A starts" "-"; finish; exit; }
 A_PID=$REDIS_PID
 redis-cli -p "$PA" SET mxswitch:domain:which.test remote >/dev/null
 expect_eq "first endpoint back: the working one is kept" \
-    "$(msg which.test)" continue
+    "$(rcpt_answer which.test)" continue
 stop_pid "$B_PID"
 expect_eq "endpoint in use dies: the next one answers at once" \
-    "$(msg which.test)" "continue <u+mx-remote@which.test>"
+    "$(rcpt_answer which.test)" "continue <u+mx-remote@which.test>"
 expect_grep "the log names the new endpoint" "$WORK/mxswitch.log" \
     "redis: using 127\.0\.0\.1:$PA\$"
 expect_eq "no lookup failed while switching" \
@@ -58,13 +51,13 @@ stop_mxswitch "endpoint list: clean exit"
 # --- A frozen Redis (SIGSTOP): each lookup costs at most about timeout_ms
 # and gets 451; after SIGCONT lookups work again.
 run_with frozen "host = \"127.0.0.1\"; port = $PA;" "ttl = 0;"
-expect_eq "before the freeze: lookups work" "$(msg which.test)" \
+expect_eq "before the freeze: lookups work" "$(rcpt_answer which.test)" \
     "continue <u+mx-remote@which.test>"
 kill -STOP "$A_PID"
 start=$(date +%s%N)
-got1=$(msg which.test)
+got1=$(rcpt_answer which.test)
 mid=$(date +%s%N)
-got2=$(msg other.test)
+got2=$(rcpt_answer other.test)
 end=$(date +%s%N)
 kill -CONT "$A_PID"
 expect_eq "frozen Redis: the recipient gets 451" "$got1" "$T451"
@@ -73,7 +66,7 @@ echo "     (answered after $(((mid - start) / 1000000)) ms and" \
     "$(((end - mid) / 1000000)) ms with timeout_ms = 300)"
 expect_grep "frozen Redis is logged as a timeout" "$WORK/mxswitch.log" \
     'unreachable: .*timed out after 300 ms'
-poll_for "continue <u+mx-remote@which.test>" 50 msg which.test
+poll_for "continue <u+mx-remote@which.test>" 50 rcpt_answer which.test
 expect_eq "after SIGCONT: lookups work again" "$GOT" \
     "continue <u+mx-remote@which.test>"
 stop_mxswitch "frozen Redis: clean exit"
@@ -82,17 +75,17 @@ stop_mxswitch "frozen Redis: clean exit"
 # the cached answer still serves (logged), an uncached domain gets 451.
 redis-cli -p "$PA" SET mxswitch:domain:stale.test remote >/dev/null
 run_with stale "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
-expect_eq "stale: answer while Redis is up" "$(msg stale.test)" \
+expect_eq "stale: answer while Redis is up" "$(rcpt_answer stale.test)" \
     "continue <u+mx-remote@stale.test>"
-expect_eq "stale: an absent key while Redis is up" "$(msg absent.test)" \
+expect_eq "stale: an absent key while Redis is up" "$(rcpt_answer absent.test)" \
     continue
 stop_pid "$A_PID"
 sleep 1.2 # past cache.ttl
 expect_eq "stale: Redis down past ttl: the cached answer serves" \
-    "$(msg stale.test)" "continue <u+mx-remote@stale.test>"
-expect_eq "stale: a cached absent key serves too" "$(msg absent.test)" \
+    "$(rcpt_answer stale.test)" "continue <u+mx-remote@stale.test>"
+expect_eq "stale: a cached absent key serves too" "$(rcpt_answer absent.test)" \
     continue
-expect_eq "stale: a domain never cached gets 451" "$(msg never.test)" \
+expect_eq "stale: a domain never cached gets 451" "$(rcpt_answer never.test)" \
     "$T451"
 expect_grep "stale: the decision is logged as stale" "$WORK/mxswitch.log" \
     'rcpt=<u@stale\.test> domain=stale\.test mode=remote source=stale'
@@ -105,11 +98,11 @@ start_redis "$PA" || { fail "redis A restarts" "-"; finish; exit; }
 A_PID=$REDIS_PID
 redis-cli -p "$PA" SET mxswitch:domain:stale.test remote >/dev/null
 run_with stale1 "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 1;"
-expect_eq "stale 1 s: answer while Redis is up" "$(msg stale.test)" \
+expect_eq "stale 1 s: answer while Redis is up" "$(rcpt_answer stale.test)" \
     "continue <u+mx-remote@stale.test>"
 stop_pid "$A_PID"
 sleep 2.2 # past cache.ttl + cache.stale_ttl
-expect_eq "beyond stale_ttl: on_error (451) applies" "$(msg stale.test)" \
+expect_eq "beyond stale_ttl: on_error (451) applies" "$(rcpt_answer stale.test)" \
     "$T451"
 stop_mxswitch "beyond stale_ttl: clean exit"
 finish

@@ -80,21 +80,15 @@ done
 poll_for 1 50 rcli "$P2" EXISTS mxswitch:domain:d19.test
 expect_eq "the replica has the keys" "$GOT" 1
 
-msg() {
-    printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <u@%s>\neom\n' "$1" |
-        mtc_run | sed -n -e 's/^rcpt [^:]*: //p' -e 's/^addrcpt_par \([^ ]*\).*/\1/p' |
-        tr '\n' ' ' | sed 's/ $//'
-}
 # want N - the right answer for domain dN.test
 want() {
     if (($1 % 2 == 0)); then echo "continue <u+mx-remote@d$1.test>"; else
         echo continue
     fi
 }
-T451="reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
 
-# run_with NAME SENTINEL-EXTRA - mxswitch with the Sentinels; cache off so
-# that every lookup asks Redis
+# run_with NAME SENTINEL-EXTRA [CACHE] - mxswitch with the Sentinels; cache
+# off by default so that every lookup asks Redis
 run_with() {
     cat >"$WORK/$1.conf" <<CONF
 milter: { socket = "$MILTER"; allow_root = true; };
@@ -108,7 +102,7 @@ redis: {
         $2
     };
 };
-cache: { ttl = 0; };
+cache: { ${3:-ttl = 0;} };
 CONF
     start_mxswitch "$WORK/$1.conf" "$MPORT"
 }
@@ -122,15 +116,22 @@ mget_calls() {
 # prefer_replica: the reads go to the replica, not the master.
 rcli "$P1" CONFIG RESETSTAT >/dev/null
 rcli "$P2" CONFIG RESETSTAT >/dev/null
-run_with replica "prefer_replica = true;"
+run_with replica "prefer_replica = true;" "ttl = 3600;"
 ok=0
 for ((i = 0; i < 10; i++)); do
-    [ "$(msg "d$i.test")" = "$(want "$i")" ] && ok=$((ok + 1))
+    [ "$(rcpt_answer "d$i.test")" = "$(want "$i")" ] && ok=$((ok + 1))
 done
 expect_eq "prefer_replica: answers are right" "$ok" 10
 expect_eq "prefer_replica: the replica answered the MGETs" \
     "$(mget_calls "$P2")" 10
 expect_eq "prefer_replica: the master answered none" "$(mget_calls "$P1")" 0
+rcli "$P1" SET mxswitch:domain:d0.test local >/dev/null
+poll_for continue 50 rcpt_answer d0.test
+expect_eq "prefer_replica: the watcher on the replica sees a change" "$GOT" \
+    continue
+rcli "$P1" SET mxswitch:domain:d0.test remote >/dev/null
+poll_for "$(want 0)" 50 rcpt_answer d0.test
+expect_eq "prefer_replica: and the change back" "$GOT" "$(want 0)"
 expect_grep "prefer_replica: the log names the replica" "$WORK/mxswitch.log" \
     "redis: using 127\.0\.0\.1:$P2 \(replica of mymaster\)"
 expect_eq "the Sentinel password never reaches the log" \
@@ -142,7 +143,8 @@ SPW_SAVED=$SPW
 SPW=wrong-sent-pw-4
 run_with badpw ""
 SPW=$SPW_SAVED
-expect_eq "wrong Sentinel password: 451" "$(msg d0.test)" "$T451"
+expect_eq "wrong Sentinel password: 451" "$(rcpt_answer d0.test)" \
+    "$T451"
 expect_grep "wrong Sentinel password: logged" "$WORK/mxswitch.log" \
     "sentinel 127\.0\.0\.1:$S3: AUTH refused: WRONGPASS"
 expect_eq "wrong Sentinel password: not in the log" \
@@ -154,7 +156,7 @@ kill -TERM "$S1_PID"
 wait "$S1_PID" 2>/dev/null
 untrack "$S1_PID"
 run_with master ""
-expect_eq "master: lookups work" "$(msg d0.test)" "$(want 0)"
+expect_eq "master: lookups work" "$(rcpt_answer d0.test)" "$(want 0)"
 expect_grep "master: the log names the master" "$WORK/mxswitch.log" \
     "redis: using 127\.0\.0\.1:$P1 \(master of mymaster\)"
 
@@ -163,7 +165,7 @@ expect_grep "master: the log names the master" "$WORK/mxswitch.log" \
     i=0
     while [ ! -e "$WORK/stop" ]; do
         d=$((i % 20))
-        echo "$(date +%s%N) $d $(msg "d$d.test")"
+        echo "$(date +%s%N) $d $(rcpt_answer "d$d.test")"
         i=$((i + 1))
     done
 ) >"$WORK/stream" &
@@ -226,7 +228,7 @@ echo "     figures: $total lookups, $after after the kill, $tf answered 451," \
 expect_grep "the log names the new master" "$WORK/mxswitch.log" \
     "redis: using 127\.0\.0\.1:$P2 \(master of mymaster\)"
 rcli "$P2" SET mxswitch:domain:new.test remote >/dev/null
-expect_eq "a key set on the new master is honoured" "$(msg new.test)" \
+expect_eq "a key set on the new master is honoured" "$(rcpt_answer new.test)" \
     "continue <u+mx-remote@new.test>"
 expect_grep "the watcher follows the new master" "$WORK/mxswitch.log" \
     "watching .* on 127\.0\.0\.1:$P2 \(master of mymaster\)"
