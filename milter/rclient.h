@@ -9,12 +9,13 @@
  * for a backoff (100 ms doubling to 2 s) and fail fast meanwhile.  State
  * changes (Redis down, Redis back, another endpoint in use) are logged
  * once, not per lookup.  Every connect and every command is bounded by
- * timeout_ms.
+ * timeout_ms, so a server that hangs costs one lookup about timeout_ms,
+ * and the lookups after it fail fast; a lookup takes longer only when
+ * several servers (endpoints, Sentinels) hang in turn.
  *
  * Endpoints: a new connection tries the endpoints in order, starting with
  * the one that answered last, and sticks with it until it fails (it does
- * not go back to the first when that returns).  Each endpoint tried costs
- * at most timeout_ms.
+ * not go back to the first when that returns).
  *
  * Sentinel: a new connection asks the Sentinels in turn for the master
  * (SENTINEL get-master-addr-by-name), or with prefer_replica first for a
@@ -29,7 +30,9 @@
  * keyspace notifications for keys under a prefix and calls back for every
  * event; after each (re)subscription it calls the reset callback, because
  * events may have been missed while it was away.  While it is away, cached
- * answers stay valid for their ttl, as without notifications.
+ * answers stay valid for their ttl, as without notifications.  It connects
+ * like the pool (with prefer_replica to a replica, where replicated writes
+ * raise notifications too) and so follows a failover.
  */
 #ifndef RCLIENT_H
 #define RCLIENT_H

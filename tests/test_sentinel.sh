@@ -177,8 +177,9 @@ kill -KILL "$MASTER_PID"
 wait "$MASTER_PID" 2>/dev/null
 untrack "$MASTER_PID"
 
-# The Sentinels promote the replica.
-poll_for "$P2" 150 sh -c "redis-cli -p $S2 -a $SPW --no-auth-warning \
+# The Sentinels promote the replica: within seconds, but a loaded machine
+# can put them in TILT mode for 30 s, so wait up to 90 s.
+poll_for "$P2" 450 sh -c "redis-cli -p $S2 -a $SPW --no-auth-warning \
     SENTINEL get-master-addr-by-name mymaster | tail -n 1"
 expect_eq "the Sentinels promoted the replica" "$GOT" "$P2"
 promoted_ns=$(date +%s%N)
