@@ -21,10 +21,11 @@ free_port S3
 
 start_redis "$P1" --requirepass "$PW" --masterauth "$PW" ||
     { fail "master starts" "-"; finish; exit; }
-MASTER_PID=$REDIS_PID
+PID1=$REDIS_PID
 start_redis "$P2" --requirepass "$PW" --masterauth "$PW" \
     --replicaof 127.0.0.1 "$P1" ||
     { fail "replica starts" "-"; finish; exit; }
+PID2=$REDIS_PID
 rcli() {
     local port=$1
     shift
@@ -52,32 +53,50 @@ sentinel parallel-syncs mymaster 1
 CONF
     redis-server "$WORK/sentinel-$s.conf" --sentinel &
     track $!
+    echo $! >"$WORK/sentinel-$s.pid"
     [ "$s" = "$S1" ] && S1_PID=$!
 done
 
-# sentinels_ready - every Sentinel knows the two others and sees the
-# replica up and in sync
+# sentinels_ready - every Sentinel knows the two others, names the same
+# master, and sees the other server as a replica up and in sync; sets M
+# and R (master and replica port) and M_PID.  A loaded machine can make the
+# Sentinels fail over on their own, so every phase asks them first.
 sentinels_ready() {
-    local s n
+    local s n m
+    M=$(scli "$S2" SENTINEL get-master-addr-by-name mymaster 2>/dev/null |
+        tail -n 1)
+    [ -n "$M" ] || { echo no; return; }
+    if [ "$M" = "$P1" ]; then R=$P2 M_PID=$PID1; else R=$P1 M_PID=$PID2; fi
     for s in "$S1" "$S2" "$S3"; do
+        kill -0 "$(cat "$WORK/sentinel-$s.pid" 2>/dev/null)" 2>/dev/null ||
+            continue # the Sentinel stopped by the test
+        m=$(scli "$s" SENTINEL get-master-addr-by-name mymaster 2>/dev/null |
+            tail -n 1)
+        [ "$m" = "$M" ] || { echo no; return; }
         n=$(scli "$s" SENTINEL replicas mymaster 2>/dev/null |
-            tr '\n' ' ' | grep -c "port $P2 .*flags slave .*master-link-status ok")
+            tr '\n' ' ' | grep -c "port $R .*flags slave .*master-link-status ok")
         [ "$n" -ge 1 ] || { echo no; return; }
         n=$(scli "$s" SENTINEL sentinels mymaster 2>/dev/null | grep -c '^name$')
         [ "$n" -ge 2 ] || { echo no; return; }
     done
     echo yes
 }
-poll_for yes 150 sentinels_ready
+# settle - wait until the Sentinels agree; M, R and M_PID set here (the
+# poll runs sentinels_ready in a subshell)
+settle() {
+    poll_for yes 150 sentinels_ready
+    sentinels_ready >/dev/null
+}
+settle
 expect_eq "three Sentinels see the master, the replica and each other" \
     "$GOT" yes
 
 # Twenty domains: even ones remote, odd ones local.
 for ((i = 0; i < 20; i++)); do
     if ((i % 2 == 0)); then v=remote; else v=local; fi
-    rcli "$P1" SET "mxswitch:domain:d$i.test" "$v" >/dev/null
+    rcli "$M" SET "mxswitch:domain:d$i.test" "$v" >/dev/null
 done
-poll_for 1 50 rcli "$P2" EXISTS mxswitch:domain:d19.test
+poll_for 1 50 rcli "$R" EXISTS mxswitch:domain:d19.test
 expect_eq "the replica has the keys" "$GOT" 1
 
 # want N - the right answer for domain dN.test
@@ -114,8 +133,9 @@ mget_calls() {
 }
 
 # prefer_replica: the reads go to the replica, not the master.
-rcli "$P1" CONFIG RESETSTAT >/dev/null
-rcli "$P2" CONFIG RESETSTAT >/dev/null
+settle
+rcli "$M" CONFIG RESETSTAT >/dev/null
+rcli "$R" CONFIG RESETSTAT >/dev/null
 run_with replica "prefer_replica = true;" "ttl = 3600;"
 ok=0
 for ((i = 0; i < 10; i++)); do
@@ -123,17 +143,17 @@ for ((i = 0; i < 10; i++)); do
 done
 expect_eq "prefer_replica: answers are right" "$ok" 10
 expect_eq "prefer_replica: the replica answered the MGETs" \
-    "$(mget_calls "$P2")" 10
-expect_eq "prefer_replica: the master answered none" "$(mget_calls "$P1")" 0
-rcli "$P1" SET mxswitch:domain:d0.test local >/dev/null
+    "$(mget_calls "$R")" 10
+expect_eq "prefer_replica: the master answered none" "$(mget_calls "$M")" 0
+rcli "$M" SET mxswitch:domain:d0.test local >/dev/null
 poll_for continue 50 rcpt_answer d0.test
 expect_eq "prefer_replica: the watcher on the replica sees a change" "$GOT" \
     continue
-rcli "$P1" SET mxswitch:domain:d0.test remote >/dev/null
+rcli "$M" SET mxswitch:domain:d0.test remote >/dev/null
 poll_for "$(want 0)" 50 rcpt_answer d0.test
 expect_eq "prefer_replica: and the change back" "$GOT" "$(want 0)"
 expect_grep "prefer_replica: the log names the replica" "$WORK/mxswitch.log" \
-    "redis: using 127\.0\.0\.1:$P2 \(replica of mymaster\)"
+    "redis: using 127\.0\.0\.1:$R \(replica of mymaster\)"
 expect_eq "the Sentinel password never reaches the log" \
     "$(grep -c -e "$SPW" -e "$PW" "$WORK/mxswitch.log")" 0
 stop_mxswitch "prefer_replica: clean exit"
@@ -155,10 +175,11 @@ stop_mxswitch "wrong Sentinel password: clean exit"
 kill -TERM "$S1_PID"
 wait "$S1_PID" 2>/dev/null
 untrack "$S1_PID"
+settle
 run_with master ""
 expect_eq "master: lookups work" "$(rcpt_answer d0.test)" "$(want 0)"
 expect_grep "master: the log names the master" "$WORK/mxswitch.log" \
-    "redis: using 127\.0\.0\.1:$P1 \(master of mymaster\)"
+    "redis: using 127\.0\.0\.1:$M \(master of mymaster\)"
 
 # A stream of lookups, one milter session each, "ns index answer" a line.
 (
@@ -173,15 +194,15 @@ LOOP_PID=$!
 track "$LOOP_PID"
 sleep 2
 kill_ns=$(date +%s%N)
-kill -KILL "$MASTER_PID"
-wait "$MASTER_PID" 2>/dev/null
-untrack "$MASTER_PID"
+kill -KILL "$M_PID"
+{ wait "$M_PID"; } 2>/dev/null
+untrack "$M_PID"
 
 # The Sentinels promote the replica: within seconds, but a loaded machine
 # can put them in TILT mode for 30 s, so wait up to 90 s.
-poll_for "$P2" 450 sh -c "redis-cli -p $S2 -a $SPW --no-auth-warning \
+poll_for "$R" 450 sh -c "redis-cli -p $S2 -a $SPW --no-auth-warning \
     SENTINEL get-master-addr-by-name mymaster | tail -n 1"
-expect_eq "the Sentinels promoted the replica" "$GOT" "$P2"
+expect_eq "the Sentinels promoted the replica" "$GOT" "$R"
 promoted_ns=$(date +%s%N)
 # Let the stream run on until it has 3 s of answers after the promotion.
 for ((i = 0; i < 100; i++)); do
@@ -227,12 +248,12 @@ echo "     figures: $total lookups, $after after the kill, $tf answered 451," \
         ms "$resumed") ms after the kill"
 
 expect_grep "the log names the new master" "$WORK/mxswitch.log" \
-    "redis: using 127\.0\.0\.1:$P2 \(master of mymaster\)"
-rcli "$P2" SET mxswitch:domain:new.test remote >/dev/null
+    "redis: using 127\.0\.0\.1:$R \(master of mymaster\)"
+rcli "$R" SET mxswitch:domain:new.test remote >/dev/null
 expect_eq "a key set on the new master is honoured" "$(rcpt_answer new.test)" \
     "continue <u+mx-remote@new.test>"
 expect_grep "the watcher follows the new master" "$WORK/mxswitch.log" \
-    "watching .* on 127\.0\.0\.1:$P2 \(master of mymaster\)"
+    "watching .* on 127\.0\.0\.1:$R \(master of mymaster\)"
 expect_eq "no password in the log" \
     "$(grep -c -e "$SPW" -e "$PW" "$WORK/mxswitch.log")" 0
 stop_mxswitch "after the failover: clean exit"
