@@ -25,6 +25,7 @@ struct cache {
     size_t count;
     size_t max;
     uint64_t ttl;
+    uint64_t stale; /* an expired entry is kept this long for stale use */
     uint64_t generation;
     struct entry head; /* LRU sentinel */
 };
@@ -132,6 +133,44 @@ cache_free(struct cache *c)
     free(c);
 }
 
+/* lookup - the entry for a key, or NULL; drops it past its stale time */
+static struct entry *
+lookup(struct cache *c, const char *key, uint64_t now_ms)
+{
+    size_t len = strlen(key);
+    struct entry **pp = find(c, key, len, hash(key, len));
+
+    if (*pp == NULL)
+        return NULL;
+    if ((*pp)->expires + c->stale <= now_ms) {
+        drop(c, pp);
+        return NULL;
+    }
+    return *pp;
+}
+
+/* get - a key's value; past its ttl only when stale_ok (see lookup()) */
+static int
+get(struct cache *c, const char *key, uint64_t now_ms, int stale_ok)
+{
+    struct entry *e;
+    int value = CACHE_MISS;
+
+    if (c->max == 0)
+        return CACHE_MISS;
+    xlock(&c->lock);
+    e = lookup(c, key, now_ms);
+    if (e != NULL && e->expires > now_ms) {
+        value = e->value;
+        lru_unlink(e);
+        lru_push(c, e);
+    } else if (e != NULL && stale_ok) {
+        value = e->value;
+    }
+    xunlock(&c->lock);
+    return value;
+}
+
 /*
  * cache_get - look a key up
  *
@@ -141,26 +180,29 @@ cache_free(struct cache *c)
 int
 cache_get(struct cache *c, const char *key, uint64_t now_ms)
 {
-    size_t len = strlen(key);
-    uint32_t h = hash(key, len);
-    struct entry **pp;
-    int value = CACHE_MISS;
+    return get(c, key, now_ms, 0);
+}
 
-    if (c->max == 0)
-        return CACHE_MISS;
+/*
+ * cache_get_stale - look a key up, accepting an answer past its ttl
+ *
+ * As cache_get(), but an entry expired less than the stale time ago (see
+ * cache_set_stale()) is still returned.  For use only while Redis cannot
+ * answer.
+ */
+int
+cache_get_stale(struct cache *c, const char *key, uint64_t now_ms)
+{
+    return get(c, key, now_ms, 1);
+}
+
+/* cache_set_stale - keep expired entries stale_ms longer (0: drop at ttl) */
+void
+cache_set_stale(struct cache *c, uint64_t stale_ms)
+{
     xlock(&c->lock);
-    pp = find(c, key, len, h);
-    if (*pp != NULL) {
-        if ((*pp)->expires <= now_ms) {
-            drop(c, pp);
-        } else {
-            value = (*pp)->value;
-            lru_unlink(*pp);
-            lru_push(c, *pp);
-        }
-    }
+    c->stale = stale_ms;
     xunlock(&c->lock);
-    return value;
 }
 
 /* cache_generation - the invalidation counter, read before a fetch */

@@ -8,6 +8,11 @@
  * expire ttl_ms after they were stored; beyond max_entries the least
  * recently used one goes.  max_entries or ttl_ms of 0 disables the cache.
  *
+ * Stale answers: with cache_set_stale(c, stale_ms) an expired entry is kept
+ * stale_ms longer; cache_get() misses it, cache_get_stale() returns it.
+ * The caller uses a stale answer only while Redis cannot answer.  An
+ * invalidation or flush removes stale entries too.
+ *
  * Invalidation races: a lookup reads cache_generation() before asking
  * Redis and passes it to cache_put(); a put is dropped when any
  * invalidation or flush happened meanwhile, so an answer read before a
@@ -26,7 +31,9 @@ struct cache;
 
 struct cache *cache_create(size_t max_entries, uint64_t ttl_ms);
 void cache_free(struct cache *c);
+void cache_set_stale(struct cache *c, uint64_t stale_ms);
 int cache_get(struct cache *c, const char *key, uint64_t now_ms);
+int cache_get_stale(struct cache *c, const char *key, uint64_t now_ms);
 uint64_t cache_generation(struct cache *c);
 void cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
                uint64_t generation);

@@ -12,7 +12,7 @@
 #include "rclient.h"
 #include "stats.h"
 
-/* lookup_source_name - "cache", "redis" or "default" */
+/* lookup_source_name - "cache", "redis", "stale" or "default" */
 const char *
 lookup_source_name(enum lookup_source source)
 {
@@ -21,6 +21,8 @@ lookup_source_name(enum lookup_source source)
         return "cache";
     case LOOKUP_REDIS:
         return "redis";
+    case LOOKUP_STALE:
+        return "stale";
     default:
         return "default";
     }
@@ -45,6 +47,10 @@ struct want {
     const char *name;
     enum lookup_kind kind;
 };
+
+/* Whether the last answer came from stale entries: says when an outage's
+ * first stale answer is given, so the caller warns once, not per lookup. */
+static int stale_mode;
 
 /* found - fill the result for a winning key */
 static int
@@ -126,6 +132,35 @@ out:
 }
 
 /*
+ * stale - answer from cache entries past their ttl, after Redis failed
+ *
+ * The keys lookup_keys() meant to ask (w, in order of precedence) must
+ * all still have a stale entry: the first holding a mode wins, as with
+ * fresh answers.  MXS_TEMPFAIL otherwise.
+ */
+static int
+stale(const struct cfg *cfg, struct cache *cache, const struct want *w,
+      size_t n, uint64_t now, struct lookup_result *res)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int v = cache_get_stale(cache, w[i].name, now);
+
+        if (v == CACHE_MISS)
+            return MXS_TEMPFAIL;
+        if (v != CACHE_ABSENT)
+            return found(res, &w[i], (enum route_mode)v, LOOKUP_STALE);
+    }
+    res->mode = (enum route_mode)cfg->default_mode;
+    res->explicit_key = 0;
+    res->source = LOOKUP_STALE;
+    res->kind = LOOKUP_KIND_NONE;
+    res->key[0] = '\0';
+    return MXS_OK;
+}
+
+/*
  * lookup_keys - the mode from an address key (akey, or NULL) and a domain
  *
  * The cache answers what it can; everything else goes in one MGET.  A
@@ -172,6 +207,16 @@ lookup_keys(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     stats_cache(nw == 0);
     if (nw > 0) {
         rcode = fetch(cfg, cache, rc, w, nw, now_ms, res, why, whylen);
+        if (rcode == MXS_TEMPFAIL && cfg->cache_stale_ttl > 0 &&
+            stale(cfg, cache, w, nw, now_ms, res) == MXS_OK) {
+            res->stale_first =
+                !__atomic_exchange_n(&stale_mode, 1, __ATOMIC_RELAXED);
+            if (!res->explicit_key && hit.name != NULL)
+                found(res, &hit, (enum route_mode)hitv, LOOKUP_CACHE);
+            return MXS_OK;
+        }
+        if (rcode != MXS_TEMPFAIL)
+            __atomic_store_n(&stale_mode, 0, __ATOMIC_RELAXED);
         if (rcode != MXS_NOMATCH)
             return rcode;
     }
@@ -190,7 +235,10 @@ lookup_keys(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
  *
  * Returns MXS_OK with res filled (routing.default when no key exists),
  * MXS_TEMPFAIL when Redis could not answer, MXS_INVALID when the winning
- * key holds something that is not a mode; why says which.
+ * key holds something that is not a mode; why says which.  When Redis
+ * could not answer but the cache still holds answers within
+ * cache.stale_ttl, MXS_OK with source LOOKUP_STALE, and why says what
+ * failed.
  */
 int
 lookup_domain(const struct cfg *cfg, struct cache *cache, struct rclient *rc,

@@ -15,6 +15,10 @@
  * candidates, so a lookup is at most one Redis command, and none when the
  * cache answers both (the cache holds "no such key" too).  Cache entries
  * of address keys are named local@domain; domain entries never hold '@'.
+ *
+ * With cache.stale_ttl, an answer past its ttl is used while Redis cannot
+ * answer (source LOOKUP_STALE, why says what failed); the caller logs it,
+ * as a warning when stale_first says the outage's first stale answer.
  */
 #ifndef LOOKUP_H
 #define LOOKUP_H
@@ -30,7 +34,13 @@
 struct cache;
 struct rclient;
 
-enum lookup_source { LOOKUP_CACHE, LOOKUP_REDIS, LOOKUP_DEFAULT };
+enum lookup_source {
+    LOOKUP_CACHE,
+    LOOKUP_REDIS,
+    LOOKUP_DEFAULT,
+    LOOKUP_STALE, /* a cached answer past its ttl: Redis could not answer */
+    LOOKUP_NSOURCES
+};
 
 /* Which kind of key decided. */
 enum lookup_kind {
@@ -44,8 +54,9 @@ enum lookup_kind {
 
 struct lookup_result {
     enum route_mode mode;
-    int explicit_key;             /* a key decided, not routing.default */
-    enum lookup_source source;    /* where the deciding answer came from */
+    int explicit_key;          /* a key decided, not routing.default */
+    enum lookup_source source; /* where the deciding answer came from */
+    int stale_first; /* LOOKUP_STALE, and the first since Redis answered */
     char key[LOOKUP_KEY_MAX + 1]; /* winning key minus its prefix, or "" */
     enum lookup_kind kind;        /* which prefix key has; NONE when "" */
 };

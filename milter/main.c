@@ -649,6 +649,7 @@ main(int argc, char **argv)
     rc = rclient_create_cfg(cfg);
     cache = cache_create((size_t)cfg->cache_max_entries,
                          (uint64_t)cfg->cache_ttl * 1000);
+    cache_set_stale(cache, (uint64_t)cfg->cache_stale_ttl * 1000);
     mx = mxcheck_create();
     mlfi_setup(cache, rc, mx);
     g_cache = cache;
@@ -659,13 +660,13 @@ main(int argc, char **argv)
                   why);
     watch_start(rc, cfg, cache);
     log_info("mxswitch %s: milter on %s, redis %s, keys %s<domain>%s%s%s, "
-             "default %s, on_error %s, cache ttl %ds%s",
+             "default %s, on_error %s, cache ttl %ds stale_ttl %ds%s",
              MXS_VERSION, cfg->milter_socket, rclient_endpoint(rc), cfg->prefix,
              cfg->address_prefix[0] ? " and " : "", cfg->address_prefix,
              cfg->address_prefix[0] ? "<local@domain>" : "",
              route_mode_name((enum route_mode)cfg->default_mode),
              cfg->on_error == CFG_ON_ERROR_TEMPFAIL ? "tempfail" : "default",
-             cfg->cache_ttl,
+             cfg->cache_ttl, cfg->cache_stale_ttl,
              cfg->dry_run ? ", DRY RUN: recipients are logged, never "
                             "changed or refused"
                           : "");

@@ -259,6 +259,14 @@ resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
     if (norm[0] == '\0')
         return rcode; /* no domain, a literal, or a malformed domain */
     r->domain = xstrdup(norm);
+    if (rcode == MXS_OK && r->res.source == LOOKUP_STALE) {
+        if (r->res.stale_first)
+            log_warnx("%s: redis cannot answer (%s): using cached answers "
+                      "up to cache.stale_ttl past their ttl until it is back",
+                      qid, why);
+        log_debug("%s: %s: domain %s: stale answer (%s)", qid, r->arg, norm,
+                  why);
+    }
     if (rcode == MXS_OK) {
         char key[LOOKUP_KEY_MAX + 256];
 

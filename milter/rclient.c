@@ -13,6 +13,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "cfg.h"
 #include "mxs.h"
 #include "rclient.h"
 
@@ -20,23 +21,35 @@
 #define BACKOFF_MAX_MS 2000
 #define WATCH_POLL_MS  200
 
+struct endpoint {
+    char *host; /* NULL for a unix socket */
+    char *path; /* NULL for TCP */
+    int port;
+    char name[300]; /* "host:port", "[v6]:port" or "unix:/path" */
+};
+
 struct conn {
     redisContext *ctx; /* NULL until connected */
+    char name[400];    /* the server it is connected to, for logs */
     struct conn *next;
 };
 
 struct rclient {
     struct rclient_conf conf; /* strings point at the copies below */
-    char *host, *unix_path, *username, *password;
-    char endpoint[300];
+    char *username, *password, *master, *sentinel_password;
+    struct endpoint *eps; /* the servers, or the Sentinels */
+    size_t neps;
+    char endpoint[600];
 
-    pthread_mutex_t lock; /* guards everything down to backoff_ms */
+    pthread_mutex_t lock; /* guards everything down to in_use */
     pthread_cond_t cond;
     struct conn *idle;
     int total;
     int down;
     uint64_t retry_at;
     int backoff_ms;
+    size_t cur;       /* the endpoint or Sentinel that answered last */
+    char in_use[400]; /* the server connected to last, to log changes */
 
     pthread_t watcher;
     int watching;
@@ -70,20 +83,63 @@ simple_command(redisContext *ctx, int argc, const char **argv, char *why,
     return MXS_OK;
 }
 
-/* open_ctx - connect, set timeouts, authenticate and select the db */
+/* auth - AUTH [username] password unless password is empty */
+static int
+auth(redisContext *ctx, const char *username, const char *password, char *why,
+     size_t whylen)
+{
+    const char *argv[3] = {"AUTH", username, password};
+
+    if (password[0] == '\0')
+        return MXS_OK;
+    if (username[0] != '\0')
+        return simple_command(ctx, 3, argv, why, whylen);
+    argv[1] = password;
+    return simple_command(ctx, 2, argv, why, whylen);
+}
+
+/* endpoint_set - fill ep from a spec cfg_check_endpoint() accepted */
+static void
+endpoint_set(struct endpoint *ep, const char *spec)
+{
+    const char *path = cfg_unix_path(spec);
+    const char *colon;
+
+    memset(ep, 0, sizeof(*ep));
+    if (path != NULL) {
+        ep->path = xstrdup(path);
+        snprintf(ep->name, sizeof(ep->name), "unix:%s", path);
+        return;
+    }
+    colon = strrchr(spec, ':');
+    if (spec[0] == '[' && strchr(spec, ']') != NULL) {
+        const char *close = strchr(spec, ']');
+
+        ep->host = xstrndup(spec + 1, (size_t)(close - spec - 1));
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else if (colon != NULL) {
+        ep->host = xstrndup(spec, (size_t)(colon - spec));
+    } else {
+        ep->host = xstrdup(spec);
+    }
+    ep->port = colon != NULL ? atoi(colon + 1) : 6379;
+    snprintf(ep->name, sizeof(ep->name), "%s", spec);
+}
+
+/* connect_to - a connection with timeouts set; NULL with why on failure */
 static redisContext *
-open_ctx(struct rclient *rc, char *why, size_t whylen)
+connect_to(const struct rclient *rc, const char *host, int port,
+           const char *path, char *why, size_t whylen)
 {
     struct timeval tv;
     redisContext *ctx;
-    char db[16];
 
     tv.tv_sec = rc->conf.timeout_ms / 1000;
     tv.tv_usec = (rc->conf.timeout_ms % 1000) * 1000;
-    if (rc->unix_path[0] != '\0')
-        ctx = redisConnectUnixWithTimeout(rc->unix_path, tv);
+    if (path != NULL)
+        ctx = redisConnectUnixWithTimeout(path, tv);
     else
-        ctx = redisConnectWithTimeout(rc->host, rc->conf.port, tv);
+        ctx = redisConnectWithTimeout(host, port, tv);
     if (ctx == NULL) {
         mxs_why(why, whylen, "cannot allocate a Redis context");
         return NULL;
@@ -98,20 +154,22 @@ open_ctx(struct rclient *rc, char *why, size_t whylen)
         redisFree(ctx);
         return NULL;
     }
-    if (rc->password[0] != '\0') {
-        const char *argv[3] = {"AUTH", rc->username, rc->password};
-        int rcode;
+    return ctx;
+}
 
-        if (rc->username[0] != '\0')
-            rcode = simple_command(ctx, 3, argv, why, whylen);
-        else {
-            argv[1] = rc->password;
-            rcode = simple_command(ctx, 2, argv, why, whylen);
-        }
-        if (rcode != MXS_OK) {
-            redisFree(ctx);
-            return NULL;
-        }
+/* open_server - connect, authenticate and select the db */
+static redisContext *
+open_server(const struct rclient *rc, const char *host, int port,
+            const char *path, char *why, size_t whylen)
+{
+    redisContext *ctx = connect_to(rc, host, port, path, why, whylen);
+    char db[16];
+
+    if (ctx == NULL)
+        return NULL;
+    if (auth(ctx, rc->username, rc->password, why, whylen) != MXS_OK) {
+        redisFree(ctx);
+        return NULL;
     }
     if (rc->conf.db != 0) {
         const char *argv[2] = {"SELECT", db};
@@ -121,6 +179,195 @@ open_ctx(struct rclient *rc, char *why, size_t whylen)
             redisFree(ctx);
             return NULL;
         }
+    }
+    return ctx;
+}
+
+/* str_is - whether a reply is a string equal to s */
+static int
+str_is(const redisReply *r, const char *s)
+{
+    return r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
+}
+
+/* field - the value of name in a flat name/value array reply, or "" */
+static const char *
+field(const redisReply *m, const char *name)
+{
+    size_t i;
+
+    if (m->type != REDIS_REPLY_ARRAY)
+        return "";
+    for (i = 0; i + 1 < m->elements; i += 2)
+        if (str_is(m->element[i], name) &&
+            m->element[i + 1]->type == REDIS_REPLY_STRING)
+            return m->element[i + 1]->str;
+    return "";
+}
+
+/* healthy_replica - a SENTINEL replicas entry that is up and in sync */
+static int
+healthy_replica(const redisReply *m)
+{
+    const char *flags = field(m, "flags");
+
+    return strstr(flags, "s_down") == NULL && strstr(flags, "o_down") == NULL &&
+           strstr(flags, "disconnected") == NULL &&
+           strcmp(field(m, "master-link-status"), "ok") == 0 &&
+           field(m, "ip")[0] != '\0' && atoi(field(m, "port")) > 0;
+}
+
+/*
+ * sentinel_addr - where a Sentinel says the master (or a replica) is
+ *
+ * MXS_OK with host and port set, MXS_NOMATCH when it knows no such server,
+ * MXS_TEMPFAIL when it did not answer; why says which.
+ */
+static int
+sentinel_addr(redisContext *s, const char *master, int replica, char *host,
+              size_t hostlen, int *port, char *why, size_t whylen)
+{
+    const char *argv[3] = {
+        "SENTINEL", replica ? "replicas" : "get-master-addr-by-name", master};
+    redisReply *r = redisCommandArgv(s, 3, argv, NULL);
+    int rcode = MXS_NOMATCH;
+    size_t i;
+
+    if (r == NULL) {
+        mxs_why(why, whylen, "SENTINEL: %s", s->errstr);
+        return MXS_TEMPFAIL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        mxs_why(why, whylen, "SENTINEL refused: %s", r->str);
+        rcode = MXS_TEMPFAIL;
+    } else if (replica && r->type == REDIS_REPLY_ARRAY) {
+        mxs_why(why, whylen, "no replica of %s is up and in sync", master);
+        for (i = 0; i < r->elements && rcode != MXS_OK; i++)
+            if (healthy_replica(r->element[i])) {
+                snprintf(host, hostlen, "%s", field(r->element[i], "ip"));
+                *port = atoi(field(r->element[i], "port"));
+                rcode = MXS_OK;
+            }
+    } else if (!replica && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        snprintf(host, hostlen, "%s", r->element[0]->str);
+        *port = atoi(r->element[1]->str);
+        rcode = MXS_OK;
+    } else {
+        mxs_why(why, whylen, "the Sentinel knows no master %s", master);
+    }
+    freeReplyObject(r);
+    return rcode;
+}
+
+/* check_role - whether ROLE says the server is a master or a live replica */
+static int
+check_role(redisContext *ctx, int replica, char *why, size_t whylen)
+{
+    redisReply *r = redisCommand(ctx, "ROLE");
+    const char *want = replica ? "slave" : "master";
+    int rcode = MXS_TEMPFAIL;
+
+    if (r == NULL) {
+        mxs_why(why, whylen, "ROLE: %s", ctx->errstr);
+        return MXS_TEMPFAIL;
+    }
+    if (r->type == REDIS_REPLY_ERROR)
+        mxs_why(why, whylen, "ROLE refused: %s", r->str);
+    else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+             !str_is(r->element[0], want))
+        mxs_why(why, whylen, "ROLE is not %s (the Sentinel is behind)", want);
+    else if (replica &&
+             (r->elements < 4 || !str_is(r->element[3], "connected")))
+        mxs_why(why, whylen, "replica not connected to its master");
+    else
+        rcode = MXS_OK;
+    freeReplyObject(r);
+    return rcode;
+}
+
+/* open_named - open_server() on what a Sentinel named, checked with ROLE */
+static redisContext *
+open_named(const struct rclient *rc, redisContext *s, int replica, char *name,
+           size_t namelen, char *why, size_t whylen)
+{
+    char host[256], err[400];
+    redisContext *ctx;
+    int port;
+
+    if (sentinel_addr(s, rc->master, replica, host, sizeof(host), &port, why,
+                      whylen) != MXS_OK)
+        return NULL;
+    snprintf(name, namelen, "%s%s%s:%d (%s of %s)",
+             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+             port, replica ? "replica" : "master", rc->master);
+    ctx = open_server(rc, host, port, NULL, err, sizeof(err));
+    if (ctx != NULL && check_role(ctx, replica, err, sizeof(err)) != MXS_OK) {
+        redisFree(ctx);
+        ctx = NULL;
+    }
+    if (ctx == NULL)
+        mxs_why(why, whylen, "%s: %s", name, err);
+    return ctx;
+}
+
+/* ask_sentinel - connect where the Sentinel at ep points */
+static redisContext *
+ask_sentinel(const struct rclient *rc, const struct endpoint *ep, char *name,
+             size_t namelen, char *why, size_t whylen)
+{
+    redisContext *ctx = NULL;
+    redisContext *s = connect_to(rc, ep->host, ep->port, ep->path, why, whylen);
+
+    if (s == NULL)
+        return NULL;
+    if (auth(s, "", rc->sentinel_password, why, whylen) == MXS_OK) {
+        if (rc->conf.prefer_replica)
+            ctx = open_named(rc, s, 1, name, namelen, why, whylen);
+        if (ctx == NULL)
+            ctx = open_named(rc, s, 0, name, namelen, why, whylen);
+    }
+    redisFree(s);
+    return ctx;
+}
+
+/*
+ * open_ctx - a ready connection: to the endpoint that answered last or the
+ * next ones in order, or where the Sentinels point; name says which
+ */
+static redisContext *
+open_ctx(struct rclient *rc, char *name, size_t namelen, char *why,
+         size_t whylen)
+{
+    int sentinel = rc->master[0] != '\0';
+    redisContext *ctx = NULL;
+    char err[400];
+    size_t start, k;
+
+    xlock(&rc->lock);
+    start = rc->cur;
+    xunlock(&rc->lock);
+    for (k = 0; k < rc->neps && ctx == NULL; k++) {
+        size_t i = (start + k) % rc->neps;
+        const struct endpoint *ep = &rc->eps[i];
+
+        if (sentinel)
+            ctx = ask_sentinel(rc, ep, name, namelen, err, sizeof(err));
+        else
+            ctx =
+                open_server(rc, ep->host, ep->port, ep->path, err, sizeof(err));
+        if (ctx == NULL) {
+            mxs_why(why, whylen, "%s%s%s%s", sentinel ? "sentinel " : "",
+                    sentinel || rc->neps > 1 ? ep->name : "",
+                    sentinel || rc->neps > 1 ? ": " : "", err);
+            continue;
+        }
+        if (!sentinel)
+            snprintf(name, namelen, "%s", ep->name);
+        xlock(&rc->lock);
+        rc->cur = i;
+        xunlock(&rc->lock);
     }
     return ctx;
 }
@@ -200,7 +447,7 @@ ensure(struct rclient *rc, struct conn *c, char *why, size_t whylen)
         return MXS_TEMPFAIL;
     }
     xunlock(&rc->lock);
-    c->ctx = open_ctx(rc, why, whylen);
+    c->ctx = open_ctx(rc, c->name, sizeof(c->name), why, whylen);
     if (c->ctx == NULL) {
         xlock(&rc->lock);
         mark_down(rc, why);
@@ -208,6 +455,12 @@ ensure(struct rclient *rc, struct conn *c, char *why, size_t whylen)
         return MXS_TEMPFAIL;
     }
     mark_up(rc);
+    xlock(&rc->lock);
+    if (strcmp(rc->in_use, c->name) != 0) {
+        log_info("redis: using %s", c->name);
+        snprintf(rc->in_use, sizeof(rc->in_use), "%s", c->name);
+    }
+    xunlock(&rc->lock);
     return MXS_OK;
 }
 
@@ -218,6 +471,16 @@ stale_error(const redisContext *ctx, int err)
     return ctx->err == REDIS_ERR_EOF ||
            (ctx->err == REDIS_ERR_IO && err != EAGAIN && err != EWOULDBLOCK &&
             err != EINPROGRESS);
+}
+
+/* moved_error - an error reply after which the server may be the wrong one */
+static int
+moved_error(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR &&
+           (strncmp(r->str, "LOADING", 7) == 0 ||
+            strncmp(r->str, "MASTERDOWN", 10) == 0 ||
+            strncmp(r->str, "READONLY", 8) == 0);
 }
 
 /*
@@ -243,16 +506,20 @@ command(struct rclient *rc, int argc, const char **argv, const size_t *lens,
             break;
         r = redisCommandArgv(c->ctx, argc, argv, lens);
         if (r != NULL) {
+            if (moved_error(r)) { /* ask the Sentinels again next time */
+                redisFree(c->ctx);
+                c->ctx = NULL;
+            }
             mark_up(rc);
             break;
         }
         err = errno;
         if (c->ctx->err == REDIS_ERR_IO &&
             (err == EAGAIN || err == EWOULDBLOCK || err == EINPROGRESS))
-            mxs_why(why, whylen, "Redis %s: timed out after %d ms",
-                    rc->endpoint, rc->conf.timeout_ms);
+            mxs_why(why, whylen, "Redis %s: timed out after %d ms", c->name,
+                    rc->conf.timeout_ms);
         else
-            mxs_why(why, whylen, "Redis %s: %s", rc->endpoint, c->ctx->errstr);
+            mxs_why(why, whylen, "Redis %s: %s", c->name, c->ctx->errstr);
         if (reused && attempt == 0 && stale_error(c->ctx, err)) {
             redisFree(c->ctx);
             c->ctx = NULL;
@@ -269,25 +536,96 @@ command(struct rclient *rc, int argc, const char **argv, const size_t *lens,
     return r;
 }
 
-/* rclient_create - a pool for one Redis endpoint; connects lazily */
+/*
+ * rclient_conf_from_cfg - the client settings of a loaded configuration
+ *
+ * conf borrows cfg's strings and lists: keep cfg until rclient_create().
+ */
+void
+rclient_conf_from_cfg(struct rclient_conf *conf, const struct cfg *cfg)
+{
+    memset(conf, 0, sizeof(*conf));
+    conf->host = cfg->redis_host;
+    conf->port = cfg->redis_port;
+    conf->unix_path = cfg->redis_unix;
+    conf->servers = (const char *const *)cfg->redis_servers.v;
+    conf->nservers = cfg->redis_servers.n;
+    conf->sentinel_master = cfg->sentinel_master;
+    conf->sentinels = (const char *const *)cfg->sentinel_servers.v;
+    conf->nsentinels = cfg->sentinel_servers.n;
+    conf->sentinel_password = cfg->sentinel_password;
+    conf->prefer_replica = cfg->sentinel_prefer_replica;
+    conf->username = cfg->redis_username;
+    conf->password = cfg->redis_password;
+    conf->db = cfg->redis_db;
+    conf->timeout_ms = cfg->redis_timeout_ms;
+    conf->connections = cfg->redis_connections;
+}
+
+/* set_endpoints - the endpoint list from conf, and its description */
+static void
+set_endpoints(struct rclient *rc, const struct rclient_conf *conf)
+{
+    const char *const *specs = conf->servers;
+    size_t i, n = conf->nservers, len;
+    char one[300];
+
+    if (rc->master[0] != '\0') {
+        specs = conf->sentinels;
+        n = conf->nsentinels;
+    }
+    if (n == 0) {
+        if (conf->unix_path != NULL && conf->unix_path[0] != '\0')
+            snprintf(one, sizeof(one), "unix:%s", conf->unix_path);
+        else
+            snprintf(one, sizeof(one), "%s%s%s:%d",
+                     strchr(conf->host, ':') ? "[" : "", conf->host,
+                     strchr(conf->host, ':') ? "]" : "", conf->port);
+        rc->eps = xcalloc(1, sizeof(*rc->eps));
+        endpoint_set(&rc->eps[0], one);
+        rc->neps = 1;
+    } else {
+        rc->eps = xcalloc(n, sizeof(*rc->eps));
+        for (i = 0; i < n; i++)
+            endpoint_set(&rc->eps[i], specs[i]);
+        rc->neps = n;
+    }
+    if (rc->master[0] != '\0')
+        snprintf(rc->endpoint, sizeof(rc->endpoint),
+                 "master %s%s via sentinel ", rc->master,
+                 conf->prefer_replica ? " (replica preferred)" : "");
+    for (i = 0; i < rc->neps; i++) {
+        len = strlen(rc->endpoint);
+        snprintf(rc->endpoint + len, sizeof(rc->endpoint) - len, "%s%s",
+                 i ? "," : "", rc->eps[i].name);
+    }
+    len = strlen(rc->endpoint);
+    snprintf(rc->endpoint + len, sizeof(rc->endpoint) - len, " db %d",
+             conf->db);
+}
+
+/* rclient_create - a pool for the configured Redis; connects lazily */
 struct rclient *
 rclient_create(const struct rclient_conf *conf)
 {
     struct rclient *rc = xcalloc(1, sizeof(*rc));
 
     rc->conf = *conf;
-    rc->host = xstrdup(conf->host ? conf->host : "127.0.0.1");
-    rc->unix_path = xstrdup(conf->unix_path ? conf->unix_path : "");
     rc->username = xstrdup(conf->username ? conf->username : "");
     rc->password = xstrdup(conf->password ? conf->password : "");
+    rc->master = xstrdup(conf->sentinel_master ? conf->sentinel_master : "");
+    rc->sentinel_password =
+        xstrdup(conf->sentinel_password ? conf->sentinel_password : "");
+    if (conf->host == NULL)
+        rc->conf.host = "127.0.0.1";
+    set_endpoints(rc, &rc->conf);
+    /* Everything is copied: no pointer into the caller's strings stays. */
+    rc->conf.host = rc->conf.unix_path = NULL;
+    rc->conf.servers = rc->conf.sentinels = NULL;
+    rc->conf.sentinel_master = rc->conf.sentinel_password = NULL;
+    rc->conf.username = rc->conf.password = NULL;
     if (rc->conf.connections < 1)
         rc->conf.connections = 1;
-    if (rc->unix_path[0] != '\0')
-        snprintf(rc->endpoint, sizeof(rc->endpoint), "unix:%s db %d",
-                 rc->unix_path, conf->db);
-    else
-        snprintf(rc->endpoint, sizeof(rc->endpoint), "%s:%d db %d", rc->host,
-                 conf->port, conf->db);
     if (pthread_mutex_init(&rc->lock, NULL) != 0 ||
         pthread_cond_init(&rc->cond, NULL) != 0)
         fatalx("rclient: mutex init failed");
@@ -298,6 +636,8 @@ rclient_create(const struct rclient_conf *conf)
 void
 rclient_free(struct rclient *rc)
 {
+    size_t i;
+
     if (rc == NULL)
         return;
     rclient_watch_stop(rc);
@@ -311,14 +651,23 @@ rclient_free(struct rclient *rc)
     }
     pthread_mutex_destroy(&rc->lock);
     pthread_cond_destroy(&rc->cond);
-    free(rc->host);
-    free(rc->unix_path);
+    for (i = 0; i < rc->neps; i++) {
+        free(rc->eps[i].host);
+        free(rc->eps[i].path);
+    }
+    free(rc->eps);
     free(rc->username);
     free(rc->password);
+    free(rc->master);
+    free(rc->sentinel_password);
     free(rc);
 }
 
-/* rclient_endpoint - "host:port db N" or "unix:/path db N", for logs */
+/*
+ * rclient_endpoint - what the pool connects to, for logs: "host:port db N",
+ * "unix:/path db N", "h1:p1,h2:p2 db N" or "master M via sentinel h:p,...
+ * db N"
+ */
 const char *
 rclient_endpoint(const struct rclient *rc)
 {
@@ -521,10 +870,10 @@ watch_main(void *arg)
 {
     struct rclient *rc = arg;
     int backoff = 0, was_up = 0, warned = 0;
-    char why[512];
+    char why[512], name[400];
 
     while (!stopping(rc)) {
-        redisContext *ctx = open_ctx(rc, why, sizeof(why));
+        redisContext *ctx = open_ctx(rc, name, sizeof(name), why, sizeof(why));
         redisReply *r = NULL;
 
         if (ctx != NULL) {
@@ -542,9 +891,9 @@ watch_main(void *arg)
         if (r != NULL && r->type != REDIS_REPLY_ERROR) {
             freeReplyObject(r);
             rc->on_reset(rc->arg);
-            log_info("redis: watching %s%s%s for changes", rc->pattern[0],
+            log_info("redis: watching %s%s%s for changes on %s", rc->pattern[0],
                      rc->nwatch > 1 ? " and " : "",
-                     rc->nwatch > 1 ? rc->pattern[1] : "");
+                     rc->nwatch > 1 ? rc->pattern[1] : "", name);
             was_up = 1;
             backoff = 0;
             listen_loop(rc, ctx, why, sizeof(why));
@@ -558,7 +907,7 @@ watch_main(void *arg)
         if (was_up)
             log_warnx("redis: change watcher lost %s: %s; reconnecting "
                       "(cached routes are kept for cache.ttl)",
-                      rc->endpoint, why);
+                      name, why);
         else
             log_debug("redis: change watcher: %s", why);
         was_up = 0;
@@ -657,15 +1006,7 @@ rclient_create_cfg(const struct cfg *cfg)
 {
     struct rclient_conf rconf;
 
-    memset(&rconf, 0, sizeof(rconf));
-    rconf.host = cfg->redis_host;
-    rconf.port = cfg->redis_port;
-    rconf.unix_path = cfg->redis_unix;
-    rconf.username = cfg->redis_username;
-    rconf.password = cfg->redis_password;
-    rconf.db = cfg->redis_db;
-    rconf.timeout_ms = cfg->redis_timeout_ms;
-    rconf.connections = cfg->redis_connections;
+    rclient_conf_from_cfg(&rconf, cfg);
     return rclient_create(&rconf);
 }
 

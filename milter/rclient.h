@@ -7,14 +7,33 @@
  * module: values are copied out.  A connection that fails is dropped and
  * made again on next use; after a failed connect, further attempts wait
  * for a backoff (100 ms doubling to 2 s) and fail fast meanwhile.  State
- * changes (Redis down, Redis back) are logged once, not per lookup.
+ * changes (Redis down, Redis back, another endpoint in use) are logged
+ * once, not per lookup.  Every connect and every command is bounded by
+ * timeout_ms, so a server that hangs costs one lookup about timeout_ms,
+ * and the lookups after it fail fast; a lookup takes longer only when
+ * several servers (endpoints, Sentinels) hang in turn.
+ *
+ * Endpoints: a new connection tries the endpoints in order, starting with
+ * the one that answered last, and sticks with it until it fails (it does
+ * not go back to the first when that returns).
+ *
+ * Sentinel: a new connection asks the Sentinels in turn for the master
+ * (SENTINEL get-master-addr-by-name), or with prefer_replica first for a
+ * replica that is up and in sync (SENTINEL replicas), and checks with ROLE
+ * that the server is what the Sentinel said; a replica falls back to the
+ * master.  Connections to a failed master break, and their replacements
+ * ask again, so a failover is followed without a restart.  A reply
+ * -LOADING, -MASTERDOWN or -READONLY drops the connection too.  An ACL
+ * user then needs +role besides the lookup commands.
  *
  * The watcher is one extra connection on its own thread that subscribes to
  * keyspace notifications for keys under one or two prefixes (domain and
  * address keys) and calls back for every event; after each (re)subscription it
  * calls the reset callback, because events may have been missed while it was
  * away.  While it is away, cached answers stay valid for their ttl, as without
- * notifications.
+ * notifications.  It connects like the pool (with prefer_replica to a
+ * replica, where replicated writes raise notifications too) and so follows a
+ * failover.
  */
 #ifndef RCLIENT_H
 #define RCLIENT_H
@@ -22,11 +41,21 @@
 #include <stddef.h>
 
 struct rclient_conf {
+    /* One endpoint, used when servers and sentinels are both empty. */
     const char *host;
     int port;
     const char *unix_path; /* used instead of host/port when non-empty */
-    const char *username;  /* ACL user, or empty */
-    const char *password;  /* empty: no AUTH */
+    /* Endpoints "host:port", "[v6]:port" or "unix:/path", tried in order. */
+    const char *const *servers;
+    size_t nservers;
+    /* Sentinel: when master is non-empty, ask these for its address. */
+    const char *sentinel_master;
+    const char *const *sentinels;
+    size_t nsentinels;
+    const char *sentinel_password; /* AUTH to the Sentinels; empty: none */
+    int prefer_replica;            /* read from a healthy replica if any */
+    const char *username;          /* ACL user, or empty */
+    const char *password;          /* empty: no AUTH */
     int db;
     int timeout_ms; /* connect and command timeout */
     int connections;
@@ -64,9 +93,11 @@ struct rclient_reply {
 typedef void (*rclient_key_cb)(const char *key, size_t len, void *arg);
 typedef void (*rclient_reset_cb)(void *arg);
 
+struct cfg;
 struct rclient;
 struct cfg;
 
+void rclient_conf_from_cfg(struct rclient_conf *conf, const struct cfg *cfg);
 struct rclient *rclient_create(const struct rclient_conf *conf);
 void rclient_free(struct rclient *rc);
 int rclient_mget(struct rclient *rc, const char *const *keys, size_t n,

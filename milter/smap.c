@@ -283,6 +283,15 @@ decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
         mxs_escape(reason, reasonlen, why, strlen(why));
         return cfg->dry_run ? V_NOTFOUND : V_TEMP;
     }
+    if (rcode == MXS_OK && res.source == LOOKUP_STALE) {
+        if (res.stale_first)
+            log_warnx("socketmap: redis cannot answer (%s): using cached "
+                      "answers up to cache.stale_ttl past their ttl until it "
+                      "is back",
+                      why);
+        log_debug("socketmap: %s domain=%s: stale answer (%s)", shown, norm,
+                  why);
+    }
     if (rcode != MXS_OK) {
         /* routing.default is never an explicit key: not found. */
         log_warnx("socketmap: %s domain=%s: lookup failed (%s): using "

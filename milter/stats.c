@@ -18,7 +18,7 @@
 #include "route.h"
 #include "stats.h"
 
-#define NSOURCES 3 /* enum lookup_source */
+#define NSOURCES LOOKUP_NSOURCES
 #define NACTIONS 3 /* enum stats_action */
 
 /* Tempfail reasons by enhanced status code; the last slot is "other". */

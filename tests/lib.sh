@@ -200,3 +200,15 @@ check_mt() {
 
 # mtc_run - run an mtc script from stdin, print what mtc prints
 mtc_run() { "$TESTBIN/mtc" "$MILTER" 2>&1; }
+
+# The reply mxswitch gives a recipient when Redis cannot answer.
+T451="reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
+
+# rcpt_answer DOMAIN - send one message to u@DOMAIN through mtc; prints the
+# RCPT reply and, when the recipient was rewritten, the new one:
+# "continue <u+mx-remote@DOMAIN>", "continue" or "$T451"
+rcpt_answer() {
+    printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <u@%s>\neom\n' "$1" |
+        mtc_run | sed -n -e 's/^rcpt [^:]*: //p' -e 's/^addrcpt_par \([^ ]*\).*/\1/p' |
+        tr '\n' ' ' | sed 's/ $//'
+}

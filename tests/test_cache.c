@@ -1,5 +1,6 @@
 /*
- * test_cache - expiry, LRU bound, invalidation and generation races
+ * test_cache - expiry, LRU bound, invalidation, generation races and
+ * stale answers
  */
 #include <stdio.h>
 
@@ -72,6 +73,39 @@ main(void)
     check_int("the newest survive", "get", cache_get(c, "d999.test", 3000), 0);
     cache_free(c);
 
+    /* Stale answers: ttl 1000, kept 5000 past it for cache_get_stale(). */
+    c = cache_create(10, 1000);
+    cache_set_stale(c, 5000);
+    g = cache_generation(c);
+    cache_put(c, "s.test", 2, 0, g);
+    cache_put(c, "n.test", CACHE_ABSENT, 0, g);
+    check_int("stale: fresh entry via get_stale", "get",
+              cache_get_stale(c, "s.test", 500), 2);
+    check_int("stale: get misses past ttl", "get", cache_get(c, "s.test", 1000),
+              CACHE_MISS);
+    check_int("stale: the expired entry is kept", "count",
+              (long long)cache_count(c), 2);
+    check_int("stale: get_stale returns it past ttl", "get",
+              cache_get_stale(c, "s.test", 1000), 2);
+    check_int("stale: an absent key is remembered stale too", "get",
+              cache_get_stale(c, "n.test", 5999), CACHE_ABSENT);
+    check_int("stale: get_stale misses at ttl + stale", "get",
+              cache_get_stale(c, "s.test", 6000), CACHE_MISS);
+    check_int("stale: and drops it", "count", (long long)cache_count(c), 1);
+    cache_put(c, "s.test", 1, 6000, cache_generation(c));
+    cache_invalidate(c, "s.test", 6);
+    check_int("stale: invalidation removes the stale answer", "get",
+              cache_get_stale(c, "s.test", 7500), CACHE_MISS);
+    cache_put(c, "s.test", 1, 7000, cache_generation(c));
+    cache_flush(c);
+    check_int("stale: flush removes stale answers", "get",
+              cache_get_stale(c, "s.test", 8500), CACHE_MISS);
+    cache_put(c, "s.test", 1, 9000, cache_generation(c));
+    cache_set_stale(c, 0);
+    check_int("stale 0: get_stale ends at ttl", "get",
+              cache_get_stale(c, "s.test", 10000), CACHE_MISS);
+    cache_free(c);
+
     off = cache_create(100, 0);
     cache_put(off, "a.test", 2, 0, cache_generation(off));
     check_int("ttl 0 disables the cache", "get", cache_get(off, "a.test", 0),
@@ -82,6 +116,8 @@ main(void)
     check_int("max_entries 0 disables the cache", "get",
               cache_get(off, "a.test", 0), CACHE_MISS);
     cache_invalidate(off, "a.test", 6);
+    check_int("max_entries 0: get_stale misses", "get",
+              cache_get_stale(off, "a.test", 0), CACHE_MISS);
     cache_free(off);
     cache_free(NULL);
     return check_done("test_cache");

@@ -22,12 +22,6 @@ rcli ACL SETUSER mx on '>pw-mx-7' '~mxswitch:*' '&__keyspace@*' \
 rcli -n 3 SET mxswitch:domain:remote.test remote >/dev/null
 rcli -n 3 SET mxswitch:domain:toggle.test remote >/dev/null
 
-msg() {
-    printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <u@%s>\neom\n' "$1" |
-        mtc_run | sed -n -e 's/^rcpt [^:]*: //p' -e 's/^addrcpt_par \([^ ]*\).*/\1/p' |
-        tr '\n' ' ' | sed 's/ $//'
-}
-
 # run_with NAME REDIS-SETTINGS - start mxswitch with these redis settings
 run_with() {
     cat >"$WORK/$1.conf" <<CONF
@@ -40,23 +34,23 @@ CONF
 
 run_with unix "unix = \"$SOCK\"; password = \"pw-default-9\"; db = 3;"
 expect_eq "unix socket + password + db 3: remote is rewritten" \
-    "$(msg remote.test)" "continue <u+mx-remote@remote.test>"
+    "$(rcpt_answer remote.test)" "continue <u+mx-remote@remote.test>"
 rcli -n 3 SET mxswitch:domain:toggle.test local >/dev/null
-expect_eq "watcher follows db 3 over the unix socket" "$(msg toggle.test)" \
+expect_eq "watcher follows db 3 over the unix socket" "$(rcpt_answer toggle.test)" \
     "continue"
 stop_mxswitch "unix socket: clean exit"
 
 run_with acl "host = \"127.0.0.1\"; port = $RPORT; username = \"mx\"; password = \"pw-mx-7\"; db = 3;"
-expect_eq "ACL user: remote is rewritten" "$(msg remote.test)" \
+expect_eq "ACL user: remote is rewritten" "$(rcpt_answer remote.test)" \
     "continue <u+mx-remote@remote.test>"
 rcli -n 3 SET mxswitch:domain:toggle.test remote >/dev/null
-expect_eq "ACL user: watcher follows changes" "$(msg toggle.test)" \
+expect_eq "ACL user: watcher follows changes" "$(rcpt_answer toggle.test)" \
     "continue <u+mx-remote@toggle.test>"
 stop_mxswitch "ACL user: clean exit"
 
 run_with badpw "host = \"127.0.0.1\"; port = $RPORT; password = \"wrong-pw-5\"; db = 3;"
-expect_eq "refused AUTH: recipient gets 451" "$(msg remote.test)" \
-    "reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
+expect_eq "refused AUTH: recipient gets 451" "$(rcpt_answer remote.test)" \
+    "$T451"
 expect_grep "refused AUTH is logged" "$WORK/mxswitch.log" \
     'AUTH refused: WRONGPASS'
 expect_eq "the password never reaches the log" \
@@ -64,23 +58,23 @@ expect_eq "the password never reaches the log" \
 stop_mxswitch "refused AUTH: clean exit"
 
 run_with slow "host = \"127.0.0.1\"; port = $RPORT; password = \"pw-default-9\"; db = 3;"
-expect_eq "before the stall: lookups work" "$(msg remote.test)" \
+expect_eq "before the stall: lookups work" "$(rcpt_answer remote.test)" \
     "continue <u+mx-remote@remote.test>"
 rcli DEBUG SLEEP 2 >/dev/null &
 sleep_pid=$!
 track "$sleep_pid"
 sleep 0.3
 start=$(date +%s%N)
-got=$(msg slow.test)
+got=$(rcpt_answer slow.test)
 ms=$((($(date +%s%N) - start) / 1000000))
 expect_eq "slow Redis: recipient gets 451 instead of waiting" "$got" \
-    "reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
+    "$T451"
 echo "     (answered after ${ms} ms with timeout_ms = 400)"
 expect_grep "slow Redis is logged as a failure" "$WORK/mxswitch.log" \
     'unreachable: .*timed out after 400 ms'
 wait "$sleep_pid" 2>/dev/null
 untrack "$sleep_pid"
-poll_for continue 30 msg remote2.test
+poll_for continue 30 rcpt_answer remote2.test
 expect_eq "after the stall: lookups work again" "$GOT" continue
 stop_mxswitch "slow Redis: clean exit"
 finish
