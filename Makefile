@@ -35,8 +35,8 @@ BIN = milter/mxswitch
 endif
 
 CORE = util log addr domain route cache cfg
-DAEMON = $(CORE) rclient lookup smap mxcheck mlfi main
-UNITS = addr domain route cache cfg smap
+DAEMON = $(CORE) dns rclient lookup smap mxcheck mlfi main
+UNITS = addr domain route cache cfg smap dns
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN)
@@ -57,7 +57,11 @@ $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # test_smap links the server too (the reader lives beside it); needs no Redis.
-$(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o
+$(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o \
+    $(BUILD)/dns.o
+
+# test_dns tests the pure half of dns.c, which lives beside the resolver.
+$(BUILD)/test_dns: $(BUILD)/dns.o
 
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^

@@ -43,7 +43,9 @@ static int check_mode(const char *, char *, size_t);
 static int check_prefix_or_off(const char *, char *, size_t);
 static void list_set(struct cfg_list *, const char *const *, size_t);
 
-static const char *const modes[] = {"none", "local", "remote", NULL};
+/* In the order of enum route_mode. */
+static const char *const modes[] = {"none",   "local", "remote",
+                                    "backup", "auto",  NULL};
 static const char *const on_error[] = {"tempfail", "default", NULL};
 
 #define OFF(f) offsetof(struct cfg, f)

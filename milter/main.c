@@ -16,6 +16,7 @@
 
 #include "cache.h"
 #include "cfg.h"
+#include "dns.h"
 #include "log.h"
 #include "mlfi.h"
 #include "mxcheck.h"
@@ -179,6 +180,7 @@ main(int argc, char **argv)
     struct rclient *rc;
     struct cache *cache;
     struct mxcheck *mx;
+    struct dns *dns;
     struct smap *smap;
     struct cfg *cfg;
     char why[512];
@@ -260,8 +262,13 @@ main(int argc, char **argv)
     rc = rclient_create(&rconf);
     cache = cache_create((size_t)cfg->cache_max_entries,
                          (uint64_t)cfg->cache_ttl * 1000);
-    mx = mxcheck_create();
-    mlfi_setup(cfg, cache, rc, mx);
+    dns = dns_create((const char *const *)cfg->local_addresses.v,
+                     cfg->local_addresses.n, (size_t)cfg->cache_max_entries,
+                     why, sizeof(why));
+    if (dns == NULL)
+        fatalx("routing.local_addresses: %s", why);
+    mx = mxcheck_create(dns);
+    mlfi_setup(cfg, cache, rc, mx, dns);
     if (rclient_ping(rc, why, sizeof(why)) != 0)
         log_warnx("redis: %s (lookups answer per routing.on_error until it "
                   "is reachable)",
@@ -273,7 +280,7 @@ main(int argc, char **argv)
              route_mode_name((enum route_mode)cfg->default_mode),
              cfg->on_error == CFG_ON_ERROR_TEMPFAIL ? "tempfail" : "default",
              cfg->cache_ttl);
-    smap_start(smap, cache, rc);
+    smap_start(smap, cache, rc, dns);
 
     rv = smfi_main();
     log_info("stopping: waiting for %d session(s) in progress",
@@ -291,6 +298,7 @@ main(int argc, char **argv)
     rclient_free(rc);
     cache_free(cache);
     mxcheck_free(mx);
+    dns_free(dns);
     if (cfg->milter_pid_file[0] != '\0' && unlink(cfg->milter_pid_file) != 0)
         log_warn("cannot remove %s", cfg->milter_pid_file);
     cfg_free(cfg);

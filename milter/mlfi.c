@@ -9,6 +9,7 @@
 #include "addr.h"
 #include "cache.h"
 #include "cfg.h"
+#include "dns.h"
 #include "domain.h"
 #include "log.h"
 #include "lookup.h"
@@ -47,17 +48,19 @@ static const struct cfg *g_cfg; /* set before threads start, read-only */
 static struct cache *g_cache;
 static struct rclient *g_rc;
 static struct mxcheck *g_mx;
+static struct dns *g_dns;
 static int g_sessions; /* atomic */
 
 /* mlfi_setup - hand the callbacks their shared objects */
 void
 mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
-           struct mxcheck *mx)
+           struct mxcheck *mx, struct dns *dns)
 {
     g_cfg = cfg;
     g_cache = cache;
     g_rc = rc;
     g_mx = mx;
+    g_dns = dns;
 }
 
 /* mlfi_sessions - SMTP sessions with state now */
@@ -199,18 +202,25 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 static int
 resolve(struct rcpt *r, const char *qid, char *why, size_t whylen)
 {
-    char norm[DOMAIN_MAX + 1];
+    char norm[DOMAIN_MAX + 1], evidence[WHYLEN];
+    uint64_t now = mxs_now_ms();
     int rcode;
 
-    rcode = lookup_address(g_cfg, g_cache, g_rc, &r->addr, mxs_now_ms(), norm,
+    rcode = lookup_address(g_cfg, g_cache, g_rc, &r->addr, now, norm,
                            sizeof(norm), &r->res, why, whylen);
     if (norm[0] == '\0')
         return rcode; /* no domain, a literal, or a malformed domain */
     r->domain = xstrdup(norm);
-    if (rcode == MXS_OK)
-        log_debug("%s: %s: domain %s mode %s from %s key \"%s\"", qid, r->arg,
-                  norm, route_mode_name(r->res.mode),
-                  lookup_source_name(r->res.source), r->res.key);
+    if (rcode != MXS_OK)
+        return rcode;
+    log_debug("%s: %s: domain %s mode %s from %s key \"%s\"", qid, r->arg, norm,
+              route_mode_name(r->res.mode), lookup_source_name(r->res.source),
+              r->res.key);
+    rcode = lookup_auto(g_dns, norm, now, &r->res, evidence, sizeof(evidence),
+                        why, whylen);
+    if (rcode == MXS_OK && r->res.source == LOOKUP_DNS)
+        log_debug("%s: %s: auto: domain %s is %s: %s", qid, r->arg, norm,
+                  route_mode_name(r->res.mode), evidence);
     return rcode;
 }
 
@@ -265,12 +275,16 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
                           "Mail routing temporarily unavailable, try again "
                           "later");
         }
-        log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
-                  "routing.default %s",
-                  qid, shown, r.domain, why,
-                  route_mode_name((enum route_mode)g_cfg->default_mode));
         memset(&r.res, 0, sizeof(r.res));
-        r.res.mode = (enum route_mode)g_cfg->default_mode;
+        /* A default of auto cannot stand in for a failed lookup. */
+        r.res.mode = g_cfg->default_mode == ROUTE_AUTO
+                         ? ROUTE_NONE
+                         : (enum route_mode)g_cfg->default_mode;
+        log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
+                  "routing.default %s%s",
+                  qid, shown, r.domain, why,
+                  route_mode_name((enum route_mode)g_cfg->default_mode),
+                  g_cfg->default_mode == ROUTE_AUTO ? " (as none)" : "");
         r.res.source = LOOKUP_DEFAULT;
         r.on_error = 1;
     }
@@ -343,7 +357,9 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
     if (r->domain == NULL)
         mxs_why(why, sizeof(why), "%s",
                 r->addr.literal ? "address literal" : "no domain");
-    if (r->domain != NULL && r->res.mode == ROUTE_REMOTE)
+    /* Only a key's word needs checking: DNS already said "not here". */
+    if (r->domain != NULL && r->res.source != LOOKUP_DNS &&
+        (r->res.mode == ROUTE_REMOTE || r->res.mode == ROUTE_BACKUP))
         mxcheck_note(g_mx, r->domain, qid);
     mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
     snprintf(head, sizeof(head), "%s: rcpt=%s domain=%s mode=%s source=%s%s",

@@ -14,9 +14,10 @@ struct cfg;
 struct cache;
 struct rclient;
 struct mxcheck;
+struct dns;
 
 void mlfi_setup(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
-                struct mxcheck *mx);
+                struct mxcheck *mx, struct dns *dns);
 extern struct smfiDesc mlfi_desc;
 int mlfi_sessions(void);
 

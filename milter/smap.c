@@ -56,6 +56,7 @@ struct smap {
     const struct cfg *cfg;
     struct cache *cache;
     struct rclient *rc;
+    struct dns *dns;
     int fd;          /* listening socket */
     char *unix_path; /* removed by smap_stop(), or NULL */
     pthread_t listener;
@@ -233,15 +234,17 @@ nap(void)
 /*
  * decide - the verdict for one key; logs one line
  *
- * Only a full address whose domain is in remote mode by an explicit key is
- * found.  reason gets the TEMP text.
+ * Only a full address whose domain is in remote or backup mode by an
+ * explicit key, or by DNS (auto), is found.  reason gets the TEMP text.
  */
 static enum verdict
 decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
 {
     struct addr_tags t = cfg_tags(s->cfg);
     char why[WHYLEN], shown[ADDR_MAX + 64], norm[DOMAIN_MAX + 1];
+    char evidence[WHYLEN];
     struct lookup_result res;
+    uint64_t now = mxs_now_ms();
     size_t len = strlen(key);
     struct addr a;
     char *arg;
@@ -264,9 +267,12 @@ decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
         addr_clear(&a);
         return V_NOTFOUND;
     }
-    rcode = lookup_address(s->cfg, s->cache, s->rc, &a, mxs_now_ms(), norm,
-                           sizeof(norm), &res, why, sizeof(why));
+    rcode = lookup_address(s->cfg, s->cache, s->rc, &a, now, norm, sizeof(norm),
+                           &res, why, sizeof(why));
     addr_clear(&a);
+    if (rcode == MXS_OK)
+        rcode = lookup_auto(s->dns, norm, now, &res, evidence, sizeof(evidence),
+                            why, sizeof(why));
     if (rcode != MXS_OK && norm[0] == '\0') {
         log_debug("socketmap: %s -> NOTFOUND (bad domain: %s)", shown, why);
         return V_NOTFOUND;
@@ -284,10 +290,14 @@ decide(struct smap *s, const char *key, char *reason, size_t reasonlen)
                   shown, norm, why);
         return V_NOTFOUND;
     }
-    if (res.mode == ROUTE_REMOTE && res.explicit_key) {
-        log_debug("socketmap: %s -> OK (domain %s mode remote from %s key "
-                  "\"%s\")",
-                  shown, norm, lookup_source_name(res.source), res.key);
+    if ((res.mode == ROUTE_REMOTE || res.mode == ROUTE_BACKUP) &&
+        res.explicit_key) {
+        log_debug("socketmap: %s -> OK (domain %s mode %s from %s key "
+                  "\"%s\"%s%s)",
+                  shown, norm, route_mode_name(res.mode),
+                  lookup_source_name(res.source), res.key,
+                  res.source == LOOKUP_DNS ? ": " : "",
+                  res.source == LOOKUP_DNS ? evidence : "");
         return V_FOUND;
     }
     log_debug("socketmap: %s -> NOTFOUND (domain %s mode %s from %s%s%s%s)",
@@ -659,7 +669,8 @@ smap_open(const struct cfg *cfg)
 
 /* smap_start - answer requests from now on; NULL is a no-op */
 void
-smap_start(struct smap *s, struct cache *cache, struct rclient *rc)
+smap_start(struct smap *s, struct cache *cache, struct rclient *rc,
+           struct dns *dns)
 {
     int err;
 
@@ -667,6 +678,7 @@ smap_start(struct smap *s, struct cache *cache, struct rclient *rc)
         return;
     s->cache = cache;
     s->rc = rc;
+    s->dns = dns;
     err = pthread_create(&s->listener, NULL, listen_main, s);
     if (err != 0) {
         errno = err;
