@@ -10,7 +10,9 @@
  * The shell, struct dns, resolves through the system resolver
  * (/etc/resolv.conf, DNS only: no /etc/hosts) with res_nsend() and a
  * res_state of the caller's own per call, so lookups of different sessions
- * run in parallel; each query waits at most DNS_TIMEOUT_S, with one retry.
+ * run in parallel; a query waits DNS_TIMEOUT_S, then retries once with
+ * twice that (glibc's back-off), per name server; after one failed query
+ * the remaining hosts are not asked.
  * Decisions are cached per domain until the smallest TTL of the records
  * they rest on runs out (at most DNS_TTL_MAX_S; a negative answer without
  * an SOA, or a TTL of 0, is not cached; failures never are).  The cache
@@ -110,7 +112,19 @@ int dns_decide(const struct dns_mxset *mx, const struct dns_nets *local,
                enum route_mode *mode, char *evidence, size_t evlen, char *why,
                size_t whylen);
 
-/* I/O shell. */
+/*
+ * I/O shell.
+ *
+ * dns_create - local_addresses as in routing.local_addresses (none: the
+ *   interface addresses, read at each decision); max_entries bounds the
+ *   cache (0: no cache).  NULL with why when an address is bad.
+ * dns_free - NULL is a no-op.
+ * dns_auto_mode - the auto decision for a normalised domain (lower case,
+ *   A-labels, no trailing dot): MXS_OK with *mode (none, local, backup or
+ *   remote) and the evidence; MXS_TEMPFAIL with why when DNS cannot tell
+ *   (the evidence then shows what was seen).  May block for the resolver
+ *   timeouts; any thread; never logs.  For the admin tool's `explain` too.
+ */
 struct dns *dns_create(const char *const *local_addresses, size_t nlocal,
                        size_t max_entries, char *why, size_t whylen);
 void dns_free(struct dns *d);
