@@ -577,21 +577,48 @@ interface_nets(struct dns_nets *nets)
     return MXS_OK;
 }
 
-/* resolve - the MX set of a domain, its hosts resolved in order */
-static void
-resolve(res_state rs, const char *domain, struct dns_mxset *mx, uint32_t *ttl)
+/* host_is_local - whether one of a host's addresses is this server */
+static int
+host_is_local(const struct dns_host *h, const struct dns_nets *local)
 {
-    int stop = 0;
+    size_t i;
+
+    for (i = 0; h->status == DNS_FOUND && i < h->naddr; i++)
+        if (dns_nets_match(local, &h->addr[i]) >= 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * resolve - the MX set of a domain, its hosts resolved in order
+ *
+ * A null MX needs no addresses.  After one failure (likely a timeout) the
+ * rest is not asked, so a dead resolver costs one wait; once a host of the
+ * best preference is this server, the lower ones cannot change the answer
+ * and are not asked either.
+ */
+static void
+resolve(res_state rs, const char *domain, const struct dns_nets *local,
+        struct dns_mxset *mx, uint32_t *ttl)
+{
+    int best = -1, here = 0;
     size_t i;
 
     lookup_mx(rs, domain, mx, ttl);
-    /* A null MX needs no addresses; after one failure (likely a timeout)
-     * the rest is not asked, so a dead resolver costs one wait. */
-    for (i = 0; i < mx->n && !stop; i++) {
-        if (is_null_target(&mx->host[i]))
+    for (i = 0; i < mx->n; i++) {
+        struct dns_host *h = &mx->host[i];
+
+        if (is_null_target(h))
             continue;
-        resolve_host(rs, &mx->host[i], ttl);
-        stop = mx->host[i].status == DNS_FAIL;
+        if (best < 0)
+            best = (int)h->pref;
+        if (here && (int)h->pref > best)
+            break;
+        resolve_host(rs, h, ttl);
+        if (h->status == DNS_FAIL)
+            break;
+        if ((int)h->pref == best && host_is_local(h, local))
+            here = 1;
     }
 }
 
@@ -622,19 +649,19 @@ dns_auto_mode(struct dns *d, const char *domain, uint64_t now_ms,
         mxs_why(why, whylen, "cannot set up the resolver (resolv.conf)");
         return MXS_TEMPFAIL;
     }
-    rs.retrans = DNS_TIMEOUT_S;
-    rs.retry = 2;
-    mx = xmalloc(sizeof(*mx));
-    resolve(&rs, domain, mx, &ttl);
-    res_nclose(&rs);
     if (d->local.n == 0) {
         if (interface_nets(&ifnets) != MXS_OK) {
             mxs_why(why, whylen, "cannot read this server's addresses");
-            free(mx);
+            res_nclose(&rs);
             return MXS_TEMPFAIL;
         }
         local = &ifnets;
     }
+    rs.retrans = DNS_TIMEOUT_S;
+    rs.retry = 2;
+    mx = xmalloc(sizeof(*mx));
+    resolve(&rs, domain, local, mx, &ttl);
+    res_nclose(&rs);
     rcode = dns_decide(mx, local, mode, evidence, evlen, why, whylen);
     if (rcode == MXS_OK)
         cache_store(d, domain, now_ms, ttl, *mode, evidence);

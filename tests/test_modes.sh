@@ -29,6 +29,8 @@ PF_DNS=(
     --mx-host=backup.test,mx.primary.test,10
     --mx-host=backup.test,mx.hosting.test,20
     --mx-host=tie.test,mx.there.test,10
+    --mx-host=hereplus.test,mx.hosting.test,10
+    --mx-host=hereplus.test,mx.there.test,20
     --mx-host=tie.test,mx.hosting.test,10
     --mx-host=v6.test,mx6.hosting.test,10
     --mx-host=nullmx.test,.,0
@@ -51,7 +53,8 @@ track $!
 
 start_redis 6379 || abort "redis"
 rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
-for d in here.test there.test backup.test tie.test v6.test nullmx.test \
+for d in here.test hereplus.test there.test backup.test tie.test v6.test \
+    nullmx.test \
     badmx.test badlow.test implicit.test implicitfar.test nx.test \
     servfail.example slow.example cached.test; do
     rset "$d" auto
@@ -114,6 +117,18 @@ expect_grep "a tie at the best preference with this server is local" "$L" \
     'rcpt=<d@tie.test> domain=tie.test mode=local source=dns'
 expect_grep "the evidence names MX records and the matching address" "$L" \
     'debug: .*auto: domain backup.test is backup: MX 10 mx.primary.test \[127.0.0.22\], 20 mx.hosting.test \[127.0.0.1 \(this server: 127.0.0.1\)\]; lower-preference MX mx.hosting.test is this server: backup'
+
+check_mt "auto: best MX here, a lower one elsewhere: local" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <a@hereplus.test>
+==>
+connect: continue
+mail: continue
+rcpt <a@hereplus.test>: continue
+EOF
+expect_grep "once the best MX is here, lower MX hosts are not asked" "$L" \
+    'auto: domain hereplus.test is local: MX 10 mx.hosting.test \[127.0.0.1 \(this server: 127.0.0.1\)\], 20 mx.there.test \[not looked up\]; best MX mx.hosting.test is this server: local'
 
 check_mt "auto local gets the local tag where the MTA would relay or send" <<'EOF'
 connect client.test 127.0.0.1
