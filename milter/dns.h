@@ -10,9 +10,9 @@
  * The shell, struct dns, resolves through the system resolver
  * (/etc/resolv.conf, DNS only: no /etc/hosts) with res_nsend() and a
  * res_state of the caller's own per call, so lookups of different sessions
- * run in parallel; a query waits DNS_TIMEOUT_S, then retries once with
- * twice that (glibc's back-off), per name server; after one failed query
- * the remaining hosts are not asked.
+ * run in parallel; a query waits DNS_TIMEOUT_S and retries once (about
+ * 2 s per name server with glibc 2.36); after one failed query the
+ * remaining hosts are not asked.
  * Decisions are cached per domain until the smallest TTL of the records
  * they rest on runs out (at most DNS_TTL_MAX_S; a negative answer without
  * an SOA, or a TTL of 0, is not cached; failures never are).  The cache
