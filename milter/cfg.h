@@ -82,6 +82,8 @@ void cfg_free(struct cfg *cfg);
 char *cfg_dump(const struct cfg *cfg);
 struct addr_tags cfg_tags(const struct cfg *cfg);
 int cfg_check_cidr(const char *v, char *why, size_t whylen);
+int cfg_parse_cidr(const char *v, int *family, unsigned char *addr, int *bits,
+                   char *why, size_t whylen);
 int cfg_check_endpoint(const char *v, char *why, size_t whylen);
 
 #endif

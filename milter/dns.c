@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "cfg.h"
 #include "dns.h"
 #include "log.h"
 #include "mxs.h"
@@ -53,40 +54,22 @@ ev_add(char *ev, size_t evlen, const char *fmt, ...)
 /*
  * dns_net_parse - read "ADDRESS" or "ADDRESS/LEN", IPv4 or IPv6
  *
- * A bare address is a range of one (/32, /128).  MXS_INVALID with why for
- * anything else.
+ * With cfg's reader, so what `mxswitch -t` accepts is what is used.  A
+ * bare address is a range of one (/32, /128).  MXS_INVALID with why
+ * ("\"TEXT\": reason") for anything else.
  */
 int
 dns_net_parse(const char *text, struct dns_net *net, char *why, size_t whylen)
 {
-    const char *slash = strchr(text, '/');
-    size_t alen = slash ? (size_t)(slash - text) : strlen(text);
-    char host[INET6_ADDRSTRLEN];
-    int max;
+    char reason[128];
 
     memset(net, 0, sizeof(*net));
-    if (alen == 0 || alen >= sizeof(host))
-        goto bad;
-    memcpy(host, text, alen);
-    host[alen] = '\0';
-    net->ip.family = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
-    if (inet_pton(net->ip.family, host, net->ip.a) != 1)
-        goto bad;
-    max = net->ip.family == AF_INET6 ? 128 : 32;
-    net->bits = max;
-    if (slash != NULL) {
-        const char *p = slash + 1;
-        int bits = 0;
-
-        if (*p == '\0' || strspn(p, "0123456789") != strlen(p) ||
-            strlen(p) > 3 || (bits = atoi(p)) > max)
-            goto bad;
-        net->bits = bits;
+    if (cfg_parse_cidr(text, &net->ip.family, net->ip.a, &net->bits, reason,
+                       sizeof(reason)) != MXS_OK) {
+        mxs_why(why, whylen, "\"%s\": %s", text, reason);
+        return MXS_INVALID;
     }
     return MXS_OK;
-bad:
-    mxs_why(why, whylen, "\"%s\": expected an IP address or ADDRESS/LEN", text);
-    return MXS_INVALID;
 }
 
 /* in_net - whether ip lies in net */

@@ -187,7 +187,7 @@ static const struct cfg_case cases[] = {
      NULL},
     {"bad local addresses are named",
      "routing: { local_addresses = (\"1.2.3.4/33\", \"::1/129\", \"1.2.3\",\n"
-     "  \"10.0.0.0/\", \"host.example\"); };\n",
+     "  \"10.0.0.0/\", \"host.example\", \"10.0.0.0/+8\"); };\n",
      "@:1: routing.local_addresses: \"1.2.3.4/33\": prefix length must be "
      "0-32\n"
      "@:1: routing.local_addresses: \"::1/129\": prefix length must be "
@@ -197,7 +197,9 @@ static const struct cfg_case cases[] = {
      "@:1: routing.local_addresses: \"10.0.0.0/\": prefix length must be "
      "0-32\n"
      "@:1: routing.local_addresses: \"host.example\": expected an IP "
-     "address or ADDRESS/LEN\n"},
+     "address or ADDRESS/LEN\n"
+     "@:1: routing.local_addresses: \"10.0.0.0/+8\": prefix length must be "
+     "0-32\n"},
     {"the address prefix cannot overlap the domain prefix",
      "routing: { address_prefix = \"mxswitch:\"; };\n",
      "@:1: routing.address_prefix: must not start with routing.prefix or be "
