@@ -41,10 +41,10 @@ CTL = milter/mxswitch-ctl
 endif
 
 CORE = util log addr domain route cache cfg cfgref
-DAEMON = $(CORE) stats rclient lookup smap mxcheck mlfi main
+DAEMON = $(CORE) dns stats rclient lookup smap mxcheck mlfi main
 # The admin tool links the daemon's own modules: one copy of the rules.
-CTLOBJ = $(CORE) stats rclient lookup ctl
-UNITS = addr domain route cache cfg cfgref smap lookup corpus
+CTLOBJ = $(CORE) dns stats rclient lookup ctl
+UNITS = addr domain route cache cfg cfgref smap lookup corpus dns
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN) $(CTL)
@@ -62,16 +62,20 @@ $(BIN): $(DAEMON:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(CTL): $(CTLOBJ:%=$(BUILD)/%.o)
-	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -pthread
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lresolv -pthread
 
 $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # test_smap links the server too (the reader lives beside it); needs no Redis.
 $(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(BUILD)/rclient.o \
-                   $(BUILD)/stats.o
+                   $(BUILD)/stats.o $(BUILD)/dns.o
 # test_lookup: address keys and cache-only lookups; its Redis is a dead port.
-$(BUILD)/test_lookup: $(BUILD)/lookup.o $(BUILD)/rclient.o $(BUILD)/stats.o
+$(BUILD)/test_lookup: $(BUILD)/lookup.o $(BUILD)/rclient.o $(BUILD)/stats.o \
+                      $(BUILD)/dns.o
+
+# test_dns tests the pure half of dns.c, which lives beside the resolver.
+$(BUILD)/test_dns: $(BUILD)/dns.o
 
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^

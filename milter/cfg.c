@@ -43,7 +43,9 @@ static int check_mode(const char *, char *, size_t);
 static int check_prefix_or_off(const char *, char *, size_t);
 static void list_set(struct cfg_list *, const char *const *, size_t);
 
-static const char *const modes[] = {"none", "local", "remote", NULL};
+/* In the order of enum route_mode. */
+static const char *const modes[] = {"none",   "local", "remote",
+                                    "backup", "auto",  NULL};
 static const char *const on_error[] = {"tempfail", "default", NULL};
 
 #define OFF(f) offsetof(struct cfg, f)
@@ -283,41 +285,60 @@ check_prefix_or_off(const char *v, char *why, size_t whylen)
     return v[0] == '\0' ? MXS_OK : check_prefix(v, why, whylen);
 }
 
-/* cfg_check_cidr - an IPv4 or IPv6 address, optionally with /LEN */
+/*
+ * cfg_parse_cidr - read "ADDRESS" or "ADDRESS/LEN", IPv4 or IPv6
+ *
+ * The one reader of routing.local_addresses entries.  *family gets
+ * AF_INET or AF_INET6, addr (16 bytes) the address in network order,
+ * *bits the prefix length (32 or 128 for a bare address).
+ */
 int
-cfg_check_cidr(const char *v, char *why, size_t whylen)
+cfg_parse_cidr(const char *v, int *family, unsigned char *addr, int *bits,
+               char *why, size_t whylen)
 {
-    unsigned char buf[sizeof(struct in6_addr)];
     const char *slash = strchr(v, '/');
     size_t alen = slash ? (size_t)(slash - v) : strlen(v);
     char host[INET6_ADDRSTRLEN];
-    int v6, max;
+    int max;
 
+    memset(addr, 0, 16);
     if (alen == 0 || alen >= sizeof(host)) {
         mxs_why(why, whylen, "expected an IP address or ADDRESS/LEN");
         return MXS_INVALID;
     }
     memcpy(host, v, alen);
     host[alen] = '\0';
-    v6 = strchr(host, ':') != NULL;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1) {
+    *family = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
+    if (inet_pton(*family, host, addr) != 1) {
         mxs_why(why, whylen, "expected an IP address or ADDRESS/LEN");
         return MXS_INVALID;
     }
-    max = v6 ? 128 : 32;
+    max = *family == AF_INET6 ? 128 : 32;
+    *bits = max;
     if (slash != NULL) {
         char *end;
         long len;
 
         errno = 0;
         len = strtol(slash + 1, &end, 10);
-        if (errno != 0 || end == slash + 1 || *end != '\0' || len < 0 ||
+        if (errno != 0 || slash[1] < '0' || slash[1] > '9' || *end != '\0' ||
             len > max) {
             mxs_why(why, whylen, "prefix length must be 0-%d", max);
             return MXS_INVALID;
         }
+        *bits = (int)len;
     }
     return MXS_OK;
+}
+
+/* cfg_check_cidr - an IPv4 or IPv6 address, optionally with /LEN */
+int
+cfg_check_cidr(const char *v, char *why, size_t whylen)
+{
+    unsigned char addr[16];
+    int family, bits;
+
+    return cfg_parse_cidr(v, &family, addr, &bits, why, whylen);
 }
 
 /* cfg_check_endpoint - "host:port", "[ipv6]:port" or "unix:/path" */

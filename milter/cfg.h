@@ -83,6 +83,8 @@ char *cfg_dump(const struct cfg *cfg);
 char *cfg_changed(const struct cfg *a, const struct cfg *b);
 struct addr_tags cfg_tags(const struct cfg *cfg);
 int cfg_check_cidr(const char *v, char *why, size_t whylen);
+int cfg_parse_cidr(const char *v, int *family, unsigned char *addr, int *bits,
+                   char *why, size_t whylen);
 int cfg_check_endpoint(const char *v, char *why, size_t whylen);
 
 #endif

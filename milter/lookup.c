@@ -7,12 +7,13 @@
 #include <time.h>
 
 #include "cache.h"
+#include "dns.h"
 #include "lookup.h"
 #include "mxs.h"
 #include "rclient.h"
 #include "stats.h"
 
-/* lookup_source_name - "cache", "redis", "stale" or "default" */
+/* lookup_source_name - "cache", "redis", "stale", "default" or "dns" */
 const char *
 lookup_source_name(enum lookup_source source)
 {
@@ -23,6 +24,8 @@ lookup_source_name(enum lookup_source source)
         return "redis";
     case LOOKUP_STALE:
         return "stale";
+    case LOOKUP_DNS:
+        return "dns";
     default:
         return "default";
     }
@@ -386,4 +389,37 @@ lookup_probe_clear(struct lookup_probe *p, size_t n)
         p[i].key = NULL;
         rclient_values_clear(&p[i].val, 1);
     }
+}
+
+/*
+ * lookup_auto - resolve an auto result from the domain's MX records
+ *
+ * A result in any other mode is left as it is (MXS_OK, evidence "").  For
+ * auto: MXS_OK with the mode DNS gives (none, local, backup or remote),
+ * source LOOKUP_DNS and explicit_key set (DNS is the evidence, so a local
+ * decision may use the local tag), res->key kept; evidence says why.
+ * MXS_TEMPFAIL with why when DNS cannot tell: the caller applies
+ * routing.on_error, never a guess.
+ */
+int
+lookup_auto(struct dns *dns, const char *domain, uint64_t now_ms,
+            struct lookup_result *res, char *evidence, size_t evlen, char *why,
+            size_t whylen)
+{
+    enum route_mode mode;
+    char dwhy[256];
+
+    if (evlen > 0)
+        evidence[0] = '\0';
+    if (res->mode != ROUTE_AUTO)
+        return MXS_OK;
+    if (dns_auto_mode(dns, domain, now_ms, &mode, evidence, evlen, dwhy,
+                      sizeof(dwhy)) != MXS_OK) {
+        mxs_why(why, whylen, "auto mode: %s", dwhy);
+        return MXS_TEMPFAIL;
+    }
+    res->mode = mode;
+    res->explicit_key = 1;
+    res->source = LOOKUP_DNS;
+    return MXS_OK;
 }

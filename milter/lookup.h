@@ -7,7 +7,9 @@
  * exists wins.  An invalid value in the winning key is an error, never a
  * fall back to a parent domain or the default.  lookup_address() is the
  * one path from a parsed recipient to its mode, for the milter and the
- * socketmap server alike.
+ * socketmap server alike.  lookup_auto() then turns a result whose mode
+ * is auto into the mode the domain's MX records give (dns.h); call it
+ * right after lookup_address() / lookup_domain() with the same domain.
  *
  * Per-address keys (routing.address_prefix set): address_prefix +
  * lookup_address_key() (e.g. mxswitch:address:ceo@example.com) beats every
@@ -32,6 +34,7 @@
 #include "route.h"
 
 struct cache;
+struct dns;
 struct rclient;
 
 enum lookup_source {
@@ -39,6 +42,7 @@ enum lookup_source {
     LOOKUP_REDIS,
     LOOKUP_DEFAULT,
     LOOKUP_STALE, /* a cached answer past its ttl: Redis could not answer */
+    LOOKUP_DNS,   /* mode auto, decided by the domain's MX records */
     LOOKUP_NSOURCES
 };
 
@@ -54,7 +58,7 @@ enum lookup_kind {
 
 struct lookup_result {
     enum route_mode mode;
-    int explicit_key;          /* a key decided, not routing.default */
+    int explicit_key;          /* a key or DNS decided, not the default */
     enum lookup_source source; /* where the deciding answer came from */
     int stale_first; /* LOOKUP_STALE, and the first since Redis answered */
     char key[LOOKUP_KEY_MAX + 1]; /* winning key minus its prefix, or "" */
@@ -77,6 +81,9 @@ int lookup_address(const struct cfg *cfg, struct cache *cache,
                    char *why, size_t whylen);
 int lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
                        size_t outlen, char *why, size_t whylen);
+int lookup_auto(struct dns *dns, const char *domain, uint64_t now_ms,
+                struct lookup_result *res, char *evidence, size_t evlen,
+                char *why, size_t whylen);
 const char *lookup_source_name(enum lookup_source source);
 const char *lookup_key_prefix(const struct cfg *cfg, enum lookup_kind kind);
 int lookup_probe(const struct cfg *cfg, struct rclient *rc, const char *domain,

@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "cfg.h"
 #include "cfgref.h"
+#include "dns.h"
 #include "log.h"
 #include "mlfi.h"
 #include "mxcheck.h"
@@ -250,9 +251,18 @@ notify(const char *state)
 
 /* Settings read only at startup: a reload names them and keeps the old. */
 static const char *const restart_only[] = {
-    "milter.socket",     "milter.timeout",        "milter.user", "milter.group",
-    "milter.allow_root", "milter.pid_file",       "redis.",      "cache.",
-    "socketmap.socket",  "socketmap.max_clients", NULL,
+    "milter.socket",
+    "milter.timeout",
+    "milter.user",
+    "milter.group",
+    "milter.allow_root",
+    "milter.pid_file",
+    "redis.",
+    "cache.",
+    "socketmap.socket",
+    "socketmap.max_clients",
+    "routing.local_addresses",
+    NULL,
 };
 
 /* needs_restart - whether a setting ("group.name") is read only at start */
@@ -573,6 +583,7 @@ main(int argc, char **argv)
     struct rclient *rc;
     struct cache *cache;
     struct mxcheck *mx;
+    struct dns *dns;
     struct smap *smap;
     struct cfg *cfg;
     char why[512];
@@ -650,8 +661,13 @@ main(int argc, char **argv)
     cache = cache_create((size_t)cfg->cache_max_entries,
                          (uint64_t)cfg->cache_ttl * 1000);
     cache_set_stale(cache, (uint64_t)cfg->cache_stale_ttl * 1000);
-    mx = mxcheck_create();
-    mlfi_setup(cache, rc, mx);
+    dns = dns_create((const char *const *)cfg->local_addresses.v,
+                     cfg->local_addresses.n, (size_t)cfg->cache_max_entries,
+                     why, sizeof(why));
+    if (dns == NULL)
+        fatalx("routing.local_addresses: %s", why);
+    mx = mxcheck_create(dns);
+    mlfi_setup(cache, rc, mx, dns);
     g_cache = cache;
     g_rc = rc;
     if (rclient_ping(rc, why, sizeof(why)) != 0)
@@ -670,7 +686,7 @@ main(int argc, char **argv)
              cfg->dry_run ? ", DRY RUN: recipients are logged, never "
                             "changed or refused"
                           : "");
-    smap_start(smap, cache, rc);
+    smap_start(smap, cache, rc, dns);
     stats_writer_start();
     signals_start();
     notify("READY=1");
@@ -695,6 +711,7 @@ main(int argc, char **argv)
     cache_free(cache);
     mlfi_teardown();
     mxcheck_free(mx);
+    dns_free(dns);
     if (cfg->milter_pid_file[0] != '\0' && unlink(cfg->milter_pid_file) != 0)
         log_warn("cannot remove %s", cfg->milter_pid_file);
     /* libmilter leaves a retired unix socket's file behind. */

@@ -10,6 +10,7 @@
 #include "cache.h"
 #include "cfg.h"
 #include "cfgref.h"
+#include "dns.h"
 #include "domain.h"
 #include "log.h"
 #include "lookup.h"
@@ -50,16 +51,19 @@ static struct cache *g_cache;
 static struct cache *g_nocache; /* for sessions that outlived a reload */
 static struct rclient *g_rc;
 static struct mxcheck *g_mx;
+static struct dns *g_dns;
 static int g_sessions; /* atomic */
 
 /* mlfi_setup - hand the callbacks their shared objects */
 void
-mlfi_setup(struct cache *cache, struct rclient *rc, struct mxcheck *mx)
+mlfi_setup(struct cache *cache, struct rclient *rc, struct mxcheck *mx,
+           struct dns *dns)
 {
     g_cache = cache;
     g_nocache = cache_create(0, 0);
     g_rc = rc;
     g_mx = mx;
+    g_dns = dns;
 }
 
 /* mlfi_teardown - free what mlfi_setup() made; after the last session */
@@ -251,15 +255,18 @@ resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
         size_t whylen)
 {
     struct cache *c = cfgref_is_current(ref) ? g_cache : g_nocache;
-    char norm[DOMAIN_MAX + 1];
+    char norm[DOMAIN_MAX + 1], evidence[WHYLEN];
+    uint64_t now = mxs_now_ms();
     int rcode;
 
-    rcode = lookup_address(ref->cfg, c, g_rc, &r->addr, mxs_now_ms(), norm,
-                           sizeof(norm), &r->res, why, whylen);
+    rcode = lookup_address(ref->cfg, c, g_rc, &r->addr, now, norm, sizeof(norm),
+                           &r->res, why, whylen);
     if (norm[0] == '\0')
         return rcode; /* no domain, a literal, or a malformed domain */
     r->domain = xstrdup(norm);
-    if (rcode == MXS_OK && r->res.source == LOOKUP_STALE) {
+    if (rcode != MXS_OK)
+        return rcode;
+    if (r->res.source == LOOKUP_STALE) {
         if (r->res.stale_first)
             log_warnx("%s: redis cannot answer (%s): using cached answers "
                       "up to cache.stale_ttl past their ttl until it is back",
@@ -267,7 +274,7 @@ resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
         log_debug("%s: %s: domain %s: stale answer (%s)", qid, r->arg, norm,
                   why);
     }
-    if (rcode == MXS_OK) {
+    {
         char key[LOOKUP_KEY_MAX + 256];
 
         key_shown(ref->cfg, key, sizeof(key), &r->res);
@@ -275,6 +282,11 @@ resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
                   route_mode_name(r->res.mode),
                   lookup_source_name(r->res.source), key);
     }
+    rcode = lookup_auto(g_dns, norm, now, &r->res, evidence, sizeof(evidence),
+                        why, whylen);
+    if (rcode == MXS_OK && r->res.source == LOOKUP_DNS)
+        log_debug("%s: %s: auto: domain %s is %s: %s", qid, r->arg, norm,
+                  route_mode_name(r->res.mode), evidence);
     return rcode;
 }
 
@@ -333,12 +345,16 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
                                "Mail routing temporarily unavailable, try "
                                "again later");
         }
-        log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
-                  "routing.default %s",
-                  qid, shown, r.domain, why,
-                  route_mode_name((enum route_mode)cfg->default_mode));
         memset(&r.res, 0, sizeof(r.res));
-        r.res.mode = (enum route_mode)cfg->default_mode;
+        /* A default of auto cannot stand in for a failed lookup. */
+        r.res.mode = cfg->default_mode == ROUTE_AUTO
+                         ? ROUTE_NONE
+                         : (enum route_mode)cfg->default_mode;
+        log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
+                  "routing.default %s%s",
+                  qid, shown, r.domain, why,
+                  route_mode_name((enum route_mode)cfg->default_mode),
+                  cfg->default_mode == ROUTE_AUTO ? " (as none)" : "");
         r.res.source = LOOKUP_DEFAULT;
         r.on_error = 1;
     }
@@ -416,7 +432,9 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
     if (r->domain == NULL)
         mxs_why(why, sizeof(why), "%s",
                 r->addr.literal ? "address literal" : "no domain");
-    if (r->domain != NULL && r->res.mode == ROUTE_REMOTE)
+    /* Only a key's word needs checking: DNS already said "not here". */
+    if (r->domain != NULL && r->res.source != LOOKUP_DNS &&
+        (r->res.mode == ROUTE_REMOTE || r->res.mode == ROUTE_BACKUP))
         mxcheck_note(g_mx, r->domain, qid);
     mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
     snprintf(head, sizeof(head), "%s: rcpt=%s domain=%s mode=%s source=%s%s",

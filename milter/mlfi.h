@@ -15,8 +15,10 @@
 struct cache;
 struct rclient;
 struct mxcheck;
+struct dns;
 
-void mlfi_setup(struct cache *cache, struct rclient *rc, struct mxcheck *mx);
+void mlfi_setup(struct cache *cache, struct rclient *rc, struct mxcheck *mx,
+                struct dns *dns);
 void mlfi_teardown(void);
 extern struct smfiDesc mlfi_desc;
 int mlfi_sessions(void);

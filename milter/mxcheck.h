@@ -1,16 +1,17 @@
 /*
- * mxcheck.h - warn when a remote-mode domain's MX is this very server
+ * mxcheck.h - warn when a remote- or backup-mode domain's MX is this server
  *
  * Mail for such a domain cannot go remote: Sendmail bounces it ("MX list
- * ... points back to ..."), Postfix defers it ("mail for ... loops back to
- * myself").  The check is advice for the admin, so it stays off the mail
- * path: mxcheck_note() only queues the domain (at most MXCHECK_QUEUE
+ * ... points back to ..."), Postfix does not send it ("mail for ... loops
+ * back to myself").  The check is advice for the admin, so it stays off the
+ * mail path: mxcheck_note() only queues the domain (at most MXCHECK_QUEUE
  * waiting, more are dropped; a domain is checked at most once per
- * MXCHECK_TTL_MS) and a worker thread looks up the best-preference MX
- * hosts through the system resolver (1 s timeout, one retry), compares
- * their addresses with this host's interface addresses and logs a warning
- * when they point back.  A failed DNS lookup counts as "not here".
- * mxcheck_remote() is the synchronous check itself.  Thread safe.
+ * MXCHECK_TTL_MS) and a worker thread asks the resolver of dns.h, which
+ * says "local" exactly when a best-preference MX host has an address of
+ * this server (routing.local_addresses, or the interface addresses), and
+ * logs a warning with the DNS evidence.  A failed DNS lookup counts as
+ * "not here".  mxcheck_remote() is the synchronous check itself.  Thread
+ * safe.
  */
 #ifndef MXCHECK_H
 #define MXCHECK_H
@@ -26,14 +27,17 @@ enum mxcheck_result {
     MXCHECK_KNOWN          /* remembered answer: nothing new to say */
 };
 
+struct dns;
 struct mxcheck;
 
 #define MXCHECK_QUEUE 64
 
-struct mxcheck *mxcheck_create(void);
+/* dns is borrowed and must outlive mxcheck_free(). */
+struct mxcheck *mxcheck_create(struct dns *dns);
 void mxcheck_note(struct mxcheck *m, const char *domain, const char *qid);
 void mxcheck_free(struct mxcheck *m); /* stops and joins the worker */
 enum mxcheck_result mxcheck_remote(struct mxcheck *m, const char *domain,
-                                   uint64_t now_ms, char *mxhost, size_t mxlen);
+                                   uint64_t now_ms, char *evidence,
+                                   size_t evlen);
 
 #endif

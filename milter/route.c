@@ -8,7 +8,8 @@
 #include "mxs.h"
 #include "route.h"
 
-static const char *const mode_names[ROUTE_NMODES] = {"none", "local", "remote"};
+static const char *const mode_names[ROUTE_NMODES] = {"none", "local", "remote",
+                                                     "backup", "auto"};
 
 /*
  * route_mode_parse - read a mode from a Redis value
@@ -80,6 +81,10 @@ smtp_to_domain(const struct route_in *in)
  * describe the address as it arrived, so they are ignored for an address
  * that arrived tagged.  Only an explicit local key earns the local tag: a
  * local default must never pull foreign domains into local delivery.
+ * Backup routes like remote: the MTA, finding itself among the MX hosts,
+ * sends only to the better ones and keeps the mail queued while they
+ * refuse.  Auto must have been resolved (dns.h); left over, it is no
+ * opinion.
  */
 enum addr_tag
 route_decide(const struct route_in *in, char *why, size_t whylen)
@@ -88,6 +93,7 @@ route_decide(const struct route_in *in, char *why, size_t whylen)
 
     switch (in->mode) {
     case ROUTE_REMOTE:
+    case ROUTE_BACKUP:
         if (in->tag == ADDR_TAG_NONE && smtp_to_domain(in)) {
             mxs_why(why, whylen, "MTA already sends it by %s to %s", in->mailer,
                     in->host);
@@ -119,6 +125,9 @@ route_decide(const struct route_in *in, char *why, size_t whylen)
             mxs_why(why, whylen, "a local default never overrides %s", mailer);
         else
             mxs_why(why, whylen, "MTA delivers it by %s", mailer);
+        return ADDR_TAG_NONE;
+    case ROUTE_AUTO:
+        mxs_why(why, whylen, "auto mode not resolved from DNS: no opinion");
         return ADDR_TAG_NONE;
     default:
         mxs_why(why, whylen, "no opinion");

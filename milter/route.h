@@ -4,7 +4,10 @@
  * Pure: no I/O, no logging, no global state; safe from any thread.
  *
  * A mode says where mail for a domain should go (none: the MTA decides;
- * local: the mailbox here; remote: the domain's MX hosts).  route_decide()
+ * local: the mailbox here; remote: the domain's MX hosts; backup: this
+ * server is a lower-preference MX, so the better MX hosts, and the mail
+ * stays queued here while they refuse; auto: one of those, from the
+ * domain's MX records, see dns.h).  route_decide()
  * turns a mode plus what the MTA told the milter about its own routing
  * ({rcpt_mailer}, {rcpt_host}) into the form the recipient must have:
  * plain, remote-tagged or local-tagged.
@@ -16,9 +19,16 @@
 
 #include "addr.h"
 
-enum route_mode { ROUTE_NONE = 0, ROUTE_LOCAL, ROUTE_REMOTE };
+/* Values are stored in caches and config: append, never reorder. */
+enum route_mode {
+    ROUTE_NONE = 0,
+    ROUTE_LOCAL,
+    ROUTE_REMOTE,
+    ROUTE_BACKUP, /* backup MX: to the better MX hosts, never here */
+    ROUTE_AUTO    /* from DNS (dns.h); resolved before route_decide() */
+};
 
-#define ROUTE_NMODES 3
+#define ROUTE_NMODES 5
 
 struct route_in {
     enum route_mode mode;

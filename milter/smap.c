@@ -57,6 +57,7 @@ struct smap {
     const struct cfg *cfg;
     struct cache *cache;
     struct rclient *rc;
+    struct dns *dns;
     int fd;          /* listening socket */
     char *unix_path; /* removed by smap_stop(), or NULL */
     pthread_t listener;
@@ -234,10 +235,10 @@ nap(void)
 /*
  * decide - the verdict for one key; logs one line
  *
- * Only a full address in remote mode by an explicit key (its address key,
- * else its domain's) is found.  reason gets the TEMP text.  In dry run the
- * verdict is logged and NOTFOUND answered: Postfix then checks recipients
- * as it would without mxswitch.
+ * Only a full address whose mode is remote or backup by an explicit key
+ * (its address key, else its domain's) or by DNS (auto) is found.  reason
+ * gets the TEMP text.  In dry run the verdict is logged and NOTFOUND
+ * answered: Postfix then checks recipients as it would without mxswitch.
  */
 static enum verdict
 decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
@@ -245,7 +246,9 @@ decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
 {
     struct addr_tags t = cfg_tags(cfg);
     char why[WHYLEN], shown[ADDR_MAX + 64], norm[DOMAIN_MAX + 1];
+    char evidence[WHYLEN];
     struct lookup_result res;
+    uint64_t now = mxs_now_ms();
     size_t len = strlen(key);
     struct addr a;
     char *arg;
@@ -268,9 +271,12 @@ decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
         addr_clear(&a);
         return V_NOTFOUND;
     }
-    rcode = lookup_address(cfg, s->cache, s->rc, &a, mxs_now_ms(), norm,
-                           sizeof(norm), &res, why, sizeof(why));
+    rcode = lookup_address(cfg, s->cache, s->rc, &a, now, norm, sizeof(norm),
+                           &res, why, sizeof(why));
     addr_clear(&a);
+    if (rcode == MXS_OK)
+        rcode = lookup_auto(s->dns, norm, now, &res, evidence, sizeof(evidence),
+                            why, sizeof(why));
     if (rcode != MXS_OK && norm[0] == '\0') {
         log_debug("socketmap: %s -> NOTFOUND (bad domain: %s)", shown, why);
         return V_NOTFOUND;
@@ -299,18 +305,25 @@ decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
                   shown, norm, why);
         return V_NOTFOUND;
     }
-    if (res.mode == ROUTE_REMOTE && res.explicit_key) {
+    if ((res.mode == ROUTE_REMOTE || res.mode == ROUTE_BACKUP) &&
+        res.explicit_key) {
         if (cfg->dry_run) {
             log_info("socketmap: %s -> NOTFOUND (dry_run would=OK: domain %s "
-                     "mode remote from %s key \"%s%s\")",
-                     shown, norm, lookup_source_name(res.source),
-                     lookup_key_prefix(cfg, res.kind), res.key);
+                     "mode %s from %s key \"%s%s\"%s%s)",
+                     shown, norm, route_mode_name(res.mode),
+                     lookup_source_name(res.source),
+                     lookup_key_prefix(cfg, res.kind), res.key,
+                     res.source == LOOKUP_DNS ? ": " : "",
+                     res.source == LOOKUP_DNS ? evidence : "");
             return V_NOTFOUND;
         }
-        log_debug("socketmap: %s -> OK (domain %s mode remote from %s key "
-                  "\"%s%s\")",
-                  shown, norm, lookup_source_name(res.source),
-                  lookup_key_prefix(cfg, res.kind), res.key);
+        log_debug("socketmap: %s -> OK (domain %s mode %s from %s key "
+                  "\"%s%s\"%s%s)",
+                  shown, norm, route_mode_name(res.mode),
+                  lookup_source_name(res.source),
+                  lookup_key_prefix(cfg, res.kind), res.key,
+                  res.source == LOOKUP_DNS ? ": " : "",
+                  res.source == LOOKUP_DNS ? evidence : "");
         return V_FOUND;
     }
     log_debug("socketmap: %s -> NOTFOUND (domain %s mode %s from %s%s%s%s%s)",
@@ -695,7 +708,8 @@ smap_open(const struct cfg *cfg)
 
 /* smap_start - answer requests from now on; NULL is a no-op */
 void
-smap_start(struct smap *s, struct cache *cache, struct rclient *rc)
+smap_start(struct smap *s, struct cache *cache, struct rclient *rc,
+           struct dns *dns)
 {
     int err;
 
@@ -703,6 +717,7 @@ smap_start(struct smap *s, struct cache *cache, struct rclient *rc)
         return;
     s->cache = cache;
     s->rc = rc;
+    s->dns = dns;
     err = pthread_create(&s->listener, NULL, listen_main, s);
     if (err != 0) {
         errno = err;

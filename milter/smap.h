@@ -4,8 +4,9 @@
  * Postfix rejects a recipient of a hosted domain that no table knows.  The
  * users of a domain in remote mode live at its external provider, so
  * Postfix asks this server through virtual_alias_maps (socketmap_table(5)):
- * for an address whose domain is in remote mode by an explicit Redis key the
- * answer is the address itself ("OK bob@example.com"), which makes it known
+ * for an address whose domain is in remote or backup mode by an explicit
+ * Redis key, or by DNS for the auto mode (dns.h), the answer is the
+ * address itself ("OK bob@example.com"), which makes it known
  * without changing it; anything else is "NOTFOUND ".  A failed lookup is
  * "TEMP <reason>" (Postfix answers 4xx) unless routing.on_error = "default".
  *
@@ -19,8 +20,9 @@
  * listener thread and one thread per client (at most
  * socketmap.max_clients; more are closed at once, with a warning), and
  * smap_stop() stops and joins them all, closes the sockets and removes a
- * unix socket.  Every lookup goes through lookup_address() with the
- * milter's cfg, cache and Redis pool, which must outlive smap_stop().
+ * unix socket.  Every lookup goes through lookup_address() and
+ * lookup_auto() with the milter's cfg, cache, Redis pool and resolver,
+ * which must outlive smap_stop().
  */
 #ifndef SMAP_H
 #define SMAP_H
@@ -29,6 +31,7 @@
 
 struct cfg;
 struct cache;
+struct dns;
 struct rclient;
 struct smap;
 struct smap_reader;
@@ -52,7 +55,8 @@ size_t smap_reply(char *out, size_t outlen, const char *status,
                   const char *text);
 
 struct smap *smap_open(const struct cfg *cfg);
-void smap_start(struct smap *s, struct cache *cache, struct rclient *rc);
+void smap_start(struct smap *s, struct cache *cache, struct rclient *rc,
+                struct dns *dns);
 void smap_stop(struct smap *s);
 
 #endif

@@ -243,25 +243,46 @@ sum_decisions(int mode, int source)
     return n;
 }
 
+/* decisions_text - "none=N local=N ... (cache=N redis=N ...)"; caller frees */
+static char *
+decisions_text(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int i;
+
+    if (f == NULL)
+        fatal("open_memstream");
+    for (i = 0; i < ROUTE_NMODES; i++)
+        if (i != ROUTE_AUTO) /* auto is always resolved to another mode */
+            fprintf(f, "%s%s=%llu", i ? " " : "",
+                    route_mode_name((enum route_mode)i), sum_decisions(i, -1));
+    for (i = 0; i < NSOURCES; i++)
+        fprintf(f, "%s%s=%llu", i ? " " : " (",
+                lookup_source_name((enum lookup_source)i),
+                sum_decisions(-1, i));
+    fputc(')', f);
+    if (fclose(f) != 0)
+        fatal("open_memstream");
+    return buf;
+}
+
 /* stats_summary - the counters in one log line; caller frees */
 char *
 stats_summary(void)
 {
     uint64_t cmds = GET(g.redis_cmds);
-    char *line;
+    char *line, *dec = decisions_text();
 
     if (asprintf(
             &line,
-            "stats: decisions none=%llu local=%llu remote=%llu "
-            "(cache=%llu redis=%llu default=%llu); actions keep=%llu "
+            "stats: decisions %s; actions keep=%llu "
             "rewrite=%llu re-add=%llu; cache hits=%llu misses=%llu; "
             "redis commands=%llu errors=%llu avg=%.2fms; tempfails "
             "4.3.0=%llu 4.1.3=%llu 4.1.2=%llu 4.5.3=%llu other=%llu; "
             "sessions=%llu; reloads ok=%llu failed=%llu",
-            sum_decisions(ROUTE_NONE, -1), sum_decisions(ROUTE_LOCAL, -1),
-            sum_decisions(ROUTE_REMOTE, -1), sum_decisions(-1, LOOKUP_CACHE),
-            sum_decisions(-1, LOOKUP_REDIS), sum_decisions(-1, LOOKUP_DEFAULT),
-            (unsigned long long)GET(g.actions[STATS_KEEP]),
+            dec, (unsigned long long)GET(g.actions[STATS_KEEP]),
             (unsigned long long)GET(g.actions[STATS_REWRITE]),
             (unsigned long long)GET(g.actions[STATS_READD]),
             (unsigned long long)GET(g.cache_hits),
@@ -277,6 +298,7 @@ stats_summary(void)
             (unsigned long long)GET(g.reloads_ok),
             (unsigned long long)GET(g.reloads_failed)) < 0)
         fatal("asprintf");
+    free(dec);
     return line;
 }
 

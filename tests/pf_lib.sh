@@ -28,15 +28,23 @@ pf_net_up() {
     mount --bind "$WORK/resolv.conf" /etc/resolv.conf || return 1
     printf '127.0.0.1 localhost\n' >"$WORK/hosts"
     mount --bind "$WORK/hosts" /etc/hosts || return 1
+    pf_dns_start
+}
+
+# pf_dns_start - (re)start the DNS server on 127.0.0.1:53 with PF_DNS;
+# sets PF_DNS_PID
+pf_dns_start() {
+    local i before now
+    before=$(grep -c ': started' "$WORK/dnsmasq.log" 2>/dev/null)
     dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
         --listen-address=127.0.0.1 --bind-interfaces --port=53 --user=root \
         --local=/test/ --log-queries --log-facility="$WORK/dnsmasq.log" \
         "${PF_DNS[@]}" &
-    track $!
-    local i
+    PF_DNS_PID=$!
+    track "$PF_DNS_PID"
     for ((i = 0; i < 50; i++)); do
-        [ -s "$WORK/dnsmasq.log" ] && grep -q started "$WORK/dnsmasq.log" &&
-            return 0
+        now=$(grep -c ': started' "$WORK/dnsmasq.log" 2>/dev/null)
+        [ "${now:-0}" -gt "${before:-0}" ] && return 0
         sleep 0.1
     done
     echo "dnsmasq did not start"

@@ -54,8 +54,9 @@ static const struct cfg_case cases[] = {
     {"a 64-bit integer is range checked",
      "cache: { max_entries = 5000000000L; };\n",
      "@:1: cache.max_entries: 5000000000 is out of range (0-10000000)\n"},
-    {"an unknown mode is an error", "routing: { default = \"backup\"; };\n",
-     "@:1: routing.default: \"backup\" is not one of none, local, remote\n"},
+    {"an unknown mode is an error", "routing: { default = \"primary\"; };\n",
+     "@:1: routing.default: \"primary\" is not one of none, local, remote, "
+     "backup, auto\n"},
     {"an unknown on_error is an error",
      "routing: { on_error = \"accept\"; };\n",
      "@:1: routing.on_error: \"accept\" is not one of tempfail, default\n"},
@@ -186,7 +187,7 @@ static const struct cfg_case cases[] = {
      NULL},
     {"bad local addresses are named",
      "routing: { local_addresses = (\"1.2.3.4/33\", \"::1/129\", \"1.2.3\",\n"
-     "  \"10.0.0.0/\", \"host.example\"); };\n",
+     "  \"10.0.0.0/\", \"host.example\", \"10.0.0.0/+8\"); };\n",
      "@:1: routing.local_addresses: \"1.2.3.4/33\": prefix length must be "
      "0-32\n"
      "@:1: routing.local_addresses: \"::1/129\": prefix length must be "
@@ -196,7 +197,9 @@ static const struct cfg_case cases[] = {
      "@:1: routing.local_addresses: \"10.0.0.0/\": prefix length must be "
      "0-32\n"
      "@:1: routing.local_addresses: \"host.example\": expected an IP "
-     "address or ADDRESS/LEN\n"},
+     "address or ADDRESS/LEN\n"
+     "@:1: routing.local_addresses: \"10.0.0.0/+8\": prefix length must be "
+     "0-32\n"},
     {"the address prefix cannot overlap the domain prefix",
      "routing: { address_prefix = \"mxswitch:\"; };\n",
      "@:1: routing.address_prefix: must not start with routing.prefix or be "
@@ -314,7 +317,8 @@ run_lists(const char *path)
     write_file(path, "redis: { sentinel: { master = \"mymaster\";\n"
                      "  servers = (\"127.0.0.1:26379\", \"[::1]:26380\");\n"
                      "  password = \"t0p\"; }; };\n"
-                     "routing: { local_addresses = [\"10.0.0.0/8\"]; };\n");
+                     "routing: { local_addresses = [\"10.0.0.0/8\"];\n"
+                     "  default = \"Auto\"; };\n");
     cfg = cfg_load(path, &errors);
     if (cfg == NULL) {
         check_str(name, "errors", errors, NULL);
@@ -328,6 +332,7 @@ run_lists(const char *path)
     check_int(name, "redis.servers default empty", (int)cfg->redis_servers.n,
               0);
     check_str(name, "local address", cfg->local_addresses.v[0], "10.0.0.0/8");
+    check_int(name, "routing.default auto", cfg->default_mode, ROUTE_AUTO);
     dump = cfg_dump(cfg);
     check_int("the dump nests subgroups", "sentinel",
               strstr(dump, "    sentinel: {\n        master = \"mymaster\";\n"

@@ -20,7 +20,7 @@ printf 'routing: {\n  default = "sideways";\n  tll = 3;\n};\n' >"$WORK/bad.conf"
 run_mx -t -c "$WORK/bad.conf"
 expect_eq "-t on a bad config exits 1" "$RC" 1
 expect_eq "-t names file, line and setting of every problem" "$OUT" \
-"$WORK/bad.conf:2: routing.default: \"sideways\" is not one of none, local, remote
+"$WORK/bad.conf:2: routing.default: \"sideways\" is not one of none, local, remote, backup, auto
 $WORK/bad.conf:3: routing.tll: unknown setting
 mxswitch: $WORK/bad.conf: configuration rejected"
 

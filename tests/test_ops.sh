@@ -119,7 +119,7 @@ EOF
 LINE=$(summary)
 expect_eq "SIGUSR1 logs the decisions, actions and lookups sent" \
     "$(echo "$LINE" | sed 's/ avg=[0-9.]*ms//')" \
-    "stats: decisions none=1 local=1 remote=2 (cache=1 redis=3 default=0); actions keep=2 rewrite=2 re-add=0; cache hits=1 misses=3; redis commands=3 errors=0; tempfails 4.3.0=0 4.1.3=1 4.1.2=0 4.5.3=0 other=0; sessions=2; reloads ok=0 failed=0"
+    "stats: decisions none=1 local=1 remote=2 backup=0 (cache=1 redis=3 default=0 stale=0 dns=0); actions keep=2 rewrite=2 re-add=0; cache hits=1 misses=3; redis commands=3 errors=0; tempfails 4.3.0=0 4.1.3=1 4.1.2=0 4.5.3=0 other=0; sessions=2; reloads ok=0 failed=0"
 
 # The writer runs every second: wait for a file that has this traffic.
 poll_for 2 50 prom 'mxswitch_actions_total{action="rewrite"}' >/dev/null

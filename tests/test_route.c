@@ -29,8 +29,10 @@ static const struct mode_case mode_cases[] = {
     {"a prefix of a mode is invalid", S("rem"), MXS_INVALID, ROUTE_NONE},
     {"a mode with more text is invalid", S("remotes"), MXS_INVALID, ROUTE_NONE},
     {"two words are invalid", S("local remote"), MXS_INVALID, ROUTE_NONE},
-    {"a later issue's mode is invalid for now", S("backup"), MXS_INVALID,
-     ROUTE_NONE},
+    {"backup is a mode", S("backup"), MXS_OK, ROUTE_BACKUP},
+    {"auto is a mode, in any case", S("AuTo"), MXS_OK, ROUTE_AUTO},
+    {"blanks around backup are ignored", S("\tBACKUP "), MXS_OK, ROUTE_BACKUP},
+    {"a made-up mode is invalid", S("primary"), MXS_INVALID, ROUTE_NONE},
     {"binary bytes are invalid", S("\xff\xfe"), MXS_INVALID, ROUTE_NONE},
 };
 
@@ -81,6 +83,22 @@ static const struct decide_case decide_cases[] = {
      ADDR_TAG_REMOTE, "smtp", "d.test", ADDR_TAG_NONE},
     {"local-tagged arrival with local mode keeps the tag", ROUTE_LOCAL, 1,
      ADDR_TAG_LOCAL, "virtual", "d.test", ADDR_TAG_LOCAL},
+    {"backup that Postfix delivers virtually is tagged remote", ROUTE_BACKUP, 1,
+     ADDR_TAG_NONE, "virtual", "d.test", ADDR_TAG_REMOTE},
+    {"backup that Postfix relays is tagged remote", ROUTE_BACKUP, 1,
+     ADDR_TAG_NONE, "relay", "d.test", ADDR_TAG_REMOTE},
+    {"backup that Postfix sends by smtp to the domain is left", ROUTE_BACKUP, 1,
+     ADDR_TAG_NONE, "smtp", "d.test", ADDR_TAG_NONE},
+    {"backup without macros is tagged", ROUTE_BACKUP, 0, ADDR_TAG_NONE, NULL,
+     NULL, ADDR_TAG_REMOTE},
+    {"backup strips a forged local tag", ROUTE_BACKUP, 1, ADDR_TAG_LOCAL,
+     "virtual", "d.test", ADDR_TAG_REMOTE},
+    {"backup via a relayhost is tagged", ROUTE_BACKUP, 1, ADDR_TAG_NONE, "smtp",
+     "[relay.test]", ADDR_TAG_REMOTE},
+    {"unresolved auto is no opinion", ROUTE_AUTO, 1, ADDR_TAG_NONE, "relay",
+     "d.test", ADDR_TAG_NONE},
+    {"unresolved auto strips a forged tag", ROUTE_AUTO, 1, ADDR_TAG_REMOTE,
+     NULL, NULL, ADDR_TAG_NONE},
     {"none leaves a plain address", ROUTE_NONE, 0, ADDR_TAG_NONE, "smtp",
      "d.test", ADDR_TAG_NONE},
     {"none strips a forged remote tag", ROUTE_NONE, 0, ADDR_TAG_REMOTE, NULL,
@@ -115,6 +133,9 @@ main(void)
         check_int(c->name, "why is given", why[0] != '\0', 1);
     }
     check_str("mode names", "remote", route_mode_name(ROUTE_REMOTE), "remote");
+    check_str("mode names", "backup", route_mode_name(ROUTE_BACKUP), "backup");
+    check_str("mode names", "auto", route_mode_name(ROUTE_AUTO), "auto");
+    check_str("mode names", "out of range", route_mode_name(ROUTE_NMODES), "?");
     check_int("Sendmail esmtp is an SMTP mailer", "smtp",
               route_mailer_is_smtp("esmtp"), 1);
     check_int("virtual is not an SMTP mailer", "smtp",

@@ -1,0 +1,325 @@
+#!/bin/bash
+# test_modes - every routing mode through the milter protocol (tests/mtc)
+# and the socketmap (postmap -q), with a real redis-server and dnsmasq
+# serving MX records that point at this host (127.0.0.1) and elsewhere, in
+# a private network namespace (pf_lib.sh).  Covers backup, auto (local,
+# backup, remote, none, implicit MX, null MX, NXDOMAIN, SERVFAIL, timeout,
+# an unresolvable best MX), routing.default = auto, routing.local_addresses
+# with IPv6 ranges, and the TTL-bounded decision cache.
+T_NAME=test_modes
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pf_lib.sh"
+pf_enter "$@"
+
+# SERVFAIL: names outside .test go to 127.0.0.9, a second dnsmasq that
+# refuses them; with DNSSEC on (a trust anchor no zone here can meet), the
+# first dnsmasq cannot validate that and answers SERVFAIL.  slow.example is
+# forwarded to 127.0.0.10, where nothing answers: a timeout.
+ANCHOR=.,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
+PF_DNS=(
+    --local-ttl=600
+    --dnssec "--trust-anchor=$ANCHOR" --server=127.0.0.9
+    --server=/slow.example/127.0.0.10
+    --host-record=mx.hosting.test,127.0.0.1,0
+    --host-record=mx.there.test,127.0.0.21,0
+    --host-record=mx.primary.test,127.0.0.22,0
+    --host-record=mx6.hosting.test,2001:db8:25::1,0
+    --mx-host=here.test,mx.hosting.test,10
+    --mx-host=there.test,mx.there.test,10
+    --mx-host=backup.test,mx.primary.test,10
+    --mx-host=backup.test,mx.hosting.test,20
+    --mx-host=tie.test,mx.there.test,10
+    --mx-host=hereplus.test,mx.hosting.test,10
+    --mx-host=hereplus.test,mx.there.test,20
+    --mx-host=tie.test,mx.hosting.test,10
+    --mx-host=v6.test,mx6.hosting.test,10
+    --mx-host=nullmx.test,.,0
+    --mx-host=badmx.test,mx.nowhere.test,10
+    --mx-host=badlow.test,mx.there.test,10
+    --mx-host=badlow.test,mx.nowhere.test,20
+    --host-record=implicit.test,127.0.0.1,0
+    --host-record=implicitfar.test,127.0.0.23,0
+    --mx-host=cached.test,mx.cached.test,10
+    --host-record=mx.cached.test,127.0.0.1,2001:db8:99::1,600
+    --mx-host=dflt.test,mx.hosting.test,10
+    --mx-host=dfltfar.test,mx.there.test,10
+)
+abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
+pf_net_up || abort "private network and DNS"
+dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+    --listen-address=127.0.0.9 --bind-dynamic --port=53 --user=root \
+    --log-facility="$WORK/dnsmasq-refuser.log" &
+track $!
+
+start_redis 6379 || abort "redis"
+rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
+for d in here.test hereplus.test there.test backup.test tie.test v6.test \
+    nullmx.test \
+    badmx.test badlow.test implicit.test implicitfar.test nx.test \
+    servfail.example slow.example cached.test; do
+    rset "$d" auto
+done
+rset there.test AUTO
+rset explicit.test backup
+rset keyed.test remote
+
+MILTER="inet:8891@127.0.0.1"
+mkdir -p "$WORK/postfix"
+: >"$WORK/postfix/main.cf"
+# q KEY - what the socketmap answers through postmap: the value or NOTFOUND
+q() {
+    timeout 30 postmap -c "$WORK/postfix" -q "$1" \
+        socketmap:inet:127.0.0.1:8893:mxswitch 2>&1 || echo NOTFOUND
+}
+write_conf() {
+    cat >"$WORK/mx.conf" <<CONF
+milter: { socket = "$MILTER"; allow_root = true; };
+redis: { host = "127.0.0.1"; port = 6379; timeout_ms = 300; };
+routing: { $1 };
+cache: { ttl = 3600; };
+socketmap: { socket = "inet:8893@127.0.0.1"; };
+CONF
+}
+
+# Phase 1: keys say auto; this server is its interface addresses.
+write_conf 'default = "none";'
+start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
+
+check_mt "auto: best MX here is local; elsewhere remote; lower MX here backup" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <a@here.test>
+rcpt <b@there.test>
+rcpt <c@backup.test>
+rcpt <d@tie.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <a@here.test>: continue
+rcpt <b@there.test>: continue
+rcpt <c@backup.test>: continue
+rcpt <d@tie.test>: continue
+delrcpt <b@there.test>
+addrcpt_par <b+mx-remote@there.test> ORCPT=rfc822;b@there.test
+delrcpt <c@backup.test>
+addrcpt_par <c+mx-remote@backup.test> ORCPT=rfc822;c@backup.test
+eom: continue
+EOF
+L=$WORK/mxswitch.log
+expect_grep "auto local is logged with source dns" "$L" \
+    'rcpt=<a@here.test> domain=here.test mode=local source=dns key=mxswitch:domain:here.test action=keep'
+expect_grep "auto remote (value AUTO in upper case) is logged" "$L" \
+    'rcpt=<b@there.test> domain=there.test mode=remote source=dns key=mxswitch:domain:there.test action=rewrite'
+expect_grep "auto backup is logged" "$L" \
+    'rcpt=<c@backup.test> domain=backup.test mode=backup source=dns .*action=rewrite new=<c\+mx-remote@backup.test>'
+expect_grep "a tie at the best preference with this server is local" "$L" \
+    'rcpt=<d@tie.test> domain=tie.test mode=local source=dns'
+expect_grep "the evidence names MX records and the matching address" "$L" \
+    'debug: .*auto: domain backup.test is backup: MX 10 mx.primary.test \[127.0.0.22\], 20 mx.hosting.test \[127.0.0.1 \(this server: 127.0.0.1\)\]; lower-preference MX mx.hosting.test is this server: backup'
+
+check_mt "auto: best MX here, a lower one elsewhere: local" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <a@hereplus.test>
+==>
+connect: continue
+mail: continue
+rcpt <a@hereplus.test>: continue
+EOF
+expect_grep "once the best MX is here, lower MX hosts are not asked" "$L" \
+    'auto: domain hereplus.test is local: MX 10 mx.hosting.test \[127.0.0.1 \(this server: 127.0.0.1\)\], 20 mx.there.test \[not looked up\]; best MX mx.hosting.test is this server: local'
+
+check_mt "auto local gets the local tag where the MTA would relay or send" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+macro R {rcpt_mailer} relay {rcpt_host} here.test
+rcpt <a@here.test>
+macro R {rcpt_mailer} smtp {rcpt_host} tie.test
+rcpt <d@tie.test>
+macro R {rcpt_mailer} smtp {rcpt_host} backup.test
+rcpt <c@backup.test>
+macro R {rcpt_mailer} smtp {rcpt_host} explicit.test
+rcpt <e@explicit.test>
+macro R {rcpt_mailer} virtual {rcpt_host} explicit.test
+rcpt <f@explicit.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <a@here.test>: continue
+rcpt <d@tie.test>: continue
+rcpt <c@backup.test>: continue
+rcpt <e@explicit.test>: continue
+rcpt <f@explicit.test>: continue
+delrcpt <a@here.test>
+addrcpt_par <a+mx-local@here.test> ORCPT=rfc822;a@here.test
+delrcpt <d@tie.test>
+addrcpt_par <d+mx-local@tie.test> ORCPT=rfc822;d@tie.test
+delrcpt <f@explicit.test>
+addrcpt_par <f+mx-remote@explicit.test> ORCPT=rfc822;f@explicit.test
+eom: continue
+EOF
+expect_grep "explicit backup key: smtp to the domain is left alone" "$L" \
+    'rcpt=<e@explicit.test> domain=explicit.test mode=backup source=redis key=mxswitch:domain:explicit.test action=keep \(MTA already sends it by smtp to explicit.test\)'
+
+check_mt "auto: implicit MX, null MX and NXDOMAIN" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+macro R {rcpt_mailer} relay {rcpt_host} implicit.test
+rcpt <a@implicit.test>
+rcpt <b@implicitfar.test>
+macro R {rcpt_mailer} relay {rcpt_host} nullmx.test
+rcpt <c@nullmx.test>
+macro R {rcpt_mailer} relay {rcpt_host} nx.test
+rcpt <d@nx.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <a@implicit.test>: continue
+rcpt <b@implicitfar.test>: continue
+rcpt <c@nullmx.test>: continue
+rcpt <d@nx.test>: continue
+delrcpt <a@implicit.test>
+addrcpt_par <a+mx-local@implicit.test> ORCPT=rfc822;a@implicit.test
+delrcpt <b@implicitfar.test>
+addrcpt_par <b+mx-remote@implicitfar.test> ORCPT=rfc822;b@implicitfar.test
+eom: continue
+EOF
+expect_grep "implicit MX evidence" "$L" \
+    'auto: domain implicit.test is local: no MX records: implicit MX implicit.test \[127.0.0.1 \(this server: 127.0.0.1\)\]'
+expect_grep "null MX gives none" "$L" \
+    'rcpt=<c@nullmx.test> domain=nullmx.test mode=none source=dns .*action=keep'
+expect_grep "NXDOMAIN gives none" "$L" \
+    'auto: domain nx.test is none: NXDOMAIN'
+
+check_mt "auto: SERVFAIL, timeout and an unresolvable best MX are 451 4.3.0" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <a@servfail.example>
+rcpt <b@slow.example>
+rcpt <c@badmx.test>
+rcpt <d@badlow.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <a@servfail.example>: reply 451 4.3.0 Mail routing temporarily unavailable, try again later
+rcpt <b@slow.example>: reply 451 4.3.0 Mail routing temporarily unavailable, try again later
+rcpt <c@badmx.test>: reply 451 4.3.0 Mail routing temporarily unavailable, try again later
+rcpt <d@badlow.test>: continue
+delrcpt <d@badlow.test>
+addrcpt_par <d+mx-remote@badlow.test> ORCPT=rfc822;d@badlow.test
+eom: continue
+EOF
+expect_grep "SERVFAIL is logged as a failed MX lookup" "$L" \
+    'rcpt=<a@servfail.example> domain=servfail.example: lookup failed \(auto mode: MX lookup failed .*answered 451 4.3.0'
+expect_grep "dnsmasq really answered SERVFAIL" "$WORK/dnsmasq.log" \
+    'validation (servfail.example|example) is (BOGUS|ABANDONED)|SERVFAIL'
+expect_grep "an unresolvable best MX is logged" "$L" \
+    'domain=badmx.test: lookup failed \(auto mode: best MX mx.nowhere.test does not resolve \(NXDOMAIN\)\)'
+
+expect_eq "socketmap: auto remote and backup users are known" \
+    "$(q x@there.test)/$(q x@backup.test)/$(q x@explicit.test)" \
+    "x@there.test/x@backup.test/x@explicit.test"
+expect_eq "socketmap: auto local and none are not" \
+    "$(q x@here.test)/$(q x@nx.test)" "NOTFOUND/NOTFOUND"
+expect_grep "socketmap: the DNS evidence is logged" "$L" \
+    'socketmap: x@there.test -> OK \(domain there.test mode remote from dns key "mxswitch:domain:there.test": MX 10 mx.there.test \[127.0.0.21\]; no MX host is this server: remote\)'
+
+# The TTL bounds the cache: cached.test rests on records of TTL 600,
+# here.test on a host record of TTL 0.  With DNS gone, the first is still
+# known, the second is a lookup error.
+check_mt "cached.test is looked up while DNS is there" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <a@cached.test>
+==>
+connect: continue
+mail: continue
+rcpt <a@cached.test>: continue
+EOF
+stop_pid "$PF_DNS_PID"
+check_mt "DNS down: a decision within its TTL is served from the cache" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+macro R {rcpt_mailer} relay {rcpt_host} cached.test
+rcpt <a@cached.test>
+rcpt <b@here.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <a@cached.test>: continue
+rcpt <b@here.test>: reply 451 4.3.0 Mail routing temporarily unavailable, try again later
+delrcpt <a@cached.test>
+addrcpt_par <a+mx-local@cached.test> ORCPT=rfc822;a@cached.test
+eom: continue
+EOF
+expect_grep "the cached evidence says so" "$L" \
+    'auto: domain cached.test is local: MX 10 mx.cached.test \[127.0.0.1 \(this server: 127.0.0.1\), 2001:db8:99::1\]; best MX mx.cached.test is this server: local; cached, [0-9]+ s left'
+stop_mxswitch "mxswitch stops (phase 1)"
+
+# Phase 2: routing.default = auto, this server given as ranges (IPv4 and
+# IPv6) in routing.local_addresses; DNS back.
+pf_dns_start || abort "DNS restarts"
+write_conf 'default = "auto"; local_addresses = ["127.0.0.0/30", "2001:db8:25::/48"];'
+start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts"
+check_mt "default auto: no key, DNS decides; an IPv6 range matches" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+macro R {rcpt_mailer} relay {rcpt_host} dflt.test
+rcpt <a@dflt.test>
+macro R {rcpt_mailer} relay {rcpt_host} dfltfar.test
+rcpt <b@dfltfar.test>
+macro R {rcpt_mailer} relay {rcpt_host} v6.test
+rcpt <c@v6.test>
+macro R {rcpt_mailer} smtp {rcpt_host} keyed.test
+rcpt <d@keyed.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <a@dflt.test>: continue
+rcpt <b@dfltfar.test>: continue
+rcpt <c@v6.test>: continue
+rcpt <d@keyed.test>: continue
+delrcpt <a@dflt.test>
+addrcpt_par <a+mx-local@dflt.test> ORCPT=rfc822;a@dflt.test
+delrcpt <b@dfltfar.test>
+addrcpt_par <b+mx-remote@dfltfar.test> ORCPT=rfc822;b@dfltfar.test
+delrcpt <c@v6.test>
+addrcpt_par <c+mx-local@v6.test> ORCPT=rfc822;c@v6.test
+eom: continue
+EOF
+expect_grep "default auto is logged with key -" "$L" \
+    'rcpt=<a@dflt.test> domain=dflt.test mode=local source=dns key=- action=rewrite'
+expect_grep "the matching range is named in the evidence" "$L" \
+    'auto: domain v6.test is local: MX 10 mx6.hosting.test \[2001:db8:25::1 \(this server: 2001:db8:25::/48\)\]'
+expect_grep "a key still wins over the auto default" "$L" \
+    'rcpt=<d@keyed.test> domain=keyed.test mode=remote source=redis key=mxswitch:domain:keyed.test action=keep'
+expect_eq "socketmap: default auto makes remote users known, local not" \
+    "$(q x@dfltfar.test)/$(q x@dflt.test)" "x@dfltfar.test/NOTFOUND"
+stop_mxswitch "mxswitch stops (phase 2)"
+
+# Phase 3: on_error = "default" with default = auto: a DNS failure routes
+# as none (auto cannot stand in for itself).
+write_conf 'default = "auto"; on_error = "default";'
+start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts (phase 3)"
+check_mt "on_error default with default auto: a DNS failure is none" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+macro R {rcpt_mailer} relay {rcpt_host} servfail.example
+rcpt <a@servfail.example>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <a@servfail.example>: continue
+eom: continue
+EOF
+expect_grep "and says so" "$L" \
+    'rcpt=<a@servfail.example> domain=servfail.example: lookup failed \(auto mode: MX lookup failed.*using routing.default auto \(as none\)'
+stop_mxswitch "mxswitch stops (phase 3)"
+finish
