@@ -241,7 +241,8 @@ main(int argc, char **argv)
     if (smfi_opensocket(1) != MI_SUCCESS)
         fatalx("cannot listen on %s (in use, or no permission?)",
                cfg->milter_socket);
-    smap = smap_open(cfg); /* before daemon(): a socket in use stops here */
+    mxs_nodelay_listeners(); /* before smap_open: the milter socket only */
+    smap = smap_open(cfg);   /* before daemon(): a socket in use stops here */
     if (!foreground && daemon(0, 0) != 0)
         fatal("cannot become a daemon");
     write_pid(cfg);

@@ -32,5 +32,6 @@ void xunlock(pthread_mutex_t *m);
 void mxs_why(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t mxs_escape(char *out, size_t outlen, const char *in, size_t inlen);
+int mxs_nodelay_listeners(void);
 
 #endif
