@@ -7,6 +7,8 @@
 #   make check           format check + all three of the above
 #   make run             scripts/run: private Redis + mxswitch in the foreground
 #   make demo            scripts/demo: a private Postfix routing real mail
+#   make bench           tests/bench/run: throughput and latency against a
+#                        no-op milter (QUICK=1: the reduced set, < 45 s)
 #   make install         PREFIX=/usr/local DESTDIR= honoured
 
 PREFIX ?= /usr/local
@@ -64,6 +66,23 @@ $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 
 test-bins: $(BIN) $(UNIT_BINS) $(BUILD)/mtc
 
+# The benchmark's load generator and no-op milter (tests/bench/README.md).
+$(BUILD)/b_%.o: tests/bench/%.c tests/*.h | $(BUILD)
+	$(CC) $(CFLAGS) $(XCFLAGS) -Itests -c -o $@ $<
+
+$(BUILD)/loadgen: $(BUILD)/b_loadgen.o $(BUILD)/t_mclient.o
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/noop: $(BUILD)/b_noop.o
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ -lmilter -pthread
+
+bench-bins: $(BIN) $(BUILD)/loadgen $(BUILD)/noop
+
+bench:
+	scripts/deps build run demo bench
+	$(MAKE) VARIANT=$(VARIANT) bench-bins
+	MXSWITCH=$(BIN) TESTBIN=$(BUILD) tests/bench/run $(if $(QUICK),--quick)
+
 test: test-bins
 	MXSWITCH=$(BIN) TESTBIN=$(BUILD) VARIANT=$(VARIANT) WRAP="$(WRAP)" \
 	    tests/run
@@ -80,7 +99,7 @@ check:
 	tests/run-all
 
 format-check:
-	clang-format --dry-run --Werror milter/*.[ch] tests/*.[ch]
+	clang-format --dry-run --Werror milter/*.[ch] tests/*.[ch] tests/bench/*.c
 
 run:
 	scripts/run
@@ -100,5 +119,5 @@ clean:
 
 
 .PHONY: all test test-bins test-asan test-valgrind check format-check run demo \
-        install clean
+        install clean bench bench-bins
 .SECONDARY:
