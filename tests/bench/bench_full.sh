@@ -53,6 +53,11 @@ full_profile() {
     lg warm -c 8 -r 50 -d 10 -t 4
     wait "$pp"
     untrack "$pp"
+    local i
+    for ((i = 0; i < 300; i++)); do # wait can return before perf is done
+        grep -q 'Captured and wrote' "$WORK/perf.log" && break
+        sleep 0.1
+    done
     {
         echo "# perf record -g -p <warm mxswitch>, loadgen -c 8 -r 50 -d 10"
         echo "# $LINE"
@@ -157,4 +162,15 @@ full_toggle() {
         2>"$WORK/toggle.err") || die "toggles: $(cat "$WORK/toggle.err")"
     echo "# toggle propagation, SET on the master -> first decision by a" \
         "milter on the replica: $line" | tee -a "$OUT/table.txt"
+}
+
+# full_limits - the most threads, descriptors, Redis connections and RSS
+# seen half way through the 512-connection runs
+full_limits() {
+    awk '{ if ($2 > t[$1]) t[$1] = $2; if ($3 > f[$1]) f[$1] = $3
+           if ($4 > c[$1]) c[$1] = $4; if ($5 > m[$1]) m[$1] = $5 }
+         END { for (s in t) printf "# %s at 512 connections, most seen: " \
+             "%d threads, %d fds, %d connections to Redis, RSS %.1f MB\n",
+             s, t[s], f[s], c[s], m[s] }' "$OUT/limits.txt" |
+        sort | tee -a "$OUT/table.txt"
 }
