@@ -8,6 +8,8 @@
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each (clang)
 #   make run             scripts/run: private Redis + mxswitch in the foreground
 #   make demo            scripts/demo: a private Postfix routing real mail
+#   make bench           tests/bench/run: throughput and latency against a
+#                        no-op milter (QUICK=1: the reduced set, < 45 s)
 #   make install         PREFIX=/usr/local DESTDIR= MANDIR= honoured (and
 #                        SYSTEMDUNITDIR=/lib/systemd/system for the unit)
 
@@ -101,6 +103,23 @@ $(BUILD)/notify_sink: $(BUILD)/t_notify_sink.o
 
 test-bins: $(BIN) $(CTL) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink
 
+# The benchmark's load generator and no-op milter (tests/bench/README.md).
+$(BUILD)/b_%.o: tests/bench/%.c tests/*.h | $(BUILD)
+	$(CC) $(CFLAGS) $(XCFLAGS) -Itests -c -o $@ $<
+
+$(BUILD)/loadgen: $(BUILD)/b_loadgen.o $(BUILD)/t_mclient.o
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/noop: $(BUILD)/b_noop.o
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ -lmilter -pthread
+
+bench-bins: $(BIN) $(BUILD)/loadgen $(BUILD)/noop
+
+bench:
+	scripts/deps build run demo bench
+	$(MAKE) VARIANT=$(VARIANT) bench-bins
+	MXSWITCH=$(BIN) TESTBIN=$(BUILD) tests/bench/run $(if $(QUICK),--quick)
+
 test: test-bins
 	MXSWITCH=$(BIN) TESTBIN=$(BUILD) VARIANT=$(VARIANT) WRAP="$(WRAP)" \
 	    tests/run
@@ -117,7 +136,8 @@ check:
 	tests/run-all
 
 format-check:
-	clang-format --dry-run --Werror milter/*.[ch] tests/*.[ch] tests/fuzz/*.c
+	clang-format --dry-run --Werror milter/*.[ch] tests/*.[ch] tests/fuzz/*.c \
+	    tests/bench/*.c
 
 run:
 	scripts/run
@@ -147,5 +167,5 @@ clean:
 
 
 .PHONY: all test test-bins test-asan test-valgrind check format-check run demo \
-        install clean fuzz
+        install clean fuzz bench bench-bins
 .SECONDARY:

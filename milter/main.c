@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -401,6 +402,30 @@ find_listener(void)
     return -1;
 }
 
+/*
+ * nodelay - TCP_NODELAY on the milter's listening socket (inet only)
+ *
+ * libmilter writes each modification of an end-of-message reply (delrcpt,
+ * addrcpt_par, ..., continue) as a packet of its own.  With Nagle's
+ * algorithm on, the second one waits until the MTA acknowledges the
+ * first, and the MTA, which sends nothing until the final reply, delays
+ * that ACK by up to 40 ms: every rewritten message stalled for 40 ms.
+ * Linux copies TCP_NODELAY to the accepted sockets.
+ */
+static void
+nodelay(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int on = 1;
+
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0)
+        log_warn("milter socket: TCP_NODELAY");
+}
+
 /* poke - connect to a listening socket and hang up */
 static void
 poke(const void *addr, socklen_t len)
@@ -647,6 +672,7 @@ main(int argc, char **argv)
         fatalx("cannot listen on %s (in use, or no permission?)",
                cfg->milter_socket);
     g_listen_fd = find_listener(); /* the only one yet */
+    nodelay(g_listen_fd);
     smap = smap_open(cfg); /* before daemon(): a socket in use stops here */
     if (!foreground && daemon(0, 0) != 0)
         fatal("cannot become a daemon");

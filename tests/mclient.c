@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -326,6 +328,21 @@ mc_close(struct mc *m)
     free(m->out);
     close(m->fd);
     free(m);
+}
+
+/* mc_nodelay - no Nagle delay on a TCP connection */
+int
+mc_nodelay(struct mc *m)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int on = 1;
+
+    if (getsockname(m->fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+        return 0;
+    return setsockopt(m->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
 /* mc_error - reason for the last failure, "" if none */

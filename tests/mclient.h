@@ -84,6 +84,11 @@ struct mc *mc_open(const char *spec, int timeout_ms, char *why, size_t whylen);
 void mc_close(struct mc *m);
 const char *mc_error(const struct mc *m);
 
+/* Send every packet at once (TCP_NODELAY), as an MTA that writes a
+ * command and its macros in one go does not wait on Nagle's algorithm
+ * either; a no-op on unix sockets.  Returns 0 or -1. */
+int mc_nodelay(struct mc *m);
+
 /* Negotiation: actions and protocol are what the MTA allows and offers.
  * Fails if the milter asks for more.  Returns 0 or -1. */
 int mc_negotiate(struct mc *m, unsigned long actions, unsigned long protocol);

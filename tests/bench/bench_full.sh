@@ -1,0 +1,176 @@
+# tests/bench/bench_full.sh - the parts of the full benchmark beyond the
+# loadgen scale points (sourced by tests/bench/run, inside its network
+# namespace): memory over 1,000,000 messages, the profile, end to end
+# through Postfix, and toggle propagation through a Redis replica.
+
+# full_memory - warm RSS after warm-up and after MEM_MSGS more messages
+full_memory() {
+    local before after
+    lg warm -c 8 -r 1 -d 10 -n 100000
+    before=$(rss "$PID_warm")
+    lg warm -c 8 -r 1 -d 10 -n "$MEM_MSGS"
+    after=$(rss "$PID_warm")
+    echo "# warm RSS after warm-up: $before MB; after $MEM_MSGS more" \
+        "messages: $after MB ($(field "$LINE" msg_s) msg/s)" |
+        tee -a "$OUT/table.txt"
+    printf 'rss_warmup=%s\nrss_after_%s_msgs=%s\n' "$before" "$MEM_MSGS" \
+        "$after" >>"$OUT/memory.txt"
+}
+
+# full_logging - what the info line per recipient costs: warm against the
+# same daemon with its log lines going to /dev/null
+full_logging() {
+    local r i w n
+    free_port LPORT
+    mx_start nolog "$LPORT" "$RPORT" 3600 /dev/null
+    lg nolog -c 8 -r 10 -d 10 -n 200
+    for r in 1 50; do
+        : >"$WORK/log.runs"
+        for ((i = 0; i < REPS; i++)); do
+            lg warm -c 8 -r "$r" -d 10 -t "$SECS"
+            echo "warm $(field "$LINE" msg_s)" >>"$WORK/log.runs"
+            lg nolog -c 8 -r "$r" -d 10 -t "$SECS"
+            echo "nolog $(field "$LINE" msg_s)" >>"$WORK/log.runs"
+        done
+        w=$(grep '^warm ' "$WORK/log.runs" | cut -d' ' -f2 | median)
+        n=$(grep '^nolog ' "$WORK/log.runs" | cut -d' ' -f2 | median)
+        echo "# logging, 8 x $r: warm $w msg/s, warm with its log to" \
+            "/dev/null $n msg/s (log/nolog $(awk -v a="$w" -v b="$n" \
+            'BEGIN { printf "%.3f", a / b }'))" | tee -a "$OUT/table.txt"
+    done
+}
+
+# full_profile - perf record -g on the warm milter during an 8 x 50 run
+full_profile() {
+    command -v perf >/dev/null || {
+        echo "# no perf: profile skipped" | tee -a "$OUT/table.txt"
+        return
+    }
+    perf record -g -o "$WORK/perf.data" -p "$PID_warm" -- sleep 4 \
+        >"$WORK/perf.log" 2>&1 &
+    local pp=$!
+    track "$pp"
+    lg warm -c 8 -r 50 -d 10 -t 4
+    wait "$pp"
+    untrack "$pp"
+    local i
+    for ((i = 0; i < 300; i++)); do # wait can return before perf is done
+        grep -q 'Captured and wrote' "$WORK/perf.log" && break
+        sleep 0.1
+    done
+    {
+        echo "# perf record -g -p <warm mxswitch>, loadgen -c 8 -r 50 -d 10"
+        echo "# $LINE"
+        echo "## time by object"
+        perf report -i "$WORK/perf.data" --no-children --sort dso --stdio \
+            -g none 2>>"$WORK/perf.log" </dev/null | grep -v '^#' | grep -v '^$' | head -8
+        echo "## user-space symbols (with callees)"
+        perf report -i "$WORK/perf.data" --children --sort dso,sym --stdio \
+            -g none 2>>"$WORK/perf.log" </dev/null | grep -v '^#' | grep -v '^$' |
+            grep -v '\[k\]' | grep -v '\[unknown\]' | head -30
+    } >"$OUT/profile.txt"
+    echo "# profile of the warm milter in $OUT/profile.txt" |
+        tee -a "$OUT/table.txt"
+}
+
+# e2e_run MILTER - smtp-source through Postfix into smtp-sink; msg/s
+# until the queue is empty
+e2e_run() {
+    postconf -c "$PF_ETC" -e "smtpd_milters = $1"
+    postfix -c "$PF_ETC" reload >>"$WORK/pf/start.log" 2>&1
+    sleep 1.5
+    local t0 t1
+    t0=$(date +%s.%N)
+    smtp-source -s 8 -m "$E2E_MSGS" -f sender@client.test \
+        -t u@d0.test "$PF_SMTP" >>"$WORK/smtp-source.log" 2>&1 ||
+        die "smtp-source failed: $(tail -n 2 "$WORK/smtp-source.log")"
+    pf_wait_queue 120 || die "Postfix queue did not drain"
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" -v n="$E2E_MSGS" \
+        'BEGIN { printf "%.1f", n / (b - a) }'
+}
+
+# full_e2e - Postfix with no milter, the no-op milter and mxswitch
+full_e2e() {
+    E2E_MSGS=${E2E_MSGS:-2000}
+    pf_make <<CF || die "postfix config"
+relayhost = [127.0.0.1]:2526
+smtpd_peername_lookup = no
+in_flow_delay = 0s
+milter_protocol = 6
+milter_default_action = tempfail
+smtp_destination_concurrency_limit = 20
+CF
+    smtp-sink -u root 127.0.0.1:2526 256 2>>"$WORK/sink.log" &
+    track $!
+    wait_port_ip 127.0.0.1 2526 5 || die "smtp-sink"
+    pf_start || die "postfix starts"
+    # Over TCP, Postfix's macro and command packets meet Nagle's algorithm
+    # and the milter's delayed ACK (40 ms per step, whatever the milter),
+    # so the comparison runs over unix sockets, as most sites run milters;
+    # the TCP figures are printed too.
+    local noop_tcp=$PID_noop
+    noop_start "unix:$WORK/noop.sock"
+    mx_start e2e "unix:$WORK/mx.sock" "$RPORT" 3600
+    local i s m
+    : >"$WORK/e2e.runs"
+    for ((i = 0; i < REPS; i++)); do
+        for s in none noop warm noop_tcp warm_tcp; do
+            case $s in
+            none) m="" ;;
+            noop) m="unix:$WORK/noop.sock" ;;
+            warm) m="unix:$WORK/mx.sock" ;;
+            noop_tcp) m="inet:127.0.0.1:$NPORT" ;;
+            warm_tcp) m="inet:127.0.0.1:$WPORT" ;;
+            esac
+            echo "$s $(e2e_run "$m")" >>"$WORK/e2e.runs"
+        done
+    done
+    pf_stop
+    grep -q 'milter.*\(reject\|tempfail\)\|status=\(deferred\|bounced\)' \
+        "$WORK/pf/maillog" &&
+        die "Postfix deferred or refused mail: $(grep -m 2 \
+            'status=\(deferred\|bounced\)\|milter' "$WORK/pf/maillog")"
+    cat "$WORK/e2e.runs" >>"$OUT/runs.log"
+    PID_noop=$noop_tcp
+    local nn np nw npt nwt
+    e2e_med() { grep "^$1 " "$WORK/e2e.runs" | cut -d' ' -f2 | median; }
+    nn=$(e2e_med none) np=$(e2e_med noop) nw=$(e2e_med warm)
+    npt=$(e2e_med noop_tcp) nwt=$(e2e_med warm_tcp)
+    E2E=$(awk -v a="$nw" -v b="$np" 'BEGIN { printf "%.3f", a / b }')
+    echo "# end to end, smtp-source -s 8 -m $E2E_MSGS -> Postfix -> smtp-sink" \
+        "(msg/s until the queue is empty): no milter $nn; unix socket:" \
+        "no-op $np, mxswitch $nw (mxswitch/noop $E2E); TCP: no-op $npt," \
+        "mxswitch $nwt" | tee -a "$OUT/table.txt"
+}
+
+# full_toggle - SET on a master, decision by a milter reading its replica
+full_toggle() {
+    free_port R2PORT
+    free_port TPORT
+    start_redis "$R2PORT" --replicaof 127.0.0.1 "$RPORT" ||
+        die "replica redis"
+    local i
+    for ((i = 0; i < 600; i++)); do
+        redis-cli -p "$R2PORT" INFO replication | tr -d '\r' |
+            grep -q '^master_link_status:up' && break
+        sleep 0.1
+    done
+    mx_start toggle "$TPORT" "$R2PORT" 3600
+    local line
+    line=$("$LG" -T "$TOGGLES" -R "$RPORT" "inet:$TPORT@127.0.0.1" \
+        2>"$WORK/toggle.err") || die "toggles: $(cat "$WORK/toggle.err")"
+    echo "# toggle propagation, SET on the master -> first decision by a" \
+        "milter on the replica: $line" | tee -a "$OUT/table.txt"
+}
+
+# full_limits - the most threads, descriptors, Redis connections and RSS
+# seen half way through the 512-connection runs
+full_limits() {
+    awk '{ if ($2 > t[$1]) t[$1] = $2; if ($3 > f[$1]) f[$1] = $3
+           if ($4 > c[$1]) c[$1] = $4; if ($5 > m[$1]) m[$1] = $5 }
+         END { for (s in t) printf "# %s at 512 connections, most seen: " \
+             "%d threads, %d fds, %d connections to Redis, RSS %.1f MB\n",
+             s, t[s], f[s], c[s], m[s] }' "$OUT/limits.txt" |
+        sort | tee -a "$OUT/table.txt"
+}

@@ -1,0 +1,626 @@
+/*
+ * loadgen - milter load generator for the benchmark (tests/bench/run)
+ *
+ * Speaks the milter protocol directly (tests/mclient.c), no MTA: C
+ * connections on C threads, each negotiating once, sending connect and
+ * helo, then messages of R recipients (mail, rcpt x R, eom) until the
+ * duration is up.  Recipients are u<N>@[x<depth>.]d<K>.test with K drawn
+ * from D domains; domain K has mode remote when K is even and local when
+ * it is odd (the same rule -F uses to fill Redis).  Every reply is checked:
+ * RCPT and EOM must be "continue", and at EOM the modifications must be
+ * exactly what the expected milter does (-e noop: none; -e route: a
+ * delrcpt and an addrcpt_par with the +mx-remote tag for each recipient of
+ * a remote domain, nothing for local ones).  A wrong answer fails the run.
+ *
+ * Modes:
+ *   loadgen [opts] MILTER          timed run (-t secs, or -n messages in
+ *                                  all); prints one line of figures
+ *   loadgen -W [opts] MILTER       walk every domain once (warm a cache)
+ *   loadgen -F -d D                print RESP SETs for redis-cli --pipe
+ *   loadgen -T N -R PORT MILTER    toggle propagation: N SETs on the Redis
+ *                                  at 127.0.0.1:PORT, each timed until the
+ *                                  milter's decision follows it
+ *
+ * Output (timed run), one line of key=value: conns rcpts domains msgs
+ * rcpts_sent secs msg_s rcpt_s rcpt_p50_us rcpt_p99_us rcpt_max_us eom_p50_us
+ * eom_p99_us eom_max_us errors.  Exit status 0 only with no error.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <libmilter/mfapi.h>
+
+#include "mclient.h"
+
+#define LG_TIMEOUT  10000
+#define LG_ACTIONS  SMFI_CURR_ACTS
+#define LG_PROTOCOL (SMFI_CURR_PROT & ~SMFIP_RCPT_REJ)
+#define LG_MAXRCPT  1000
+#define LG_ADDRLEN  256
+
+enum expect { EXPECT_NOOP, EXPECT_ROUTE };
+
+struct opts {
+    const char *milter;
+    int conns;
+    int rcpts;
+    long domains;
+    int depth;
+    double secs;
+    long count; /* -n: messages in all, instead of secs */
+    int macros;
+    enum expect expect;
+    int walk;
+    int toggles;
+    int redis_port;
+};
+
+/* Samples of one kind of reply, in nanoseconds. */
+struct samples {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+struct worker {
+    pthread_t tid;
+    const struct opts *o;
+    int id;
+    uint64_t rng;
+    long msgs, rcpts;
+    long errors;
+    char err[512];
+    struct samples rcpt_ns, eom_ns;
+    long walk_next; /* -W: next domain this worker sends */
+};
+
+static volatile int g_stop;
+static pthread_barrier_t g_ready;
+
+/* now_ns - monotonic clock in nanoseconds */
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* xmalloc_or_die - allocation that never returns NULL */
+static void *
+xrealloc_or_die(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+
+    if (q == NULL) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        exit(2);
+    }
+    return q;
+}
+
+/* sample_add - remember one latency */
+static void
+sample_add(struct samples *s, uint64_t ns)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 4096;
+        s->v = xrealloc_or_die(s->v, s->cap * sizeof(*s->v));
+    }
+    s->v[s->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
+
+/* next_rand - xorshift64* */
+static uint64_t
+next_rand(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+/* domain_name - the name of domain k at the configured depth */
+static void
+domain_name(char *buf, size_t len, long k, int depth)
+{
+    size_t off = 0;
+    int i;
+
+    buf[0] = '\0';
+    for (i = 0; i < depth && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "x%d.", depth - i);
+    snprintf(buf + off, len - off, "d%ld.test", k);
+}
+
+/* is_remote - the mode rule shared by -F and the checks */
+static int
+is_remote(long k)
+{
+    return k % 2 == 0;
+}
+
+/* fail - record a wrong answer or a broken connection; the first stays */
+static int __attribute__((format(printf, 2, 3)))
+fail(struct worker *w, const char *fmt, ...)
+{
+    va_list ap;
+
+    w->errors++;
+    if (w->err[0] == '\0') {
+        va_start(ap, fmt);
+        vsnprintf(w->err, sizeof(w->err), fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* want_kind - check one reply's kind */
+static int
+want_kind(struct worker *w, struct mc *m, const struct mc_reply *r,
+          const char *step)
+{
+    if (r->kind == MC_CONTINUE)
+        return 0;
+    if (r->kind == MC_ERROR)
+        return fail(w, "%s: %s", step, mc_error(m));
+    return fail(w, "%s: got %s, want continue", step, mc_kind_name(r->kind));
+}
+
+/* session_open - connect, negotiate, connect and helo steps */
+static struct mc *
+session_open(struct worker *w)
+{
+    char why[256];
+    struct mc *m = mc_open(w->o->milter, LG_TIMEOUT, why, sizeof(why));
+    const struct mc_reply *r;
+
+    if (m == NULL) {
+        fail(w, "connect: %s", why);
+        return NULL;
+    }
+    if (mc_nodelay(m) < 0 || mc_negotiate(m, LG_ACTIONS, LG_PROTOCOL) < 0) {
+        fail(w, "negotiate: %s", mc_error(m));
+        mc_close(m);
+        return NULL;
+    }
+    r = mc_connect(m, "client.test", SMFIA_INET, 40000, "127.0.0.1");
+    if (r->kind != MC_CONTINUE && r->kind != MC_SKIPPED) {
+        want_kind(w, m, r, "connect");
+        mc_close(m);
+        return NULL;
+    }
+    r = mc_helo(m, "client.test");
+    if (r->kind != MC_CONTINUE && r->kind != MC_SKIPPED) {
+        want_kind(w, m, r, "helo");
+        mc_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* check_mods - the EOM modifications are exactly what the milter must do */
+static int
+check_mods(struct worker *w, const struct mc_reply *r, char (*addr)[LG_ADDRLEN],
+           const long *dom, int n)
+{
+    size_t j = 0;
+    int i;
+
+    if (w->o->expect == EXPECT_NOOP) {
+        if (r->nmods != 0)
+            return fail(w, "eom: %s modification from the no-op milter",
+                        mc_action_name(r->mods[0].action));
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        char want[LG_ADDRLEN + 16];
+        const char *at;
+
+        if (!is_remote(dom[i]))
+            continue;
+        if (j + 2 > r->nmods)
+            return fail(w, "eom: no rewrite of %s", addr[i]);
+        if (r->mods[j].action != SMFIR_DELRCPT ||
+            strcmp(r->mods[j].argv[0], addr[i]) != 0)
+            return fail(w, "eom: want delrcpt %s, got %s", addr[i],
+                        r->mods[j].argv[0]);
+        at = strchr(addr[i], '@');
+        snprintf(want, sizeof(want), "%.*s+mx-remote%s", (int)(at - addr[i]),
+                 addr[i], at);
+        if (r->mods[j + 1].action != SMFIR_ADDRCPT_PAR ||
+            strcmp(r->mods[j + 1].argv[0], want) != 0)
+            return fail(w, "eom: want addrcpt_par %s, got %s", want,
+                        r->mods[j + 1].argv[0]);
+        j += 2;
+    }
+    if (j != r->nmods)
+        return fail(w, "eom: %s unexpected modification(s)",
+                    mc_action_name(r->mods[j].action));
+    return 0;
+}
+
+/* pick_domain - the domain of the next recipient */
+static long
+pick_domain(struct worker *w)
+{
+    if (w->o->walk) {
+        long k = w->walk_next;
+
+        if (k >= w->o->domains)
+            return -1;
+        w->walk_next += w->o->conns;
+        return k;
+    }
+    return (long)(next_rand(&w->rng) % (uint64_t)w->o->domains);
+}
+
+/* message - one message of up to R recipients; 0, 1 (walk done) or -1 */
+static int
+message(struct worker *w, struct mc *m, int timed)
+{
+    static const char *const from[] = {"<sender@client.test>"};
+    char addr[LG_MAXRCPT][LG_ADDRLEN], dname[LG_ADDRLEN - 16];
+    long dom[LG_MAXRCPT];
+    const struct mc_reply *r;
+    uint64_t t0;
+    int i, n = 0;
+
+    r = mc_mail(m, from, 1);
+    if (want_kind(w, m, r, "mail") < 0)
+        return -1;
+    for (i = 0; i < w->o->rcpts; i++) {
+        const char *argv[1];
+        long k = pick_domain(w);
+
+        if (k < 0)
+            break;
+        dom[n] = k;
+        domain_name(dname, sizeof(dname), k, w->o->depth);
+        snprintf(addr[n], LG_ADDRLEN, "<u%u@%s>",
+                 (unsigned)(next_rand(&w->rng) % 1000), dname);
+        argv[0] = addr[n];
+        if (w->o->macros) {
+            const char *mv[] = {"{rcpt_mailer}", "virtual",     "{rcpt_host}",
+                                dname,           "{rcpt_addr}", addr[n]};
+
+            if (mc_macro(m, SMFIC_RCPT, mv, 6) < 0)
+                return fail(w, "macro: %s", mc_error(m));
+        }
+        t0 = now_ns();
+        r = mc_rcpt(m, argv, 1);
+        if (timed)
+            sample_add(&w->rcpt_ns, now_ns() - t0);
+        if (want_kind(w, m, r, "rcpt") < 0)
+            return -1;
+        n++;
+    }
+    if (n == 0) {
+        mc_abort(m);
+        return 1;
+    }
+    t0 = now_ns();
+    r = mc_eom(m);
+    if (timed)
+        sample_add(&w->eom_ns, now_ns() - t0);
+    if (want_kind(w, m, r, "eom") < 0 || check_mods(w, r, addr, dom, n) < 0)
+        return -1;
+    w->msgs++;
+    w->rcpts += n;
+    return 0;
+}
+
+/* worker_run - one connection's life */
+static void *
+worker_run(void *arg)
+{
+    struct worker *w = arg;
+    struct mc *m = session_open(w);
+    int rc;
+
+    pthread_barrier_wait(&g_ready);
+    if (m == NULL)
+        return NULL;
+    while (!g_stop) {
+        if (w->o->count > 0 &&
+            w->msgs >= (w->o->count + w->o->conns - 1 - w->id) / w->o->conns)
+            break;
+        rc = message(w, m, !w->o->walk);
+        if (rc != 0)
+            break;
+    }
+    mc_quit(m);
+    mc_close(m);
+    return NULL;
+}
+
+/* cmp_u32 - qsort order */
+static int
+cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* merge - every worker's samples of one kind, sorted */
+static struct samples
+merge(struct worker *w, int n, int eom)
+{
+    struct samples all = {0};
+    int i;
+
+    for (i = 0; i < n; i++) {
+        struct samples *s = eom ? &w[i].eom_ns : &w[i].rcpt_ns;
+        size_t j;
+
+        for (j = 0; j < s->n; j++)
+            sample_add(&all, s->v[j]);
+        free(s->v);
+    }
+    qsort(all.v, all.n, sizeof(*all.v), cmp_u32);
+    return all;
+}
+
+/* pct - a percentile in microseconds */
+static double
+pct(const struct samples *s, double p)
+{
+    size_t i;
+
+    if (s->n == 0)
+        return 0;
+    i = (size_t)(p * (double)(s->n - 1) + 0.5);
+    return s->v[i] / 1000.0;
+}
+
+/* fill - RESP SET commands for every domain, for redis-cli --pipe */
+static int
+fill(const struct opts *o)
+{
+    char dname[LG_ADDRLEN], key[LG_ADDRLEN + 32];
+    long k;
+
+    for (k = 0; k < o->domains; k++) {
+        const char *v = is_remote(k) ? "remote" : "local";
+
+        domain_name(dname, sizeof(dname), k, 0);
+        snprintf(key, sizeof(key), "mxswitch:domain:%s", dname);
+        printf("*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(key),
+               key, strlen(v), v);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* toggle_probe - one message to toggle.test; 1 remote, 0 local, -1 error */
+static int
+toggle_probe(struct worker *w, struct mc *m)
+{
+    static const char *const from[] = {"<sender@client.test>"};
+    static const char *const to[] = {"<u@toggle.test>"};
+    const struct mc_reply *r;
+
+    r = mc_mail(m, from, 1);
+    if (want_kind(w, m, r, "mail") < 0)
+        return -1;
+    r = mc_rcpt(m, to, 1);
+    if (want_kind(w, m, r, "rcpt") < 0)
+        return -1;
+    r = mc_eom(m);
+    if (want_kind(w, m, r, "eom") < 0)
+        return -1;
+    return r->nmods > 0;
+}
+
+/* toggle - time from SET on the master to the first decision following it */
+static int
+toggle(const struct opts *o)
+{
+    struct worker w;
+    struct samples lat = {0};
+    redisContext *rc;
+    struct mc *m;
+    int i, want;
+
+    memset(&w, 0, sizeof(w));
+    w.o = o;
+    rc = redisConnect("127.0.0.1", o->redis_port);
+    if (rc == NULL || rc->err) {
+        fprintf(stderr, "loadgen: redis: %s\n", rc ? rc->errstr : "no memory");
+        return 1;
+    }
+    m = session_open(&w);
+    if (m == NULL) {
+        fprintf(stderr, "loadgen: %s\n", w.err);
+        return 1;
+    }
+    want = toggle_probe(&w, m);
+    for (i = 0; i < o->toggles && want >= 0; i++) {
+        redisReply *rep;
+        uint64_t t0;
+        int got;
+
+        want = !want;
+        t0 = now_ns();
+        rep = redisCommand(rc, "SET mxswitch:domain:toggle.test %s",
+                           want ? "remote" : "local");
+        if (rep == NULL) {
+            fprintf(stderr, "loadgen: redis: %s\n", rc->errstr);
+            return 1;
+        }
+        freeReplyObject(rep);
+        while ((got = toggle_probe(&w, m)) == !want) {
+            if (now_ns() - t0 > 10000000000ull) {
+                fprintf(stderr, "loadgen: toggle %d not seen in 10 s\n", i);
+                return 1;
+            }
+        }
+        if (got < 0)
+            break;
+        sample_add(&lat, now_ns() - t0);
+        usleep(1000 + (useconds_t)(next_rand(&w.rng) % 4000));
+    }
+    mc_close(m);
+    redisFree(rc);
+    if (w.errors) {
+        fprintf(stderr, "loadgen: %s\n", w.err);
+        return 1;
+    }
+    qsort(lat.v, lat.n, sizeof(*lat.v), cmp_u32);
+    printf("toggles=%zu toggle_p50_ms=%.3f toggle_p99_ms=%.3f "
+           "toggle_max_ms=%.3f\n",
+           lat.n, pct(&lat, 0.5) / 1000, pct(&lat, 0.99) / 1000,
+           pct(&lat, 1.0) / 1000);
+    free(lat.v);
+    return 0;
+}
+
+/* usage - say how to call, exit 2 */
+static void
+usage(void)
+{
+    fprintf(
+        stderr,
+        "usage: loadgen [-c conns] [-r rcpts] [-d domains] [-D depth]\n"
+        "               [-t secs | -n msgs] [-m] [-e noop|route] [-W] MILTER\n"
+        "       loadgen -F -d domains\n"
+        "       loadgen -T toggles -R redis-port MILTER\n");
+    exit(2);
+}
+
+/* run - the timed run (or the walk) with o->conns workers */
+static int
+run(const struct opts *o)
+{
+    struct worker *w = calloc((size_t)o->conns, sizeof(*w));
+    pthread_attr_t attr;
+    struct samples rs, es;
+    long msgs = 0, rcpts = 0, errors = 0;
+    uint64_t t0, t1;
+    double secs;
+    int i;
+
+    if (w == NULL)
+        return 2;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1024 * 1024);
+    pthread_barrier_init(&g_ready, NULL, (unsigned)o->conns + 1);
+    for (i = 0; i < o->conns; i++) {
+        w[i].o = o;
+        w[i].id = i;
+        w[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+        w[i].walk_next = i;
+        if (pthread_create(&w[i].tid, &attr, worker_run, &w[i]) != 0) {
+            fprintf(stderr, "loadgen: pthread_create: %s\n", strerror(errno));
+            exit(2);
+        }
+    }
+    pthread_barrier_wait(&g_ready);
+    t0 = now_ns();
+    if (!o->walk && o->count == 0) {
+        struct timespec ts = {(time_t)o->secs,
+                              (long)((o->secs - (time_t)o->secs) * 1e9)};
+
+        nanosleep(&ts, NULL);
+        g_stop = 1;
+    }
+    for (i = 0; i < o->conns; i++)
+        pthread_join(w[i].tid, NULL);
+    t1 = now_ns();
+    secs = (double)(t1 - t0) / 1e9;
+    for (i = 0; i < o->conns; i++) {
+        msgs += w[i].msgs;
+        rcpts += w[i].rcpts;
+        errors += w[i].errors;
+        if (w[i].errors)
+            fprintf(stderr, "loadgen: connection %d: %s\n", i, w[i].err);
+    }
+    rs = merge(w, o->conns, 0);
+    es = merge(w, o->conns, 1);
+    printf("conns=%d rcpts=%d domains=%ld msgs=%ld rcpts_sent=%ld secs=%.3f "
+           "msg_s=%.1f "
+           "rcpt_s=%.1f rcpt_p50_us=%.1f rcpt_p99_us=%.1f rcpt_max_us=%.1f "
+           "eom_p50_us=%.1f eom_p99_us=%.1f eom_max_us=%.1f errors=%ld\n",
+           o->conns, o->rcpts, o->domains, msgs, rcpts, secs, msgs / secs,
+           rcpts / secs, pct(&rs, 0.5), pct(&rs, 0.99), pct(&rs, 1.0),
+           pct(&es, 0.5), pct(&es, 0.99), pct(&es, 1.0), errors);
+    free(rs.v);
+    free(es.v);
+    free(w);
+    pthread_attr_destroy(&attr);
+    return errors || msgs == 0 ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct opts o = {.conns = 8, .rcpts = 1, .domains = 10, .secs = 3};
+    int c, do_fill = 0;
+
+    while ((c = getopt(argc, argv, "c:r:d:D:t:n:me:WFT:R:")) != -1) {
+        switch (c) {
+        case 'c':
+            o.conns = atoi(optarg);
+            break;
+        case 'r':
+            o.rcpts = atoi(optarg);
+            break;
+        case 'd':
+            o.domains = atol(optarg);
+            break;
+        case 'D':
+            o.depth = atoi(optarg);
+            break;
+        case 't':
+            o.secs = atof(optarg);
+            break;
+        case 'n':
+            o.count = atol(optarg);
+            break;
+        case 'm':
+            o.macros = 1;
+            break;
+        case 'e':
+            if (strcmp(optarg, "noop") == 0)
+                o.expect = EXPECT_NOOP;
+            else if (strcmp(optarg, "route") == 0)
+                o.expect = EXPECT_ROUTE;
+            else
+                usage();
+            break;
+        case 'W':
+            o.walk = 1;
+            break;
+        case 'F':
+            do_fill = 1;
+            break;
+        case 'T':
+            o.toggles = atoi(optarg);
+            break;
+        case 'R':
+            o.redis_port = atoi(optarg);
+            break;
+        default:
+            usage();
+        }
+    }
+    if (o.conns < 1 || o.rcpts < 1 || o.rcpts > LG_MAXRCPT || o.domains < 1 ||
+        o.depth < 0 || o.depth > 8 || o.secs <= 0)
+        usage();
+    if (do_fill)
+        return fill(&o);
+    if (optind != argc - 1)
+        usage();
+    o.milter = argv[optind];
+    if (o.toggles > 0)
+        return o.redis_port > 0 ? toggle(&o) : (usage(), 2);
+    return run(&o);
+}
