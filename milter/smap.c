@@ -307,23 +307,20 @@ decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
     }
     if ((res.mode == ROUTE_REMOTE || res.mode == ROUTE_BACKUP) &&
         res.explicit_key) {
-        if (cfg->dry_run) {
-            log_info("socketmap: %s -> NOTFOUND (dry_run would=OK: domain %s "
-                     "mode %s from %s key \"%s%s\"%s%s)",
-                     shown, norm, route_mode_name(res.mode),
-                     lookup_source_name(res.source),
-                     lookup_key_prefix(cfg, res.kind), res.key,
-                     res.source == LOOKUP_DNS ? ": " : "",
-                     res.source == LOOKUP_DNS ? evidence : "");
+        /* In dry run the verdict is worth an info line: it is the news. */
+        void (*say)(const char *, ...) __attribute__((format(printf, 1, 2))) =
+            cfg->dry_run ? log_info : log_debug;
+
+        say("socketmap: %s -> %s (%sdomain %s mode %s from %s key "
+            "\"%s%s\"%s%s)",
+            shown, cfg->dry_run ? "NOTFOUND" : "OK",
+            cfg->dry_run ? "dry_run would=OK: " : "", norm,
+            route_mode_name(res.mode), lookup_source_name(res.source),
+            lookup_key_prefix(cfg, res.kind), res.key,
+            res.source == LOOKUP_DNS ? ": " : "",
+            res.source == LOOKUP_DNS ? evidence : "");
+        if (cfg->dry_run)
             return V_NOTFOUND;
-        }
-        log_debug("socketmap: %s -> OK (domain %s mode %s from %s key "
-                  "\"%s%s\"%s%s)",
-                  shown, norm, route_mode_name(res.mode),
-                  lookup_source_name(res.source),
-                  lookup_key_prefix(cfg, res.kind), res.key,
-                  res.source == LOOKUP_DNS ? ": " : "",
-                  res.source == LOOKUP_DNS ? evidence : "");
         return V_FOUND;
     }
     log_debug("socketmap: %s -> NOTFOUND (domain %s mode %s from %s%s%s%s%s)",
