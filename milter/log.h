@@ -6,9 +6,27 @@
  * appends strerror(errno), log_warnx() does not.  log_debug() prints only
  * with -v.  fatal()/fatalx() log and exit(1): for startup and broken
  * invariants only.
+ *
+ * A struct log_batch gathers the lines of one unit of work (the decisions
+ * at the end of one message) so that the foreground log gets them in one
+ * write(2) instead of one per line; as a daemon each line goes to syslog
+ * at once.  Lines keep their order.  The batch is the caller's, used by
+ * one thread at a time: set len to 0, add, then flush before it goes out
+ * of scope.  Nothing to free.
  */
 #ifndef LOG_H
 #define LOG_H
+
+#include <stddef.h>
+#include <syslog.h> /* LOG_INFO ... for log_batch_add() */
+
+#define LOG_LINE_MAX  2048 /* longest message text; longer ones are cut */
+#define LOG_BATCH_MAX 16384
+
+struct log_batch {
+    size_t len;
+    char buf[LOG_BATCH_MAX];
+};
 
 void log_init(const char *ident, int foreground, int verbose);
 void log_close(void);
@@ -22,5 +40,8 @@ void fatal(const char *fmt, ...)
 void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 int log_verbose(void);
+void log_batch_add(struct log_batch *b, int pri, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void log_batch_flush(struct log_batch *b);
 
 #endif

@@ -406,7 +406,8 @@ add_rcpt(SMFICTX *ctx, const struct session *s, char *addr, char *args)
 
 /* apply - rewrite one recipient if its decision asks; MXS_OK or failure */
 static int
-apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
+apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
+      struct log_batch *lb)
 {
     const struct cfg *cfg = s->ref->cfg;
     struct addr_tags t = cfg_tags(cfg);
@@ -443,20 +444,23 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
              r->on_error ? " (lookup failed)" : "");
     key_shown(cfg, key, sizeof(key), &r->res);
     if (want == r->addr.tag) {
-        log_info("%s key=%s action=keep%s (%s)", head, key, dry, why);
+        log_batch_add(lb, LOG_INFO, "%s key=%s action=keep%s (%s)", head, key,
+                      dry, why);
         return MXS_OK;
     }
     newaddr = addr_format(&r->addr, &t, want);
     if (cfg->dry_run) {
         mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
-        log_info("%s key=%s action=rewrite dry_run new=%s (%s)", head, key,
-                 shown, why);
+        log_batch_add(lb, LOG_INFO,
+                      "%s key=%s action=rewrite dry_run new=%s (%s)", head, key,
+                      shown, why);
         free(newaddr);
         return MXS_OK;
     }
     args = esmtp_args(r);
     if (smfi_delrcpt(ctx, r->arg) != MI_SUCCESS) {
-        log_err("%s action=rewrite: smfi_delrcpt failed", head);
+        log_batch_add(lb, LOG_ERR, "%s action=rewrite: smfi_delrcpt failed",
+                      head);
         ok = 0;
     } else {
         r->replaced = 1;
@@ -464,10 +468,12 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid)
     }
     mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
     if (ok)
-        log_info("%s key=%s action=rewrite new=%s (%s)", head, key, shown, why);
+        log_batch_add(lb, LOG_INFO, "%s key=%s action=rewrite new=%s (%s)",
+                      head, key, shown, why);
     else
-        log_err("%s action=rewrite new=%s: adding the recipient failed", head,
-                shown);
+        log_batch_add(lb, LOG_ERR,
+                      "%s action=rewrite new=%s: adding the recipient failed",
+                      head, shown);
     free(newaddr);
     free(args);
     return ok ? MXS_OK : MXS_TEMPFAIL;
@@ -495,7 +501,8 @@ same_resolution(const struct rcpt *a, const struct rcpt *b)
  * exact string, so nothing is re-added there.
  */
 static int
-readd_namesakes(SMFICTX *ctx, const struct session *s, const char *qid)
+readd_namesakes(SMFICTX *ctx, const struct session *s, const char *qid,
+                struct log_batch *lb)
 {
     char shown[ADDR_MAX + 64], *args;
     size_t i, j;
@@ -516,14 +523,16 @@ readd_namesakes(SMFICTX *ctx, const struct session *s, const char *qid)
         free(args);
         mxs_escape(shown, sizeof(shown), k->arg, strlen(k->arg));
         if (!ok) {
-            log_err("%s: rcpt=%s: adding it back failed", qid, shown);
+            log_batch_add(lb, LOG_ERR, "%s: rcpt=%s: adding it back failed",
+                          qid, shown);
             return MXS_TEMPFAIL;
         }
         stats_readd();
-        log_info("%s: rcpt=%s action=re-add (the MTA's delrcpt of %s took "
-                 "it along: same mailer %s, host \"%s\", addr %s)",
-                 qid, shown, s->rcpts[j].arg, k->mailer, k->host ? k->host : "",
-                 k->raddr);
+        log_batch_add(lb, LOG_INFO,
+                      "%s: rcpt=%s action=re-add (the MTA's delrcpt of %s took "
+                      "it along: same mailer %s, host \"%s\", addr %s)",
+                      qid, shown, s->rcpts[j].arg, k->mailer,
+                      k->host ? k->host : "", k->raddr);
     }
     return MXS_OK;
 }
@@ -535,16 +544,19 @@ mlfi_eom(SMFICTX *ctx)
     struct session *s = session_get(ctx);
     const char *qid = queue_id(ctx);
     sfsistat rv = SMFIS_CONTINUE;
+    struct log_batch lb; /* the message's decisions: one write, not one each */
     size_t i;
 
+    lb.len = 0;
     for (i = 0; i < s->n; i++) {
-        if (apply(ctx, s, &s->rcpts[i], qid) != MXS_OK) {
+        if (apply(ctx, s, &s->rcpts[i], qid, &lb) != MXS_OK) {
             rv = SMFIS_TEMPFAIL;
             break;
         }
     }
-    if (rv == SMFIS_CONTINUE && readd_namesakes(ctx, s, qid) != MXS_OK)
+    if (rv == SMFIS_CONTINUE && readd_namesakes(ctx, s, qid, &lb) != MXS_OK)
         rv = SMFIS_TEMPFAIL;
+    log_batch_flush(&lb);
     if (rv == SMFIS_TEMPFAIL)
         rv = refuse(ctx, "4.3.0",
                     "Mail routing temporarily unavailable, try again later");

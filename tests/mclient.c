@@ -32,6 +32,9 @@ struct mc {
     size_t outcap;
     struct mc_reply reply; /* result of the last step */
     size_t modcap;
+    char in[4096]; /* received, not yet consumed: in[inpos..inlen) */
+    size_t inpos;
+    size_t inlen;
     char why[256]; /* non-empty after an error */
 };
 
@@ -434,18 +437,32 @@ send_packet(struct mc *m)
     return 0;
 }
 
-/* recv_all - read exactly n bytes before the deadline */
+/*
+ * recv_all - read exactly n bytes before the deadline
+ *
+ * Reads go through a buffer, as Postfix's VSTREAM does: replies that
+ * arrived together (modifications, then the final reply) cost one recv.
+ */
 static int
 recv_all(struct mc *m, char *p, size_t n, long long deadline)
 {
     ssize_t k;
+    size_t take;
     int w;
 
     while (n > 0) {
-        k = recv(m->fd, p, n, 0);
+        if (m->inpos < m->inlen) {
+            take = m->inlen - m->inpos < n ? m->inlen - m->inpos : n;
+            memcpy(p, m->in + m->inpos, take);
+            m->inpos += take;
+            p += take;
+            n -= take;
+            continue;
+        }
+        k = recv(m->fd, m->in, sizeof(m->in), 0);
         if (k > 0) {
-            p += k;
-            n -= (size_t)k;
+            m->inpos = 0;
+            m->inlen = (size_t)k;
         } else if (k == 0) {
             return fail(m, "connection closed by milter");
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
