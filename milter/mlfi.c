@@ -306,13 +306,18 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     if (argv == NULL || argv[0] == NULL)
         return SMFIS_CONTINUE;
     /* Memory per message is bounded: like Postfix's smtpd_recipient_limit,
-     * the extra recipients are told to come again in another message.  A
-     * resource limit, so dry run enforces it too. */
+     * the extra recipients are told to come again in another message.  In
+     * dry run they go on unchanged and are not remembered, so the bound
+     * holds there too without refusing anything. */
     if (s->n >= (size_t)cfg->milter_max_recipients) {
         if (s->over++ == 0)
             log_warnx("%s: more than milter.max_recipients (%d) recipients: "
-                      "answering 452 4.5.3 to the rest",
-                      qid, cfg->milter_max_recipients);
+                      "%s452 4.5.3 to the rest%s",
+                      qid, cfg->milter_max_recipients,
+                      cfg->dry_run ? "dry_run would answer " : "answering ",
+                      cfg->dry_run ? "; they go on unchanged, undecided" : "");
+        if (cfg->dry_run)
+            return SMFIS_CONTINUE;
         stats_tempfail("4.5.3");
         if (smfi_setreply(ctx, "452", "4.5.3", "Too many recipients") !=
             MI_SUCCESS)

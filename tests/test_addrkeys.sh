@@ -266,10 +266,14 @@ rcpt <a@b@c.test>: continue
 rcpt <x@bad..test>: continue
 rcpt <bob@remote.test>: continue
 rcpt <alice@local.test>: continue
-rcpt <r5@remote.test>: reply 452 4.5.3 Too many recipients
-rcpt <r6@remote.test>: reply 452 4.5.3 Too many recipients
+rcpt <r5@remote.test>: continue
+rcpt <r6@remote.test>: continue
 eom: continue
 EOF
+expect_grep "dry run: past max_recipients the 452 is only logged" "$LOG" \
+    'more than milter.max_recipients \(3\) recipients: dry_run would answer 452 4.5.3 to the rest; they go on unchanged, undecided'
+expect_eq "dry run: recipients past max_recipients are not decided" \
+    "$(grep -c -E 'rcpt=<r[56]@remote.test>' "$LOG")" 0
 expect_grep "dry run: the rewrite it would make is logged" "$LOG" \
     'rcpt=<ceo\+news@local.test> domain=local.test mode=remote source=redis key=mxswitch:address:ceo@local.test action=rewrite dry_run new=<ceo\+news\+mx-remote@local.test>'
 expect_grep "dry run: a kept recipient is logged with dry_run" "$LOG" \
