@@ -288,6 +288,8 @@ run_values(const char *path)
     check_int(name, "routing.subdomains", cfg->subdomains, 0);
     check_str(name, "routing.prefix default", cfg->prefix, "mxswitch:domain:");
     check_int(name, "cache.ttl default", cfg->cache_ttl, 30);
+    check_int(name, "milter.max_recipients default (as Postfix's)",
+              cfg->milter_max_recipients, 1000);
     check_str(name, "socketmap.socket default (off)", cfg->smap_socket, "");
     check_str(name, "socketmap.name default", cfg->smap_name, "mxswitch");
     check_int(name, "socketmap.max_clients default", cfg->smap_max_clients,

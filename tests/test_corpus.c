@@ -257,5 +257,8 @@ main(int argc, char **argv)
     int nr = run_rcpt(dir), nv = run_values(dir);
 
     printf("corpus: %d address cases, %d Redis value cases\n", nr, nv);
+    /* The cases come from the files: an emptied or cut corpus must fail. */
+    check_int("corpus", "address cases at least", nr >= 78 ? 78 : nr, 78);
+    check_int("corpus", "value cases at least", nv >= 31 ? 31 : nv, 31);
     return check_done("test_corpus");
 }

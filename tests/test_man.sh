@@ -45,8 +45,9 @@ expect_eq "mxswitch.conf(5) gives the daemon's default of every setting" \
     "$(diff "$WORK/dump" "$WORK/man" | grep '^[<>]')" ""
 
 # Types: the form of the default in the dump says what the daemon reads.
-bad=""
+bad="" typed=0
 while read -r name type; do
+    typed=$((typed + 1))
     v=$(grep "^$name " "$WORK/dump" | cut -d' ' -f2-)
     case $type in
     string | keyword) re='^".*"$' ;;
@@ -60,6 +61,8 @@ done < <(sed -n 's/^\.It Cm \([a-z_.]*\) Pq \([a-z]*\).*/\1 \2/p' \
     milter/mxswitch.conf.5)
 expect_eq "the documented type of every setting fits the daemon's value" \
     "$bad" ""
+expect_eq "the type check read a type for every setting" \
+    "$typed" "$(wc -l <"$WORK/dump")"
 
 # Ranges: one past each documented bound is refused with that range.
 bad=""

@@ -201,6 +201,17 @@ expect_eq "the log never shows the Redis password" \
     "$(grep -c hunter2-secret "$LOG")" 0
 expect_eq "reloads are counted" "$(field ok) $(field failed)" "1 1"
 
+# --- A Redis failure is counted: errors and the 4.3.0 tempfail ---------
+ERRS=$(field errors) T430=$(field 4.3.0)
+kill -STOP "$REDIS_PID"
+expect_eq "frozen Redis: a fresh domain gets 451" "$(rcpt_answer fresh.test)" \
+    "$T451"
+kill -CONT "$REDIS_PID"
+expect_eq "the summary counts the Redis error and the 4.3.0 tempfail" \
+    "$(($(field errors) - ERRS)) $(($(field 4.3.0) - T430))" "1 1"
+poll_for 1 50 sh -c "awk '\$1 == \"mxswitch_redis_errors_total\" { print (\$2 >= 1) }' '$PROM'"
+expect_eq "Prometheus file: the Redis error is counted" "$GOT" 1
+
 # --- SIGTERM: the session in progress finishes, then mxswitch exits ----
 cp "$WORK/good.conf" "$WORK/mx.conf"
 SESSIONS=$(($(field sessions) + 1))
