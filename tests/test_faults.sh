@@ -11,8 +11,9 @@
 # The mode at acceptance is known twice: from the schedule (modes change
 # only between batches, past the cache ttl) and from the milter's log line
 # for the recipient; the two must agree.  The counts end up in one line,
-# "faults: sent=... lost=0 dup=0".  No
-# timing is asserted; the sleeps only place the faults inside the stream.
+# "faults: sent=... lost=0 dup=0".  No timing is asserted: each fault waits
+# until its batch has begun (wait_started), and each fault must have cost
+# its batch some refusals, or the counts would prove nothing.
 T_NAME=test_faults
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pf_lib.sh"
@@ -62,20 +63,26 @@ CF
 for d in local remote flip; do
     echo "@$d.test $d.test/all/" >>"$PF_ETC/vmailbox"
 done
-pf_start || abort "postfix starts"
+# Wired before the start, so no smtpd runs with the old main.cf.
 MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$PF_ETC" \
-    --config "$WORK/mx.conf" >"$WORK/setup.log" 2>&1 ||
+    --config "$WORK/mx.conf" --no-reload >"$WORK/setup.log" 2>&1 ||
     abort "postfix setup" "see $WORK/setup.log"
+pf_start || abort "postfix starts"
 expect_eq "the milter's failure is a tempfail" \
     "$(postconf -c "$PF_ETC" -h milter_default_action)" tempfail
 
-# send_batch PHASE - BATCH messages, each to 1-3 unique recipients; one
-# line per recipient in $WORK/sent: "PHASE ADDRESS CODE", where CODE is the
-# first reply that was not 2xx (MAIL, RCPT or DATA), or 250
+# send_batch PHASE - BATCH messages, each to 1-3 unique recipients, and in
+# a fault's batch on until the fault is over (the file $WORK/fault-over),
+# so that the fault meets mail however fast the batch runs; one line per
+# recipient in $WORK/sent: "PHASE ADDRESS CODE", where CODE is the first
+# reply that was not 2xx (MAIL, RCPT or DATA), or 250.  The last message
+# number goes to $WORK/msg.
 MSG=0
 send_batch() {
     local i n out code mail data r a
-    for ((i = 0; i < BATCH; i++)); do
+    for ((i = 0; ; i++)); do
+        [ "$i" -ge "$BATCH" ] &&
+            { [ "$FAULT" = 0 ] || [ -e "$WORK/fault-over" ]; } && break
         MSG=$((MSG + 1))
         local all=("m${MSG}a@local.test" "m${MSG}b@remote.test" "m${MSG}c@flip.test")
         n=$((MSG % 3 + 1))
@@ -89,7 +96,9 @@ send_batch() {
             echo "$1 $a $code"
         done
     done >>"$WORK/sent"
+    echo "$MSG" >"$WORK/msg"
 }
+FAULT=0
 
 # crash PID - SIGKILL a process of ours and reap it, without the shell's
 # "Killed" notice
@@ -100,32 +109,47 @@ crash() {
 
 # in_background PHASE - start a batch in the background; BG is its pid
 in_background() {
-    send_batch "$1" &
+    rm -f "$WORK/fault-over"
+    FAULT=1 send_batch "$1" &
     BG=$!
     track "$BG"
+}
+# wait_started PHASE - until PHASE has sent its first two messages, so the
+# fault that follows lands inside its batch whatever the machine's speed
+wait_started() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ "$(grep -c "^$1 " "$WORK/sent")" -ge 3 ] && return 0
+        sleep 0.1
+    done
+    abort "batch $1 did not start"
 }
 await_batch() {
     wait "$BG"
     untrack "$BG"
-    MSG=$((MSG + BATCH))
+    MSG=$(cat "$WORK/msg")
 }
 : >"$WORK/sent"
 
 # 1: normal operation.
 send_batch normal
-# 2: Redis killed (SIGKILL) in the middle of a batch, restarted 2 s later.
+# 2: Redis killed (SIGKILL) in the middle of a batch, restarted 3 s later
+# (past the cache ttl, so lookups meet the outage).
 in_background redis-killed
-sleep 1
+wait_started redis-killed
 crash "$REDIS_PID"
-sleep 2
+sleep 3
 redis_up || abort "redis restarts"
+touch "$WORK/fault-over"
 await_batch
 # 3: Redis slower than redis.timeout_ms (DEBUG SLEEP) twice in a batch.
 in_background redis-slow
+wait_started redis-slow
 for s in 1 2; do
+    redis-cli -p 6379 DEBUG SLEEP 3 >/dev/null
     sleep 1
-    redis-cli -p 6379 DEBUG SLEEP 2 >/dev/null
 done
+touch "$WORK/fault-over"
 await_batch
 # 4: the flip domain goes remote between two batches.
 rset flip.test remote
@@ -133,10 +157,11 @@ sleep 3 # the cache ttl: no decision from before the flip is left
 send_batch flipped-remote
 # 5: mxswitch killed (SIGKILL) in a batch and restarted 2 s later.
 in_background mxswitch-killed
-sleep 1
+wait_started mxswitch-killed
 crash "$MX_PID"
 sleep 2
 start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts"
+touch "$WORK/fault-over"
 await_batch
 # 6: Redis down for a whole batch.
 crash "$REDIS_PID"
@@ -219,9 +244,15 @@ expect_eq "the flip was seen: flip.test reached its MX while it was remote" \
     "$(grep -c '^m[0-9]*c@flip.test remote$' "$WORK/delivered" | sed 's/^[1-9][0-9]*$/some/')" \
     some
 # The faults must have bitten, or the counts prove nothing.
-expect_eq "some recipients were refused while Redis was down" \
-    "$(awk '$1 == "redis-down" && $3 ~ /^4/' "$WORK/sent" | wc -l | sed 's/^[1-9][0-9]*$/some/')" \
-    some
+for p in redis-killed redis-slow mxswitch-killed redis-down; do
+    expect_eq "the fault of batch $p refused some recipients" \
+        "$(awk -v p="$p" '$1 == p && $3 ~ /^4/' "$WORK/sent" | wc -l |
+            sed 's/^[1-9][0-9]*$/some/')" some
+done
+for p in normal flipped-remote flipped-local; do
+    expect_eq "batch $p, with no fault, refused nothing" \
+        "$(awk -v p="$p" '$1 == p && $3 !~ /^2/' "$WORK/sent" | wc -l)" 0
+done
 expect_grep "mxswitch logged Redis going away" "$WORK/mxswitch.log" \
     'redis: .* unreachable: .*lookups fail until it is back'
 expect_grep "and coming back" "$WORK/mxswitch.log" 'redis: .* is reachable again'
