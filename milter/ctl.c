@@ -3,10 +3,10 @@
  *
  * The admin tool uses the daemon's own code for everything that decides:
  * cfg_load() for the file, domain_normalize() for key names,
- * route_mode_parse() for values, lookup_domain() and route_decide() for
- * explain.  Every change goes through one Lua script that writes the key
- * and its audit entry (XADD to AUDIT_KEY, capped) in one step, so no
- * change escapes the audit and no entry records a change that did not
+ * route_mode_parse() for values, lookup_address(), lookup_auto() and
+ * route_decide() for explain.  Every change goes through one Lua script that
+ * writes the key and its audit entry (XADD to AUDIT_KEY, capped) in one step,
+ * so no change escapes the audit and no entry records a change that did not
  * happen.  Input is checked completely before anything is written.
  * Results go to stdout, problems to stderr; exit codes are sysexits(3)
  * plus explain's decision codes (mxswitch-ctl(8)).
@@ -23,6 +23,7 @@
 
 #include "cache.h"
 #include "cfg.h"
+#include "dns.h"
 #include "domain.h"
 #include "log.h"
 #include "lookup.h"
@@ -728,52 +729,122 @@ cmd_history(struct ctl *c, int argc, char **argv)
     return EX_OK;
 }
 
-/* explain_candidates - print every key the lookup tries and its value */
-static int
-explain_candidates(struct ctl *c, const char *norm, char *why, size_t whylen)
+/* print_candidate - one "candidate: KEY VALUE" line */
+static void
+print_candidate(const char *key, const struct rclient_value *v)
 {
-    struct lookup_probe probe[DOMAIN_MAX_CANDIDATES];
-    size_t i, n;
     char *s;
 
-    if (lookup_probe(c->cfg, c->rc, norm, probe, &n, why, whylen) != MXS_OK)
-        return MXS_TEMPFAIL;
-    for (i = 0; i < n; i++) {
-        if (probe[i].val.type == RCLIENT_STRING) {
-            s = shown(probe[i].val.str);
-            printf("candidate: %s %s\n", probe[i].key, s);
-            free(s);
+    if (v->type == RCLIENT_STRING) {
+        s = shown(v->str);
+        printf("candidate: %s %s\n", key, s);
+        free(s);
+    } else {
+        printf("candidate: %s %s\n", key,
+               v->type == RCLIENT_NIL ? "(no key)" : "(not a string)");
+    }
+}
+
+/*
+ * explain_candidates - print every key the lookup tries and its value
+ *
+ * The address key first (it beats them all), then the domain candidates,
+ * most specific first.  Fetched here apart from the lookup itself, which
+ * then decides exactly as the milter does.
+ */
+static int
+explain_candidates(struct ctl *c, const struct addr *a, const char *norm,
+                   char *why, size_t whylen)
+{
+    struct lookup_probe probe[DOMAIN_MAX_CANDIDATES];
+    char akey[LOOKUP_KEY_MAX + 1], full[LOOKUP_KEY_MAX + 256], awhy[WHYLEN];
+    struct rclient_value v;
+    const char *k = full;
+    size_t i, n;
+
+    if (c->cfg->address_prefix[0] != '\0') {
+        if (lookup_address_key(c->cfg, a, akey, sizeof(akey), awhy,
+                               sizeof(awhy)) != MXS_OK) {
+            printf("candidate: no address key (%s)\n", awhy);
         } else {
-            printf("candidate: %s %s\n", probe[i].key,
-                   probe[i].val.type == RCLIENT_NIL ? "(no key)"
-                                                    : "(not a string)");
+            snprintf(full, sizeof(full), "%s%s", c->cfg->address_prefix, akey);
+            if (rclient_mget(c->rc, &k, 1, &v, why, whylen) != MXS_OK)
+                return MXS_TEMPFAIL;
+            print_candidate(full, &v);
+            rclient_values_clear(&v, 1);
         }
     }
+    if (lookup_probe(c->cfg, c->rc, norm, probe, &n, why, whylen) != MXS_OK)
+        return MXS_TEMPFAIL;
+    for (i = 0; i < n; i++)
+        print_candidate(probe[i].key, &probe[i].val);
     lookup_probe_clear(probe, n);
+    return MXS_OK;
+}
+
+/*
+ * explain_auto - resolve an auto result from DNS as the milter does
+ *
+ * Prints the evidence.  MXS_OK, or MXS_TEMPFAIL with why (and *dns_fail
+ * set) when DNS cannot tell.
+ */
+static int
+explain_auto(struct ctl *c, const char *norm, struct lookup_result *res,
+             int *dns_fail, char *why, size_t whylen)
+{
+    char evidence[WHYLEN], dwhy[WHYLEN];
+    struct dns *dns;
+    int rcode;
+
+    dns = dns_create((const char *const *)c->cfg->local_addresses.v,
+                     c->cfg->local_addresses.n, 0, dwhy, sizeof(dwhy));
+    if (dns == NULL) {
+        mxs_why(why, whylen, "routing.local_addresses: %s", dwhy);
+        *dns_fail = 1;
+        return MXS_TEMPFAIL;
+    }
+    rcode = lookup_auto(dns, norm, mxs_now_ms(), res, evidence,
+                        sizeof(evidence), why, whylen);
+    dns_free(dns);
+    if (rcode != MXS_OK) {
+        if (evidence[0] != '\0') /* what was seen before it failed */
+            printf("auto: %s\n", evidence);
+        *dns_fail = 1;
+        return rcode;
+    }
+    /* the words of the milter's debug line */
+    printf("auto: domain %s is %s: %s\n", norm, route_mode_name(res->mode),
+           evidence);
+    printf("mode: %s (auto, from DNS)\n", route_mode_name(res->mode));
     return MXS_OK;
 }
 
 /* explain_lookup - the daemon's lookup, uncached; prints the winner */
 static int
-explain_lookup(struct ctl *c, const char *norm, struct lookup_result *res,
-               char *why, size_t whylen)
+explain_lookup(struct ctl *c, const struct addr *a, const char *norm,
+               struct lookup_result *res, int *dns_fail, char *why,
+               size_t whylen)
 {
     struct cache *none = cache_create(0, 0);
+    char checked[DOMAIN_MAX + 1];
     int rcode;
 
-    rcode = explain_candidates(c, norm, why, whylen);
+    *dns_fail = 0;
+    rcode = explain_candidates(c, a, norm, why, whylen);
     if (rcode == MXS_OK)
-        rcode = lookup_domain(c->cfg, none, c->rc, norm, mxs_now_ms(), res, why,
-                              whylen);
+        rcode = lookup_address(c->cfg, none, c->rc, a, mxs_now_ms(), checked,
+                               sizeof(checked), res, why, whylen);
     cache_free(none);
-    if (rcode == MXS_OK && res->explicit_key)
-        printf("winner: %s%s\nmode: %s\n", c->cfg->prefix, res->key,
-               route_mode_name(res->mode));
-    else if (rcode == MXS_OK)
+    if (rcode != MXS_OK)
+        return rcode;
+    if (res->explicit_key)
+        printf("winner: %s%s\nmode: %s\n", lookup_key_prefix(c->cfg, res->kind),
+               res->key, route_mode_name(res->mode));
+    else
         printf("winner: none\nmode: %s (routing.default)\n",
                route_mode_name(res->mode));
-    /* XXX the auto mode's evidence (MX hosts, the matching address) is to
-     * be printed here once that mode exists. */
+    if (res->mode == ROUTE_AUTO)
+        rcode = explain_auto(c, norm, res, dns_fail, why, whylen);
     return rcode;
 }
 
@@ -829,7 +900,7 @@ cmd_explain(struct ctl *c, int argc, char **argv)
     enum addr_tag want;
     struct addr a;
     size_t len;
-    int rcode, rv;
+    int rcode, rv, dns_fail;
 
     if ((rv = explain_options(argc, argv, &mailer, &host)) != EX_OK)
         return rv;
@@ -860,12 +931,12 @@ cmd_explain(struct ctl *c, int argc, char **argv)
         goto out;
     }
     printf("domain: %s\n", norm);
-    rcode = explain_lookup(c, norm, &res, why, sizeof(why));
+    rcode = explain_lookup(c, &a, norm, &res, &dns_fail, why, sizeof(why));
     if (rcode != MXS_OK) {
         char msg[WHYLEN + 320];
 
-        /* a Redis failure, or a key that holds no mode */
-        printf("lookup: failed: %s\n", rcode == MXS_TEMPFAIL
+        /* a Redis or DNS failure, or a key that holds no mode */
+        printf("lookup: failed: %s\n", rcode == MXS_TEMPFAIL && !dns_fail
                                            ? redis_why(c, why, msg, sizeof(msg))
                                            : why);
         if (c->cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
@@ -874,7 +945,11 @@ cmd_explain(struct ctl *c, int argc, char **argv)
             goto out;
         }
         memset(&res, 0, sizeof(res));
-        res.mode = (enum route_mode)c->cfg->default_mode;
+        /* As the milter: a default of auto cannot stand in for a failed
+         * lookup. */
+        res.mode = c->cfg->default_mode == ROUTE_AUTO
+                       ? ROUTE_NONE
+                       : (enum route_mode)c->cfg->default_mode;
         printf("mode: %s (routing.on_error = default)\n",
                route_mode_name(res.mode));
     }

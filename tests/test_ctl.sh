@@ -312,6 +312,41 @@ expect_eq "explain with routing.dry_run: the decision and a note" \
     "$RC/$(echo "$OUT" | tail -n 1)" \
     "11/note: routing.dry_run is on: the milter only logs this"
 
+# Per-address keys: the address key is tried first and beats the domain's.
+cat >"$WORK/addr.conf" <<CONF
+redis: { port = $RPORT; };
+routing: { address_prefix = "mxswitch:address:"; };
+CONF
+rcli SET mxswitch:address:ceo@local.test remote >/dev/null
+rcli SET mxswitch:address:stay@remote.test none >/dev/null
+RC=0
+OUT=$($WRAP "$MXCTL" -c "$WORK/addr.conf" explain 'CEO+news@Local.TEST' \
+    --mailer virtual --host local.test 2>&1) || RC=$?
+expect_eq "explain: an address key beats a local domain; detail kept, exit 11" \
+    "$RC
+$OUT" "11
+address: \"<CEO+news@Local.TEST>\"
+arrived tag: none
+domain: local.test
+candidate: mxswitch:address:ceo@local.test \"remote\"
+candidate: mxswitch:domain:local.test \"local\"
+winner: mxswitch:address:ceo@local.test
+mode: remote
+macros: {rcpt_mailer}=virtual {rcpt_host}=local.test
+decision: rewrite <CEO+news@Local.TEST> -> <CEO+news+mx-remote@Local.TEST> (MTA would deliver it by virtual to local.test)"
+RC=0
+OUT=$($WRAP "$MXCTL" -c "$WORK/addr.conf" explain stay@remote.test \
+    --mailer virtual --host remote.test 2>&1) || RC=$?
+expect_eq "explain: an address key none beats a remote domain, exit 0" \
+    "$RC/$(echo "$OUT" | grep -e '^winner' -e '^mode' -e '^decision' | tr '\n' '|')" \
+    "0/winner: mxswitch:address:stay@remote.test|mode: none|decision: keep <stay@remote.test> (no opinion)|"
+RC=0
+OUT=$($WRAP "$MXCTL" -c "$WORK/addr.conf" explain '"john doe"@remote.test' \
+    2>&1) || RC=$?
+expect_eq "explain: an address with no address key says why, the domain decides" \
+    "$RC/$(echo "$OUT" | grep -e '^candidate' -e '^winner' | tr '\n' '|')" \
+    "11/candidate: no address key (local part has byte 0x20)|candidate: mxswitch:domain:remote.test \"remote\"|winner: mxswitch:domain:remote.test|"
+
 # The milter itself agrees with explain, on the same keys (IDN included).
 start_mxswitch "$CONF" "$MPORT" || fail "mxswitch starts" "-"
 msg() {
@@ -376,18 +411,17 @@ expect_eq "Redis down, on_error = default: the default decides, still exit 75" \
     "$RC/$(echo "$OUT" | grep -e '^mode' -e '^decision' | tr '\n' '|')" \
     "75/mode: remote (routing.on_error = default)|decision: rewrite <bob@a.test> -> <bob+mx-remote@a.test> (MTA would deliver it by virtual to ?)|"
 
-# --- the modes of the modes branch (backup, auto) ---------------------------
-# XXX these need the backup mode, merged from the modes branch: on a
-# branch without it, route_mode_parse() refuses "backup" and they fail.
+# --- backup: imported from cPanel's secondarymx, explained -----------------
 start_redis "$RPORT" || fail "redis restarts" "-"
 printf 'b-local.example\n' >"$WORK/cpanel2/localdomains"
 printf 'b-remote.example\n' >"$WORK/cpanel2/remotedomains"
 printf 'b-backup.example\n' >"$WORK/cpanel2/secondarymx"
 ctl import "$WORK/cpanel2"
-expect_eq "import DIR (cPanel): secondarymx -> backup [needs backup mode]" \
+expect_eq "import DIR (cPanel): secondarymx -> backup" \
     "$RC $(rcli MGET mxswitch:domain:b-local.example mxswitch:domain:b-remote.example \
         mxswitch:domain:b-backup.example | tr '\n' ' ')" "0 local remote backup "
 ctl explain bob@b-backup.example --mailer virtual --host b-backup.example
-expect_eq "explain backup: remote tag, exit 11 [needs backup mode]" \
-    "$RC/$(echo "$OUT" | grep -e '^mode' | tr '\n' '|')" "11/mode: backup|"
+expect_eq "explain backup: remote tag, exit 11" \
+    "$RC/$(echo "$OUT" | grep -e '^mode' -e '^decision' | tr '\n' '|')" \
+    "11/mode: backup|decision: rewrite <bob@b-backup.example> -> <bob+mx-remote@b-backup.example> (MTA would deliver it by virtual to b-backup.example)|"
 finish

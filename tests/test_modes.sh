@@ -322,4 +322,31 @@ EOF
 expect_grep "and says so" "$L" \
     'rcpt=<a@servfail.example> domain=servfail.example: lookup failed \(auto mode: MX lookup failed.*using routing.default auto \(as none\)'
 stop_mxswitch "mxswitch stops (phase 3)"
+
+# explain resolves auto exactly as the milter: the MX records, the address
+# that matched, the mode and the rewrite; a DNS failure is a lookup error.
+write_conf 'default = "none";'
+# xp ADDRESS ARGS... - mxswitch-ctl explain; exit status and the lines
+# that show the decision, joined by |
+xp() {
+    local rc=0 out
+    out=$($WRAP "$MXCTL" -c "$WORK/mx.conf" explain "$@" 2>&1) || rc=$?
+    echo "$rc/$(echo "$out" | grep -e '^auto:' -e '^mode:' -e '^lookup:' \
+        -e '^decision:' | tr '\n' '|')"
+}
+expect_eq "explain auto, best MX here, MTA would relay: local tag, exit 10" \
+    "$(xp a@here.test --mailer relay --host here.test)" \
+    "10/mode: auto|auto: domain here.test is local: MX 10 mx.hosting.test [127.0.0.1 (this server: 127.0.0.1)]; best MX mx.hosting.test is this server: local|mode: local (auto, from DNS)|decision: rewrite <a@here.test> -> <a+mx-local@here.test> (MTA would send it by relay)|"
+OUT=$(xp b@there.test --mailer virtual --host there.test)
+expect_eq "explain auto, MX elsewhere: remote tag, exit 11, with the evidence" \
+    "$(echo "$OUT" | sed 's/|auto: .*|mode: remote/|auto: E|mode: remote/')" \
+    "11/mode: auto|auto: E|mode: remote (auto, from DNS)|decision: rewrite <b@there.test> -> <b+mx-remote@there.test> (MTA would deliver it by virtual to there.test)|"
+expect_eq "explain auto: the evidence names the MX host and its address" \
+    "$(echo "$OUT" | grep -c 'auto: domain there.test is remote: MX 10 mx.there.test \[127.0.0.21\]')" 1
+OUT=$(xp c@badmx.test)
+expect_eq "explain auto, best MX does not resolve: 451 as the milter, exit 75" \
+    "$(echo "$OUT" | sed 's/lookup: failed: [^|]*|/lookup: failed: W|/')" \
+    "75/mode: auto|auto: MX 10 mx.nowhere.test [NXDOMAIN]|lookup: failed: W|decision: 451 4.3.0 (routing.on_error = tempfail)|"
+expect_eq "explain auto: the DNS failure is named" \
+    "$(echo "$OUT" | grep -c 'lookup: failed: auto mode: best MX mx.nowhere.test does not resolve')" 1
 finish
