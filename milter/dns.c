@@ -25,6 +25,7 @@ struct entry {
     char *evidence;
     enum route_mode mode;
     uint64_t expires;
+    int stale_used; /* served stale since it expired: warned once */
 };
 
 struct dns {
@@ -32,6 +33,7 @@ struct dns {
     pthread_mutex_t lock;  /* guards slots */
     struct entry *slots;   /* direct-mapped: a domain has one slot */
     size_t nslots;         /* 0: no cache */
+    uint64_t stale_ms;     /* cache.stale_ttl: serve expired this long */
 };
 
 /* ev_add - append to an evidence or why buffer, cutting at its end */
@@ -337,6 +339,36 @@ cache_find(struct dns *d, const char *domain, uint64_t now_ms,
     return hit;
 }
 
+/*
+ * cache_stale - an expired decision still within stale_ms, for a lookup
+ * that failed; 1 when found, *first set on its first such use
+ */
+static int
+cache_stale(struct dns *d, const char *domain, uint64_t now_ms,
+            const char *failure, enum route_mode *mode, char *evidence,
+            size_t evlen, int *first)
+{
+    struct entry *e;
+    int hit = 0;
+
+    if (d->nslots == 0 || d->stale_ms == 0)
+        return 0;
+    xlock(&d->lock);
+    e = &d->slots[hash(domain) % d->nslots];
+    if (e->domain != NULL && strcmp(e->domain, domain) == 0 &&
+        e->expires <= now_ms && now_ms < e->expires + d->stale_ms) {
+        *mode = e->mode;
+        snprintf(evidence, evlen, "%s; stale: expired %llu s ago, and now %s",
+                 e->evidence,
+                 (unsigned long long)((now_ms - e->expires) / 1000), failure);
+        *first = !e->stale_used;
+        e->stale_used = 1;
+        hit = 1;
+    }
+    xunlock(&d->lock);
+    return hit;
+}
+
 /* cache_store - remember a decision for ttl seconds (0: not at all) */
 static void
 cache_store(struct dns *d, const char *domain, uint64_t now_ms, uint32_t ttl,
@@ -354,6 +386,7 @@ cache_store(struct dns *d, const char *domain, uint64_t now_ms, uint32_t ttl,
     e->evidence = xstrdup(evidence);
     e->mode = mode;
     e->expires = now_ms + (uint64_t)ttl * 1000;
+    e->stale_used = 0;
     xunlock(&d->lock);
 }
 
@@ -605,16 +638,47 @@ resolve(res_state rs, const char *domain, const struct dns_nets *local,
     }
 }
 
+static int ask(struct dns *d, const char *domain, uint64_t now_ms,
+               enum route_mode *mode, char *evidence, size_t evlen, char *why,
+               size_t whylen);
+
 /*
  * dns_auto_mode - the auto decision for a normalised domain
  *
  * See dns.h.  MXS_OK with *mode and the evidence; MXS_TEMPFAIL with why
- * (and what was seen so far in the evidence).
+ * (and what was seen so far in the evidence).  A failure is answered from
+ * an expired decision while it is within cache.stale_ttl (dns_set_stale).
  */
 int
 dns_auto_mode(struct dns *d, const char *domain, uint64_t now_ms,
-              enum route_mode *mode, char *evidence, size_t evlen, char *why,
-              size_t whylen)
+              enum route_mode *mode, char *evidence, size_t evlen, int *stale,
+              char *why, size_t whylen)
+{
+    int rcode, first = 0;
+
+    if (stale != NULL)
+        *stale = DNS_FRESH;
+    rcode = ask(d, domain, now_ms, mode, evidence, evlen, why, whylen);
+    if (rcode == MXS_TEMPFAIL &&
+        cache_stale(d, domain, now_ms, why, mode, evidence, evlen, &first)) {
+        if (stale != NULL)
+            *stale = first ? DNS_STALE_FIRST : DNS_STALE;
+        rcode = MXS_OK;
+    }
+    return rcode;
+}
+
+/* dns_set_stale - serve expired decisions stale_ms longer when DNS fails */
+void
+dns_set_stale(struct dns *d, uint64_t stale_ms)
+{
+    d->stale_ms = stale_ms;
+}
+
+/* ask - the decision from the cache, else from DNS; as dns_auto_mode */
+static int
+ask(struct dns *d, const char *domain, uint64_t now_ms, enum route_mode *mode,
+    char *evidence, size_t evlen, char *why, size_t whylen)
 {
     struct __res_state rs;
     struct dns_mxset *mx;

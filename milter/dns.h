@@ -124,12 +124,20 @@ int dns_decide(const struct dns_mxset *mx, const struct dns_nets *local,
  *   remote) and the evidence; MXS_TEMPFAIL with why when DNS cannot tell
  *   (the evidence then shows what was seen).  May block for the resolver
  *   timeouts; any thread; never logs.  For the admin tool's `explain` too.
+ *   When DNS fails and the domain's decision expired less than stale_ms
+ *   ago (dns_set_stale(); 0, the default: never), that decision is
+ *   returned (MXS_OK), its evidence says "stale" and why, and *stale (if
+ *   not NULL) is DNS_STALE, or DNS_STALE_FIRST on its first use since it
+ *   expired; else DNS_FRESH.
+ * dns_set_stale - cache.stale_ttl in ms; call before threads use d.
  */
+enum { DNS_FRESH, DNS_STALE, DNS_STALE_FIRST };
 struct dns *dns_create(const char *const *local_addresses, size_t nlocal,
                        size_t max_entries, char *why, size_t whylen);
 void dns_free(struct dns *d);
+void dns_set_stale(struct dns *d, uint64_t stale_ms);
 int dns_auto_mode(struct dns *d, const char *domain, uint64_t now_ms,
                   enum route_mode *mode, char *evidence, size_t evlen,
-                  char *why, size_t whylen);
+                  int *stale, char *why, size_t whylen);
 
 #endif

@@ -408,12 +408,13 @@ lookup_auto(struct dns *dns, const char *domain, uint64_t now_ms,
 {
     enum route_mode mode;
     char dwhy[256];
+    int stale;
 
     if (evlen > 0)
         evidence[0] = '\0';
     if (res->mode != ROUTE_AUTO)
         return MXS_OK;
-    if (dns_auto_mode(dns, domain, now_ms, &mode, evidence, evlen, dwhy,
+    if (dns_auto_mode(dns, domain, now_ms, &mode, evidence, evlen, &stale, dwhy,
                       sizeof(dwhy)) != MXS_OK) {
         mxs_why(why, whylen, "auto mode: %s", dwhy);
         return MXS_TEMPFAIL;
@@ -421,5 +422,6 @@ lookup_auto(struct dns *dns, const char *domain, uint64_t now_ms,
     res->mode = mode;
     res->explicit_key = 1;
     res->source = LOOKUP_DNS;
+    res->dns_stale = stale;
     return MXS_OK;
 }

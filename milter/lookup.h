@@ -21,6 +21,8 @@
  * With cache.stale_ttl, an answer past its ttl is used while Redis cannot
  * answer (source LOOKUP_STALE, why says what failed); the caller logs it,
  * as a warning when stale_first says the outage's first stale answer.
+ * lookup_auto() does the same with DNS answers past their TTL while DNS
+ * fails (dns_stale; the evidence says so).
  */
 #ifndef LOOKUP_H
 #define LOOKUP_H
@@ -63,6 +65,7 @@ struct lookup_result {
     int stale_first; /* LOOKUP_STALE, and the first since Redis answered */
     char key[LOOKUP_KEY_MAX + 1]; /* winning key minus its prefix, or "" */
     enum lookup_kind kind;        /* which prefix key has; NONE when "" */
+    int dns_stale; /* LOOKUP_DNS from an expired answer: DNS_STALE[_FIRST] */
 };
 
 /* One candidate key of lookup_probe() and the raw value Redis holds. */

@@ -692,6 +692,7 @@ main(int argc, char **argv)
                      why, sizeof(why));
     if (dns == NULL)
         fatalx("routing.local_addresses: %s", why);
+    dns_set_stale(dns, (uint64_t)cfg->cache_stale_ttl * 1000);
     mx = mxcheck_create(dns);
     mlfi_setup(cache, rc, mx, dns);
     g_cache = cache;

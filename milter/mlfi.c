@@ -284,6 +284,10 @@ resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
     }
     rcode = lookup_auto(g_dns, norm, now, &r->res, evidence, sizeof(evidence),
                         why, whylen);
+    if (rcode == MXS_OK && r->res.dns_stale == DNS_STALE_FIRST)
+        log_warnx("%s: DNS cannot answer for %s: using its auto decision "
+                  "up to cache.stale_ttl past its TTL (%s)",
+                  qid, norm, evidence);
     if (rcode == MXS_OK && r->res.source == LOOKUP_DNS)
         log_debug("%s: %s: auto: domain %s is %s: %s", qid, r->arg, norm,
                   route_mode_name(r->res.mode), evidence);

@@ -86,8 +86,8 @@ mxcheck_remote(struct mxcheck *m, const char *domain, uint64_t now_ms,
 
     if (cache_get(m->seen, domain, now_ms) != CACHE_MISS)
         return MXCHECK_KNOWN;
-    here = dns_auto_mode(m->dns, domain, now_ms, &mode, evidence, evlen, why,
-                         sizeof(why)) == MXS_OK &&
+    here = dns_auto_mode(m->dns, domain, now_ms, &mode, evidence, evlen, NULL,
+                         why, sizeof(why)) == MXS_OK &&
            mode == ROUTE_LOCAL;
     cache_put(m->seen, domain, here ? MXCHECK_HERE : MXCHECK_ELSEWHERE, now_ms,
               gen);

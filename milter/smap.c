@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "cfg.h"
 #include "cfgref.h"
+#include "dns.h"
 #include "log.h"
 #include "lookup.h"
 #include "mxs.h"
@@ -289,6 +290,10 @@ decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
         mxs_escape(reason, reasonlen, why, strlen(why));
         return cfg->dry_run ? V_NOTFOUND : V_TEMP;
     }
+    if (rcode == MXS_OK && res.dns_stale == DNS_STALE_FIRST)
+        log_warnx("socketmap: DNS cannot answer for %s: using its auto "
+                  "decision up to cache.stale_ttl past its TTL (%s)",
+                  norm, evidence);
     if (rcode == MXS_OK && res.source == LOOKUP_STALE) {
         if (res.stale_first)
             log_warnx("socketmap: redis cannot answer (%s): using cached "

@@ -5,7 +5,9 @@
 # a private network namespace (pf_lib.sh).  Covers backup, auto (local,
 # backup, remote, none, implicit MX, null MX, NXDOMAIN, SERVFAIL, timeout,
 # an unresolvable best MX), routing.default = auto, routing.local_addresses
-# with IPv6 ranges, and the TTL-bounded decision cache.
+# with IPv6 ranges and by default (::1), the TTL-bounded decision cache and
+# cache.stale_ttl past it, a slow DNS answer that blocks no other session,
+# and mxswitch-ctl explain for auto.
 T_NAME=test_modes
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pf_lib.sh"
@@ -43,6 +45,10 @@ PF_DNS=(
     --host-record=mx.cached.test,127.0.0.1,2001:db8:99::1,600
     --mx-host=dflt.test,mx.hosting.test,10
     --mx-host=dfltfar.test,mx.there.test,10
+    --host-record=mx6lo.hosting.test,::1,0
+    --mx-host=v6lo.test,mx6lo.hosting.test,10
+    --mx-host=short.test,mx.short.test,10
+    --host-record=mx.short.test,127.0.0.21,2001:db8:21::1,2
 )
 abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
@@ -56,7 +62,7 @@ rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
 for d in here.test hereplus.test there.test backup.test tie.test v6.test \
     nullmx.test \
     badmx.test badlow.test implicit.test implicitfar.test nx.test \
-    servfail.example slow.example cached.test; do
+    servfail.example slow.example cached.test short.test v6lo.test; do
     rset "$d" auto
 done
 rset there.test AUTO
@@ -228,6 +234,33 @@ expect_eq "socketmap: auto local and none are not" \
 expect_grep "socketmap: the DNS evidence is logged" "$L" \
     'socketmap: x@there.test -> OK \(domain there.test mode remote from dns key "mxswitch:domain:there.test": MX 10 mx.there.test \[127.0.0.21\]; no MX host is this server: remote\)'
 
+# The default local_addresses are the interfaces' addresses, IPv6 too: an
+# MX host whose only address is ::1 is this server.
+expect_eq "auto: an MX host on ::1 (an interface address) is local" \
+    "$(printf 'connect c 127.0.0.1\nmail <s@c.test>\nmacro R {rcpt_mailer} relay {rcpt_host} v6lo.test\nrcpt <u@v6lo.test>\neom\n' |
+        mtc_run | sed -n 's/^addrcpt_par \([^ ]*\).*/\1/p')" "<u+mx-local@v6lo.test>"
+expect_grep "the evidence names ::1 as this server" "$L" \
+    'auto: domain v6lo.test is local: MX 10 mx6lo.hosting.test \[::1 \(this server: ::1\)\]'
+
+# A slow DNS answer holds up its own session only: while a@slow.example
+# waits for the resolver's timeout, another session's auto lookup (DNS
+# asked again: TTL 0) is answered; compared, so no speed is asserted.
+t0=$(date +%s%N)
+{ rcpt_answer slow.example >"$WORK/slow.out"; date +%s%N >"$WORK/slow.end"; } &
+SLOW=$!
+track "$SLOW"
+sleep 0.2
+expect_eq "while slow.example waits on DNS, there.test is answered" \
+    "$(rcpt_answer there.test)" "continue <u+mx-remote@there.test>"
+t1=$(date +%s%N)
+wait "$SLOW"
+untrack "$SLOW"
+expect_eq "the slow session itself ended in 451" "$(cat "$WORK/slow.out")" \
+    "$T451"
+expect_eq "the answered session finished before the slow one" \
+    "$([ "$t1" -lt "$(cat "$WORK/slow.end")" ] && echo yes ||
+        echo "no: $(((t1 - t0) / 1000000)) ms against $((($(cat "$WORK/slow.end") - t0) / 1000000)) ms")" yes
+
 # The TTL bounds the cache: cached.test rests on records of TTL 600,
 # here.test on a host record of TTL 0.  With DNS gone, the first is still
 # known, the second is a lookup error.
@@ -349,4 +382,42 @@ expect_eq "explain auto, best MX does not resolve: 451 as the milter, exit 75" \
     "75/mode: auto|auto: MX 10 mx.nowhere.test [NXDOMAIN]|lookup: failed: W|decision: 451 4.3.0 (routing.on_error = tempfail)|"
 expect_eq "explain auto: the DNS failure is named" \
     "$(echo "$OUT" | grep -c 'lookup: failed: auto mode: best MX mx.nowhere.test does not resolve')" 1
+
+# Phase 4: cache.stale_ttl covers DNS answers too.  short.test's decision
+# rests on a host record of TTL 2; DNS goes away; within stale_ttl the
+# expired decision still routes (a warning, once), beyond it the lookup
+# error stands.
+stale_conf() {
+    cat >"$WORK/mx.conf" <<CONF
+milter: { socket = "$MILTER"; allow_root = true; };
+redis: { host = "127.0.0.1"; port = 6379; timeout_ms = 300; };
+routing: { default = "none"; };
+cache: { ttl = 3600; stale_ttl = $1; };
+CONF
+}
+stale_conf 600
+start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts (phase 4)"
+expect_eq "stale DNS: short.test is remote while DNS answers" \
+    "$(rcpt_answer short.test)" "continue <u+mx-remote@short.test>"
+stop_pid "$PF_DNS_PID"
+sleep 2.5
+expect_eq "stale DNS: past its TTL, DNS down: the expired decision routes" \
+    "$(rcpt_answer short.test)" "continue <u+mx-remote@short.test>"
+expect_eq "stale DNS: and again" \
+    "$(rcpt_answer short.test)" "continue <u+mx-remote@short.test>"
+expect_eq "stale DNS: one warning names the domain, stale and why" \
+    "$(grep -c -E 'DNS cannot answer for short.test: using its auto decision up to cache.stale_ttl past its TTL \(MX 10 mx.short.test \[127.0.0.21, 2001:db8:21::1\]; no MX host is this server: remote; stale: expired [0-9]+ s ago, and now MX lookup failed' "$L")" 1
+expect_grep "stale DNS: the decision line says dns" "$L" \
+    'rcpt=<u@short.test> domain=short.test mode=remote source=dns key=mxswitch:domain:short.test action=rewrite'
+stop_mxswitch "mxswitch stops (phase 4, stale)"
+pf_dns_start || abort "DNS restarts (phase 4)"
+stale_conf 1
+start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts (phase 4b)"
+expect_eq "beyond stale_ttl: short.test is remote while DNS answers" \
+    "$(rcpt_answer short.test)" "continue <u+mx-remote@short.test>"
+stop_pid "$PF_DNS_PID"
+sleep 3.5
+expect_eq "beyond stale_ttl (1 s past a TTL of 2 s): the lookup error stands" \
+    "$(rcpt_answer short.test)" "$T451"
+stop_mxswitch "mxswitch stops (phase 4, beyond stale)"
 finish
