@@ -43,7 +43,7 @@ CTL = milter/mxswitch-ctl
 endif
 
 CORE = util log addr domain route cache cfg cfgref
-DAEMON = $(CORE) dns stats rclient lookup smap mxcheck mlfi main
+DAEMON = $(CORE) dns stats rclient lookup smap mxcheck coalesce mlfi main
 # The admin tool links the daemon's own modules: one copy of the rules.
 CTLOBJ = $(CORE) dns stats rclient lookup ctl
 UNITS = addr domain route cache cfg cfgref smap lookup corpus dns

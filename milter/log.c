@@ -2,12 +2,14 @@
  * log.c - syslog or stderr logging; see log.h
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -41,89 +43,144 @@ log_verbose(void)
     return log_debug_on;
 }
 
-/* stderr_line - a whole foreground log line, stamp to newline, in out */
+#define LOG_ROOM (LOG_LINE_MAX + 128) /* a whole foreground line */
+
+/* line_start - a foreground line's stamp, name and level; its length */
 static size_t
-stderr_line(char *out, size_t outlen, int pri, const char *msg)
+line_start(char *out, size_t outlen, int pri)
 {
     static const char *const names[] = {"emerg",   "alert",  "crit", "error",
                                         "warning", "notice", "info", "debug"};
+    /* localtime_r takes glibc's time zone lock: once a second per thread */
+    static __thread time_t stamp_sec = -1;
+    static __thread char stamp[32];
     struct timespec ts;
     struct tm tm;
-    char stamp[32];
     int n;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-    n = snprintf(out, outlen, "%s.%03ld %s: %s: %s\n", stamp,
-                 ts.tv_nsec / 1000000, log_ident, names[pri & 7], msg);
+    if (ts.tv_sec != stamp_sec) {
+        localtime_r(&ts.tv_sec, &tm);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+        stamp_sec = ts.tv_sec;
+    }
+    n = snprintf(out, outlen, "%s.%03ld %s: %s: ", stamp, ts.tv_nsec / 1000000,
+                 log_ident, names[pri & 7]);
     if (n < 0)
         return 0;
-    if ((size_t)n >= outlen) { /* cut, but keep the newline */
-        out[outlen - 2] = '\n';
-        return outlen - 1;
+    return (size_t)n < outlen ? (size_t)n : outlen - 1;
+}
+
+/* line_text - the message, with an optional errno text, in LOG_LINE_MAX
+ * bytes at out (cut if longer); its length */
+static size_t
+line_text(char *out, int err, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(out, LOG_LINE_MAX, fmt, ap), m;
+
+    if (n < 0)
+        n = 0;
+    if (n >= LOG_LINE_MAX)
+        return LOG_LINE_MAX - 1;
+    if (err) {
+        m = snprintf(out + n, LOG_LINE_MAX - (size_t)n, ": %s", strerror(err));
+        if (m > 0)
+            n = n + m < LOG_LINE_MAX ? n + m : LOG_LINE_MAX - 1;
     }
     return (size_t)n;
 }
 
-/* log_vformat - the message text, with an optional errno text */
-static void
-log_vformat(char *msg, size_t msglen, int err, const char *fmt, va_list ap)
+/* stderr_vline - a whole foreground line, formatted in place in LOG_ROOM
+ * bytes at out; its length */
+static size_t
+stderr_vline(char *out, int pri, int err, const char *fmt, va_list ap)
 {
-    int n = vsnprintf(msg, msglen, fmt, ap);
+    size_t n = line_start(out, LOG_ROOM - LOG_LINE_MAX - 1, pri);
 
-    if (err && n >= 0 && (size_t)n < msglen)
-        snprintf(msg + n, msglen - (size_t)n, ": %s", strerror(err));
+    n += line_text(out + n, err, fmt, ap);
+    out[n++] = '\n';
+    return n;
+}
+
+/*
+ * stderr_write - whole lines to stderr, in write(2)s of at most PIPE_BUF
+ *
+ * Not through stdio: its lock is held across the write(2), and threads
+ * queued on it were the milter's only lock contention under load.  A
+ * write(2) of at most PIPE_BUF bytes is atomic on a pipe, and writers to a
+ * file are serialised on its position, so lines never mix; a batch longer
+ * than that is split at line ends, and another thread's lines may come
+ * between its parts.
+ */
+static void
+stderr_write(const char *buf, size_t len)
+{
+    while (len > 0) {
+        size_t part = len;
+        ssize_t n;
+
+        if (part > PIPE_BUF) {
+            const char *nl = memrchr(buf, '\n', PIPE_BUF);
+
+            part = nl ? (size_t)(nl - buf) + 1 : PIPE_BUF;
+        }
+        n = write(STDERR_FILENO, buf, part);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* nowhere left to say so */
+        buf += n;
+        len -= (size_t)n;
+    }
 }
 
 /* log_vwrite - write one line at a priority, with an optional errno text */
 static void
 log_vwrite(int pri, int err, const char *fmt, va_list ap)
 {
-    char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 128];
-    size_t n;
+    char line[LOG_ROOM];
 
-    log_vformat(msg, sizeof(msg), err, fmt, ap);
     if (log_to_stderr) {
-        n = stderr_line(line, sizeof(line), pri, msg);
-        fwrite(line, 1, n, stderr);
+        stderr_write(line, stderr_vline(line, pri, err, fmt, ap));
     } else {
-        syslog(pri, "%s", msg);
+        line_text(line, err, fmt, ap);
+        syslog(pri, "%s", line);
     }
 }
 
 /*
  * log_batch_add - a line for the batch; as a daemon, sent to syslog now
  *
- * In the foreground the batch is written when it has LOG_BATCH_MAX bytes
- * or at log_batch_flush(), in one write.
+ * In the foreground the line is formatted in place, and the batch is
+ * written when it has no room for another or at log_batch_flush(), in one
+ * write.
  */
 void
 log_batch_add(struct log_batch *b, int pri, const char *fmt, ...)
 {
-    char msg[LOG_LINE_MAX];
     va_list ap;
 
     if (pri == LOG_DEBUG && !log_debug_on)
         return;
-    va_start(ap, fmt);
-    log_vformat(msg, sizeof(msg), 0, fmt, ap);
-    va_end(ap);
-    if (!log_to_stderr) {
-        syslog(pri, "%s", msg);
-        return;
-    }
-    if (b->len + LOG_LINE_MAX + 128 > sizeof(b->buf))
+    if (log_to_stderr && b->len + LOG_ROOM > sizeof(b->buf))
         log_batch_flush(b);
-    b->len += stderr_line(b->buf + b->len, sizeof(b->buf) - b->len, pri, msg);
+    va_start(ap, fmt);
+    if (log_to_stderr) {
+        b->len += stderr_vline(b->buf + b->len, pri, 0, fmt, ap);
+    } else {
+        char msg[LOG_LINE_MAX];
+
+        line_text(msg, 0, fmt, ap);
+        syslog(pri, "%s", msg);
+    }
+    va_end(ap);
 }
 
 /* log_batch_flush - write the batch's lines, if any, and empty it */
 void
 log_batch_flush(struct log_batch *b)
 {
-    if (b->len > 0)
-        fwrite(b->buf, 1, b->len, stderr);
+    stderr_write(b->buf, b->len);
     b->len = 0;
 }
 

@@ -2,10 +2,11 @@
  * log.h - logging to syslog (facility mail) or to stderr in the foreground
  *
  * log_init() is called once before any thread starts; after that the
- * functions are thread safe (syslog and stdio lock internally).  log_warn()
- * appends strerror(errno), log_warnx() does not.  log_debug() prints only
- * with -v.  fatal()/fatalx() log and exit(1): for startup and broken
- * invariants only.
+ * functions are thread safe: syslog locks internally, and stderr lines go
+ * out whole, in write(2)s of whole lines that other threads' lines cannot
+ * tear.  log_warn() appends strerror(errno), log_warnx() does not.
+ * log_debug() prints only with -v.  fatal()/fatalx() log and exit(1): for
+ * startup and broken invariants only.
  *
  * A struct log_batch gathers the lines of one unit of work (the decisions
  * at the end of one message) so that the foreground log gets them in one

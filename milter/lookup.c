@@ -335,7 +335,10 @@ lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
         norm[0] = '\0';
         return rcode;
     }
-    rcode = address_key(cfg, a, norm, akey, sizeof(akey), why, whylen);
+    /* without address keys, no key to build (nor a why to write) */
+    rcode = cfg->address_prefix[0] == '\0'
+                ? MXS_NOMATCH
+                : address_key(cfg, a, norm, akey, sizeof(akey), why, whylen);
     return lookup_keys(cfg, cache, rc, rcode == MXS_OK ? akey : NULL, norm,
                        now_ms, res, why, whylen);
 }

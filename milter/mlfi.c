@@ -10,6 +10,7 @@
 #include "cache.h"
 #include "cfg.h"
 #include "cfgref.h"
+#include "coalesce.h"
 #include "dns.h"
 #include "domain.h"
 #include "log.h"
@@ -274,7 +275,7 @@ resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
         log_debug("%s: %s: domain %s: stale answer (%s)", qid, r->arg, norm,
                   why);
     }
-    {
+    if (log_verbose()) {
         char key[LOOKUP_KEY_MAX + 256];
 
         key_shown(ref->cfg, key, sizeof(key), &r->res);
@@ -328,8 +329,8 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
             log_warnx("%s: cannot set the 452 reply text", qid);
         return SMFIS_TEMPFAIL;
     }
-    mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
     if (addr_parse(argv[0], &t, &r.addr, why, sizeof(why)) != MXS_OK) {
+        mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
         log_warnx("%s: rcpt=%s: malformed address (%s): %s451 4.1.3", qid,
                   shown, why, answered(cfg));
         return refuse_rcpt(ctx, cfg, "4.1.3",
@@ -337,6 +338,8 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     }
     r.arg = xstrdup(argv[0]);
     rcode = resolve(s->ref, &r, qid, why, sizeof(why));
+    if (rcode != MXS_OK) /* for the log: only now, off the common path */
+        mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
     if (rcode == MXS_INVALID && r.domain == NULL) {
         log_warnx("%s: rcpt=%s: bad domain (%s): %s451 4.1.2", qid, shown, why,
                   answered(cfg));
@@ -557,6 +560,7 @@ mlfi_eom(SMFICTX *ctx)
     size_t i;
 
     lb.len = 0;
+    coalesce_begin(); /* the changes go out with the reply, in one write */
     for (i = 0; i < s->n; i++) {
         if (apply(ctx, s, &s->rcpts[i], qid, &lb) != MXS_OK) {
             rv = SMFIS_TEMPFAIL;

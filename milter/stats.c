@@ -44,6 +44,7 @@ static struct {
     uint64_t redis_buckets[NBUCKETS]; /* not cumulative; summed at render */
     uint64_t sessions;
     uint64_t reloads_ok, reloads_failed;
+    uint64_t coalesced;
 } g;
 
 static time_t g_start = 0; /* set by stats_writer_start() */
@@ -59,6 +60,13 @@ stats_decision(int mode, int source, enum stats_action action)
         ADD(g.decisions[mode][source], 1);
     if ((unsigned)action < NACTIONS)
         ADD(g.actions[action], 1);
+}
+
+/* stats_coalesced - a reply sent in one write with its modifications */
+void
+stats_coalesced(void)
+{
+    ADD(g.coalesced, 1);
 }
 
 /* stats_readd - a recipient added back after the MTA's delrcpt took it */
@@ -215,6 +223,11 @@ stats_render(void)
     head(f, "sessions_total", "counter", "SMTP sessions the MTA opened.");
     fprintf(f, "mxswitch_sessions_total %llu\n",
             (unsigned long long)GET(g.sessions));
+    head(f, "coalesced_replies_total", "counter",
+         "End-of-message replies sent in one write with the recipient "
+         "changes before them.");
+    fprintf(f, "mxswitch_coalesced_replies_total %llu\n",
+            (unsigned long long)GET(g.coalesced));
     head(f, "reloads_total", "counter",
          "Configuration reloads (SIGHUP), accepted or rejected.");
     fprintf(f, "mxswitch_reloads_total{result=\"ok\"} %llu\n",

@@ -32,6 +32,7 @@ uint64_t stats_clock(void);
 int stats_redis(int rcode, uint64_t start);
 void stats_session(void);
 void stats_reload(int ok);
+void stats_coalesced(void);
 
 char *stats_render(void);
 char *stats_summary(void);
