@@ -124,6 +124,8 @@ expect_eq "SIGUSR1 logs the decisions, actions and lookups sent" \
 # The writer runs every second: wait for a file that has this traffic.
 poll_for 2 50 prom 'mxswitch_actions_total{action="rewrite"}' >/dev/null
 expect_eq "Prometheus file counts the rewrites" "$GOT" 2
+expect_eq "each rewritten message's changes went out with its reply" \
+    "$(prom mxswitch_coalesced_replies_total)" 2
 expect_eq "Prometheus file: decisions by mode and source" \
     "$(prom 'mxswitch_decisions_total{mode="remote",source="redis"}') $(prom 'mxswitch_decisions_total{mode="remote",source="cache"}') $(prom 'mxswitch_decisions_total{mode="none",source="redis"}')" \
     "1 1 1"

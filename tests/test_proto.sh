@@ -298,6 +298,49 @@ expect_grep "first lookup of a domain is logged as from redis" \
     "$WORK/mxswitch.log" \
     'rcpt=<alice@local.test> domain=local.test mode=local source=redis'
 
+# The changes of a message go out with its final reply, in one write
+# (milter/coalesce.c).  600 rewritten recipients of 60-byte local parts
+# make about 130 KB of changes, twice what is kept back at once: they go
+# out in parts, in order, and the next message on the same connection gets
+# its own changes only.
+LP=$(printf 'x%.0s' {1..56})
+{
+    printf 'connect client.test 127.0.0.1\nmail <s@client.test>\n'
+    for ((i = 0; i < 600; i++)); do
+        printf 'rcpt <%s%03d@remote.test>\n' "$LP" "$i"
+        [ $((i % 100)) = 0 ] && printf 'rcpt <l%03d@local.test>\n' "$i"
+    done
+    printf 'eom\nmail <s@client.test>\nrcpt <last@remote.test>\neom\n'
+} >"$WORK/big.mt"
+{
+    printf 'connect: continue\nmail: continue\n'
+    for ((i = 0; i < 600; i++)); do
+        printf 'rcpt <%s%03d@remote.test>: continue\n' "$LP" "$i"
+        [ $((i % 100)) = 0 ] && printf 'rcpt <l%03d@local.test>: continue\n' "$i"
+    done
+    for ((i = 0; i < 600; i++)); do
+        printf 'delrcpt <%s%03d@remote.test>\n' "$LP" "$i"
+        printf 'addrcpt_par <%s%03d+mx-remote@remote.test> ORCPT=rfc822;%s%03d@remote.test\n' \
+            "$LP" "$i" "$LP" "$i"
+    done
+    printf 'eom: continue\nmail: continue\nrcpt <last@remote.test>: continue\n'
+    printf 'delrcpt <last@remote.test>\n'
+    printf 'addrcpt_par <last+mx-remote@remote.test> ORCPT=rfc822;last@remote.test\n'
+    printf 'eom: continue\n'
+} >"$WORK/big.want"
+mtc_run <"$WORK/big.mt" >"$WORK/big.got"
+if cmp -s "$WORK/big.want" "$WORK/big.got"; then
+    pass "600 rewrites in one message: every change, in order, then the reply"
+else
+    fail "600 rewrites in one message" "differs (- want, + got):"
+    diff "$WORK/big.want" "$WORK/big.got" | head -n 10 | sed 's/^/    /'
+fi
+# the premise: more than COALESCE_MAX (64 KB) of changes on the wire
+CHANGE_BYTES=$(awk '/^(delrcpt|addrcpt_par) / { n += length($0) }
+                    END { print n }' "$WORK/big.want")
+expect_eq "the 600 rewrites are more than is kept back at once" \
+    "$((CHANGE_BYTES > 65536))" 1
+
 # A toggle: cache ttl is 3600 s, so only the keyspace notification can
 # make the next message see the change.
 toggle_msg() {
