@@ -7,9 +7,11 @@
  * at the start of xxfi_eom and libmilter's final reply, the recipient
  * modifications ('+', '-', '2') the thread writes are kept back and go out
  * in the same writev(2) as that reply: the same bytes in the same order, in
- * one write.  This works by defining writev(), which libmilter.so calls
- * through the dynamic linker; every other writev(2), and any when no
- * coalesce_begin() is pending, passes straight through.
+ * one write.  This works by defining writev() and poll(), which
+ * libmilter.so calls through the dynamic linker; meanwhile libmilter's poll
+ * for room before each packet is answered without a system call.  Every
+ * other call, and any when no coalesce_begin() is pending, passes straight
+ * through to the C library.
  *
  * State is per thread: libmilter runs xxfi_eom and writes its reply on the
  * same thread.  A kept-back modification is reported written; if the
@@ -19,7 +21,7 @@
  * is dropped at the next coalesce_begin().  More than COALESCE_MAX bytes
  * are written out as they fill, in order.  coalesce_init() must run before
  * threads start; without it, or if the dynamic linker gives libmilter the
- * C library's writev, nothing is kept back.  Each reply that carried kept
+ * C library's functions, nothing is kept back.  Each reply that carried kept
  * modifications counts in stats (mxswitch_coalesced_replies_total).
  */
 #ifndef COALESCE_H

@@ -60,11 +60,15 @@ static int
 found(struct lookup_result *res, const struct want *w, enum route_mode mode,
       enum lookup_source source)
 {
+    size_t n;
+
     res->mode = mode;
     res->explicit_key = 1;
     res->source = source;
     res->kind = w->kind;
-    snprintf(res->key, sizeof(res->key), "%s", w->name);
+    n = strnlen(w->name, sizeof(res->key) - 1); /* no printf: per rcpt */
+    memcpy(res->key, w->name, n);
+    res->key[n] = '\0';
     return MXS_OK;
 }
 

@@ -670,8 +670,9 @@ main(int argc, char **argv)
     if (smfi_register(mlfi_desc) != MI_SUCCESS)
         fatalx("smfi_register failed");
     if (coalesce_init() != 0)
-        log_warnx("cannot find the C library's writev: recipient changes "
-                  "go to the MTA one packet each");
+        log_warnx(
+            "cannot find the C library's writev and poll: recipient changes "
+            "go to the MTA one packet each");
     if (smfi_opensocket(1) != MI_SUCCESS)
         fatalx("cannot listen on %s (in use, or no permission?)",
                cfg->milter_socket);

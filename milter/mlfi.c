@@ -387,23 +387,14 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 static char *
 esmtp_args(const struct rcpt *r)
 {
-    char *orcpt = r->orcpt ? xstrdup(r->orcpt) : NULL;
-    char *out;
-    size_t len;
+    char *x = r->orcpt != NULL ? NULL : addr_xtext(&r->addr);
+    const char *orcpt = r->orcpt != NULL ? r->orcpt : x;
+    size_t len = (r->notify ? strlen(r->notify) : 0) + strlen(orcpt) + 8;
+    char *out = xmalloc(len);
 
-    if (orcpt == NULL) {
-        char *x = addr_xtext(&r->addr);
-
-        len = strlen(x) + 8;
-        orcpt = xmalloc(len);
-        snprintf(orcpt, len, "ORCPT=%s", x);
-        free(x);
-    }
-    len = strlen(orcpt) + (r->notify ? strlen(r->notify) : 0) + 2;
-    out = xmalloc(len);
-    snprintf(out, len, "%s%s%s", r->notify ? r->notify : "",
-             r->notify ? " " : "", orcpt);
-    free(orcpt);
+    snprintf(out, len, "%s%s%s%s", r->notify ? r->notify : "",
+             r->notify ? " " : "", x != NULL ? "ORCPT=" : "", orcpt);
+    free(x);
     return out;
 }
 
@@ -425,8 +416,8 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
     struct addr_tags t = cfg_tags(cfg);
     struct route_in in;
     enum addr_tag want;
-    char why[WHYLEN], shown[ADDR_MAX + 64], head[2 * ADDR_MAX + 512];
-    char key[LOOKUP_KEY_MAX + 256];
+    char why[WHYLEN], shown[ADDR_MAX + 64];
+    char head[2 * ADDR_MAX + LOOKUP_KEY_MAX + 512];
     const char *dry = cfg->dry_run ? " dry_run" : "";
     char *newaddr, *args;
     int ok;
@@ -450,22 +441,22 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
         (r->res.mode == ROUTE_REMOTE || r->res.mode == ROUTE_BACKUP))
         mxcheck_note(g_mx, r->domain, qid);
     mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
-    snprintf(head, sizeof(head), "%s: rcpt=%s domain=%s mode=%s source=%s%s",
-             qid, shown, r->domain ? r->domain : "-",
-             route_mode_name(r->res.mode), lookup_source_name(r->res.source),
-             r->on_error ? " (lookup failed)" : "");
-    key_shown(cfg, key, sizeof(key), &r->res);
+    snprintf(head, sizeof(head),
+             "%s: rcpt=%s domain=%s mode=%s source=%s%s key=%s%s", qid, shown,
+             r->domain ? r->domain : "-", route_mode_name(r->res.mode),
+             lookup_source_name(r->res.source),
+             r->on_error ? " (lookup failed)" : "",
+             lookup_key_prefix(cfg, r->res.kind),
+             r->res.key[0] != '\0' ? r->res.key : "-");
     if (want == r->addr.tag) {
-        log_batch_add(lb, LOG_INFO, "%s key=%s action=keep%s (%s)", head, key,
-                      dry, why);
+        log_batch_add(lb, LOG_INFO, "%s action=keep%s (%s)", head, dry, why);
         return MXS_OK;
     }
     newaddr = addr_format(&r->addr, &t, want);
     if (cfg->dry_run) {
         mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
-        log_batch_add(lb, LOG_INFO,
-                      "%s key=%s action=rewrite dry_run new=%s (%s)", head, key,
-                      shown, why);
+        log_batch_add(lb, LOG_INFO, "%s action=rewrite dry_run new=%s (%s)",
+                      head, shown, why);
         free(newaddr);
         return MXS_OK;
     }
@@ -480,8 +471,8 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
     }
     mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
     if (ok)
-        log_batch_add(lb, LOG_INFO, "%s key=%s action=rewrite new=%s (%s)",
-                      head, key, shown, why);
+        log_batch_add(lb, LOG_INFO, "%s action=rewrite new=%s (%s)", head,
+                      shown, why);
     else
         log_batch_add(lb, LOG_ERR,
                       "%s action=rewrite new=%s: adding the recipient failed",

@@ -95,6 +95,14 @@ mxs_why(char *why, size_t whylen, const char *fmt, ...)
 
     if (why == NULL || whylen == 0)
         return;
+    if (strchr(fmt, '%') == NULL) { /* most: a fixed text, no printf */
+        size_t n = strlen(fmt);
+
+        n = n < whylen ? n : whylen - 1;
+        memcpy(why, fmt, n);
+        why[n] = '\0';
+        return;
+    }
     va_start(ap, fmt);
     vsnprintf(why, whylen, fmt, ap);
     va_end(ap);
