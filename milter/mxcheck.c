@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "dns.h"
@@ -27,6 +28,8 @@ struct mxcheck {
     struct job queue[MXCHECK_QUEUE];
     size_t head, count;
     int stop;
+    time_t second; /* CLOCK_MONOTONIC second of the checks counted in used */
+    int used;
     pthread_t worker;
 };
 
@@ -39,11 +42,16 @@ mxcheck_create(struct dns *dns)
     struct mxcheck *m = xcalloc(1, sizeof(*m));
     int err;
 
+    pthread_condattr_t ca;
+
     m->dns = dns;
     m->seen = cache_create(10000, MXCHECK_TTL_MS);
     if (pthread_mutex_init(&m->lock, NULL) != 0 ||
-        pthread_cond_init(&m->cond, NULL) != 0)
+        pthread_condattr_init(&ca) != 0 ||
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&m->cond, &ca) != 0)
         fatalx("mxcheck: mutex init failed");
+    pthread_condattr_destroy(&ca);
     err = pthread_create(&m->worker, NULL, worker_main, m);
     if (err != 0) {
         errno = err;
@@ -94,6 +102,28 @@ mxcheck_remote(struct mxcheck *m, const char *domain, uint64_t now_ms,
     return here ? MXCHECK_HERE : MXCHECK_ELSEWHERE;
 }
 
+/* pace - count a check, first waiting for the next second when this one
+ * has had MXCHECK_PER_SEC; lock held.  Whether to stop instead. */
+static int
+pace(struct mxcheck *m)
+{
+    struct timespec now, next = {0, 0};
+
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec != m->second) {
+            m->second = now.tv_sec;
+            m->used = 0;
+        }
+        if (m->stop || m->used < MXCHECK_PER_SEC)
+            break;
+        next.tv_sec = m->second + 1;
+        pthread_cond_timedwait(&m->cond, &m->lock, &next);
+    }
+    m->used++;
+    return m->stop;
+}
+
 /* worker_main - check queued domains one by one, warn about those here */
 static void *
 worker_main(void *arg)
@@ -106,7 +136,7 @@ worker_main(void *arg)
         xlock(&m->lock);
         while (m->count == 0 && !m->stop)
             pthread_cond_wait(&m->cond, &m->lock);
-        if (m->stop) {
+        if (pace(m)) {
             xunlock(&m->lock);
             return NULL;
         }
