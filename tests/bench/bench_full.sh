@@ -40,6 +40,37 @@ full_logging() {
     done
 }
 
+# ticks PID - user and system clock ticks a process has used
+ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+
+# full_budget - CPU per message (user + system, us) of the milter, Redis
+# and loadgen, 8 x 50: where each subject's time goes on the two cores
+full_budget() {
+    local s n pid mu ms ru rs mu2 ms2 ru2 rs2 lt hz
+    hz=$(getconf CLK_TCK)
+    for s in noop warm nocache; do
+        n=4000
+        [ "$s" = nocache ] && n=2000
+        eval "pid=\$PID_$s"
+        read -r mu ms < <(ticks "$pid")
+        read -r ru rs < <(ticks "$REDIS_PID")
+        TIMEFORMAT='%U %S'
+        { time lg "$s" -c 8 -r 50 -d 10 -n "$n"; } 2>"$WORK/time.out"
+        lt=$(tail -n 1 "$WORK/time.out")
+        read -r mu2 ms2 < <(ticks "$pid")
+        read -r ru2 rs2 < <(ticks "$REDIS_PID")
+        awk -v s="$s" -v n="$n" -v hz="$hz" -v mu=$((mu2 - mu)) \
+            -v ms=$((ms2 - ms)) -v ru=$((ru2 - ru)) -v rs=$((rs2 - rs)) \
+            -v lt="$lt" 'BEGIN { split(lt, l, " "); f = 1e6 / hz / n
+            printf "# CPU per message, 8 x 50, %s: milter %.0f+%.0f us," \
+                " Redis %.0f+%.0f, loadgen %.0f+%.0f (user+system);" \
+                " total %.0f us\n", s, mu * f, ms * f, ru * f, rs * f,
+                l[1] * 1e6 / n, l[2] * 1e6 / n,
+                (mu + ms + ru + rs) * f + (l[1] + l[2]) * 1e6 / n }' |
+            tee -a "$OUT/table.txt"
+    done
+}
+
 # full_profile - perf record -g on the warm milter during an 8 x 50 run
 full_profile() {
     command -v perf >/dev/null || {
@@ -69,6 +100,10 @@ full_profile() {
             -g none 2>>"$WORK/perf.log" </dev/null | grep -v '^#' | grep -v '^$' |
             grep -v '\[k\]' | grep -v '\[unknown\]' | head -30
     } >"$OUT/profile.txt"
+    if [ "$(grep -c '%' "$OUT/profile.txt")" -lt 3 ]; then
+        echo "# perf report gave nothing; perf's own words:" >>"$OUT/profile.txt"
+        tail -n 5 "$WORK/perf.log" | sed 's/^/#   /' >>"$OUT/profile.txt"
+    fi
     echo "# profile of the warm milter in $OUT/profile.txt" |
         tee -a "$OUT/table.txt"
 }
