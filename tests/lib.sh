@@ -75,6 +75,10 @@ expect_grep() {
     fi
 }
 
+# abort NAME [WHY] - a failure the rest of the test cannot go on from:
+# record it, print the summary, exit
+abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
+
 finish() {
     echo "$T_NAME: $T_PASSED passed, $T_FAILED failed"
     [ "$T_FAILED" -eq 0 ]

@@ -51,6 +51,22 @@ pf_dns_start() {
     return 1
 }
 
+# SERVFAIL on demand: with PF_SERVFAIL among its PF_DNS options the DNS
+# server validates DNSSEC against a trust anchor no zone here can meet and
+# forwards names outside .test to 127.0.0.9, where pf_dns_refuser refuses
+# them: the validating server then answers SERVFAIL.
+PF_SERVFAIL=(--dnssec
+    --trust-anchor=.,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
+    --server=127.0.0.9)
+
+# pf_dns_refuser - a dnsmasq on 127.0.0.9 that refuses every name
+pf_dns_refuser() {
+    dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+        --listen-address=127.0.0.9 --bind-dynamic --port=53 --user=root \
+        --log-facility="$WORK/dnsmasq-refuser.log" &
+    track $!
+}
+
 # pf_sink NAME IP [smtp-sink options] - an exchanger on IP:25 that keeps
 # every message (with X-Rcpt-Args lines) in $WORK/sink/NAME/
 pf_sink() {

@@ -20,14 +20,10 @@ STALE_DOMAINS="sf.example to.example badbest.test gone.test nullnow.test"
 for d in $STALE_DOMAINS; do
     PF_DNS+=("--mx-host=$d,mx.far.test,10")
 done
-abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
-# Phase 2's SERVFAIL, as in test_modes: the upstream 127.0.0.9 refuses,
-# and the DNSSEC-validating dnsmasq answers SERVFAIL for that.
-dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
-    --listen-address=127.0.0.9 --bind-dynamic --port=53 --user=root \
-    --log-facility="$WORK/dnsmasq-refuser.log" &
-track $!
+# Phase 2's SERVFAIL (pf_lib.sh): the upstream 127.0.0.9 refuses, and the
+# DNSSEC-validating dnsmasq answers SERVFAIL for that.
+pf_dns_refuser
 
 start_redis 6379 || abort "redis"
 for d in $STALE_DOMAINS; do
@@ -55,9 +51,8 @@ expect_eq "while DNS answers, every domain is remote" "$got" \
 # keeps its MX whose host is gone (NXDOMAIN), gone.test is gone
 # (NXDOMAIN) and nullnow.test takes no mail (null MX).
 stop_pid "$PF_DNS_PID"
-ANCHOR=.,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
 PF_DNS=(
-    --dnssec "--trust-anchor=$ANCHOR" --server=127.0.0.9
+    "${PF_SERVFAIL[@]}"
     --server=/to.example/127.0.0.10
     --mx-host=badbest.test,mx.far.test,10
     --mx-host=nullnow.test,.,0

@@ -30,7 +30,6 @@ PF_DNS=(
     --mx-host=flip.test,mx.flip.test,10
     --host-record=mx.flip.test,127.0.0.22
 )
-abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
 pf_sink remote 127.0.0.21 || abort "sink remote"
 pf_sink flip 127.0.0.22 || abort "sink flip"

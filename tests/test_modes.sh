@@ -13,14 +13,12 @@ T_NAME=test_modes
 . "$(dirname "$0")/pf_lib.sh"
 pf_enter "$@"
 
-# SERVFAIL: names outside .test go to 127.0.0.9, a second dnsmasq that
-# refuses them; with DNSSEC on (a trust anchor no zone here can meet), the
-# first dnsmasq cannot validate that and answers SERVFAIL.  slow.example is
-# forwarded to 127.0.0.10, where nothing answers: a timeout.
-ANCHOR=.,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
+# SERVFAIL for names outside .test (PF_SERVFAIL, pf_dns_refuser in
+# pf_lib.sh).  slow.example is forwarded to 127.0.0.10, where nothing
+# answers: a timeout.
 PF_DNS=(
     --local-ttl=600
-    --dnssec "--trust-anchor=$ANCHOR" --server=127.0.0.9
+    "${PF_SERVFAIL[@]}"
     --server=/slow.example/127.0.0.10
     --host-record=mx.hosting.test,127.0.0.1,0
     --host-record=mx.there.test,127.0.0.21,0
@@ -50,12 +48,8 @@ PF_DNS=(
     --mx-host=short.test,mx.short.test,10
     --host-record=mx.short.test,127.0.0.21,2001:db8:21::1,2
 )
-abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
-dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
-    --listen-address=127.0.0.9 --bind-dynamic --port=53 --user=root \
-    --log-facility="$WORK/dnsmasq-refuser.log" &
-track $!
+pf_dns_refuser
 
 start_redis 6379 || abort "redis"
 rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }

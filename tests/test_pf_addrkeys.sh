@@ -16,7 +16,6 @@ PF_DNS=(
     --mx-host=local.test,mx.local.test,10
     --host-record=mx.local.test,127.0.0.22
 )
-abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
 pf_sink remote 127.0.0.21 || abort "sink remote"
 pf_sink localmx 127.0.0.22 || abort "sink localmx"

@@ -30,7 +30,6 @@ PF_DNS=(
 for i in 0 1 2 3 4 5 6 7 8 9; do
     PF_DNS+=(--mx-host=m$i.test,mx.mixed.test,10)
 done
-abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
 for s in remote:21 unknown:22 twomx1:23 twomx2:24 relayed:25 aliased:26 \
     mixed:27 smarthost:28; do

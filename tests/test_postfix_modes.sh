@@ -27,7 +27,6 @@ PF_DNS=(
     --mx-host=autobackup.test,mx.primary.test,10
     --mx-host=autobackup.test,mx.hosting.test,20
 )
-abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
 pf_sink remote 127.0.0.21 || abort "sink remote"
 pf_sink primary 127.0.0.22 || abort "sink primary"

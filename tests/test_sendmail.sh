@@ -25,7 +25,6 @@ PF_DNS=(
     --host-record=mx.routed.test,127.0.0.26
     --mx-host=selfmx.test,mx.hosting.test,10
 )
-abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 pf_net_up || abort "private network and DNS"
 # routed: the MX of routed.test; mailertable sends routed.test to "table"
 for s in remote:21 unknown:22 relayed:25 routed:26 table:27; do
