@@ -30,7 +30,7 @@ static __thread struct {
     char buf[COALESCE_MAX];
 } kept;
 
-/* coalesce_init - find the C library's writev; 0, or -1 if not found */
+/* coalesce_init - find the C library's writev and poll; 0, or -1 if not */
 int
 coalesce_init(void)
 {

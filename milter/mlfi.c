@@ -185,16 +185,18 @@ answered(const struct cfg *cfg)
     return cfg->dry_run ? "dry_run would=" : "answered ";
 }
 
-/* key_shown - the winning Redis key of a result, for logs; "-" if none */
-static void
-key_shown(const struct cfg *cfg, char *out, size_t outlen,
-          const struct lookup_result *res)
+/* key_prefix, key_name - the winning Redis key of a result, for logs as
+ * "%s%s": its prefix and name, or "" and "-" if none */
+static const char *
+key_prefix(const struct cfg *cfg, const struct lookup_result *res)
 {
-    if (res->key[0] == '\0')
-        snprintf(out, outlen, "-");
-    else
-        snprintf(out, outlen, "%s%s", lookup_key_prefix(cfg, res->kind),
-                 res->key);
+    return res->key[0] != '\0' ? lookup_key_prefix(cfg, res->kind) : "";
+}
+
+static const char *
+key_name(const struct lookup_result *res)
+{
+    return res->key[0] != '\0' ? res->key : "-";
 }
 
 /* mlfi_negotiate - ask for recipient changes; skip what we never read */
@@ -275,14 +277,9 @@ resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
         log_debug("%s: %s: domain %s: stale answer (%s)", qid, r->arg, norm,
                   why);
     }
-    if (log_verbose()) {
-        char key[LOOKUP_KEY_MAX + 256];
-
-        key_shown(ref->cfg, key, sizeof(key), &r->res);
-        log_debug("%s: %s: domain %s mode %s from %s key %s", qid, r->arg, norm,
-                  route_mode_name(r->res.mode),
-                  lookup_source_name(r->res.source), key);
-    }
+    log_debug("%s: %s: domain %s mode %s from %s key %s%s", qid, r->arg, norm,
+              route_mode_name(r->res.mode), lookup_source_name(r->res.source),
+              key_prefix(ref->cfg, &r->res), key_name(&r->res));
     rcode = lookup_auto(g_dns, norm, now, &r->res, evidence, sizeof(evidence),
                         why, whylen);
     if (rcode == MXS_OK && r->res.dns_stale == DNS_STALE_FIRST)
@@ -445,9 +442,8 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
              "%s: rcpt=%s domain=%s mode=%s source=%s%s key=%s%s", qid, shown,
              r->domain ? r->domain : "-", route_mode_name(r->res.mode),
              lookup_source_name(r->res.source),
-             r->on_error ? " (lookup failed)" : "",
-             lookup_key_prefix(cfg, r->res.kind),
-             r->res.key[0] != '\0' ? r->res.key : "-");
+             r->on_error ? " (lookup failed)" : "", key_prefix(cfg, &r->res),
+             key_name(&r->res));
     if (want == r->addr.tag) {
         log_batch_add(lb, LOG_INFO, "%s action=keep%s (%s)", head, dry, why);
         return MXS_OK;
