@@ -225,73 +225,101 @@ addr_clear(struct addr *a)
 }
 
 /*
- * addr_format - the address in angle brackets, with the given tag
+ * addr_format_text - append the address in angle brackets, with the given
+ * tag, to t
  *
  * ADDR_TAG_NONE gives the plain address.  A quoted local part gets the tag
- * inside the quotes.  The result belongs to the caller.
+ * inside the quotes.  An address addr_parse() took needs at most
+ * ADDR_MAX + 1 bytes (and the NUL); t->cut says if it did not fit.
  */
-char *
-addr_format(const struct addr *a, const struct addr_tags *tags,
-            enum addr_tag tag)
+void
+addr_format_text(const struct addr *a, const struct addr_tags *tags,
+                 enum addr_tag tag, struct mxs_text *t)
 {
     const char *name = tag == ADDR_TAG_REMOTE  ? tags->remote
                        : tag == ADDR_TAG_LOCAL ? tags->local
                                                : NULL;
     size_t llen = strlen(a->local);
-    size_t len = llen + (a->domain ? strlen(a->domain) : 0) +
-                 (name ? strlen(name) : 0) + 8;
-    char *out = xmalloc(len);
-    size_t body = a->quoted ? llen - 1 : llen; /* stop before the '"' */
-    int n;
 
-    if (name != NULL)
-        n = snprintf(out, len, "<%.*s%c%s%s", (int)body, a->local,
-                     tags->delimiter, name, a->quoted ? "\"" : "");
-    else
-        n = snprintf(out, len, "<%s", a->local);
-    snprintf(out + n, len - (size_t)n, "%s%s>", a->domain ? "@" : "",
-             a->domain ? a->domain : "");
-    return out;
+    mxs_text_putc(t, '<');
+    if (name != NULL) {
+        /* a quoted local part's tag goes before its closing '"' */
+        mxs_text_putn(t, a->local, a->quoted ? llen - 1 : llen);
+        mxs_text_putc(t, tags->delimiter);
+        mxs_text_put(t, name);
+        if (a->quoted)
+            mxs_text_putc(t, '"');
+    } else {
+        mxs_text_putn(t, a->local, llen);
+    }
+    if (a->domain != NULL) {
+        mxs_text_putc(t, '@');
+        mxs_text_put(t, a->domain);
+    }
+    mxs_text_putc(t, '>');
+}
+
+/* addr_format - addr_format_text() in a buffer the caller frees */
+char *
+addr_format(const struct addr *a, const struct addr_tags *tags,
+            enum addr_tag tag)
+{
+    size_t len = strlen(a->local) + (a->domain ? strlen(a->domain) : 0) +
+                 strlen(tags->remote) + strlen(tags->local) + 8;
+    struct mxs_text t;
+
+    mxs_text_init(&t, xmalloc(len), len);
+    addr_format_text(a, tags, tag, &t);
+    return t.buf;
 }
 
 /*
- * addr_xtext - "rfc822;" plus the untagged address in xtext (RFC 3461)
+ * addr_xtext_text - append "rfc822;" and the untagged address in xtext
+ * (RFC 3461) to t
  *
  * This is the ORCPT value for a recipient the milter replaces, so DSNs and
- * the remote name the address the client sent.  Caller frees.
+ * the remote name the address the client sent.  Each byte takes at most 3,
+ * so 3 * ADDR_MAX + 8 bytes always do; t->cut says if they did not.
  * XXX non-ASCII addresses are xtext-encoded byte by byte under the rfc822
  * type; RFC 6533 utf-8 ORCPT is left to the MTA.
  */
-char *
-addr_xtext(const struct addr *a)
+void
+addr_xtext_text(const struct addr *a, struct mxs_text *t)
 {
     static const char hex[] = "0123456789ABCDEF";
     const char *parts[3];
-    size_t i, o = 0, total = 16;
-    char *out;
+    size_t i;
 
     parts[0] = a->local;
     parts[1] = a->domain ? "@" : "";
     parts[2] = a->domain ? a->domain : "";
-    for (i = 0; i < 3; i++)
-        total += strlen(parts[i]) * 3;
-    out = xmalloc(total);
-    o = (size_t)snprintf(out, total, "rfc822;");
+    mxs_text_put(t, "rfc822;");
     for (i = 0; i < 3; i++) {
         const unsigned char *p;
 
         for (p = (const unsigned char *)parts[i]; *p; p++) {
             if (*p < 33 || *p > 126 || *p == '+' || *p == '=') {
-                out[o++] = '+';
-                out[o++] = hex[*p >> 4];
-                out[o++] = hex[*p & 15];
+                char enc[3] = {'+', hex[*p >> 4], hex[*p & 15]};
+
+                mxs_text_putn(t, enc, 3);
             } else {
-                out[o++] = (char)*p;
+                mxs_text_putc(t, (char)*p);
             }
         }
     }
-    out[o] = '\0';
-    return out;
+}
+
+/* addr_xtext - addr_xtext_text() in a buffer the caller frees */
+char *
+addr_xtext(const struct addr *a)
+{
+    size_t len =
+        3 * (strlen(a->local) + (a->domain ? strlen(a->domain) : 0)) + 16;
+    struct mxs_text t;
+
+    mxs_text_init(&t, xmalloc(len), len);
+    addr_xtext_text(a, &t);
+    return t.buf;
 }
 
 /* addr_tag_name - "remote", "local" or "none" */

@@ -19,6 +19,8 @@
 
 #include <stddef.h>
 
+struct mxs_text; /* mxs.h */
+
 enum addr_tag {
     ADDR_TAG_NONE = 0, /* no mxswitch tag */
     ADDR_TAG_REMOTE,   /* local part ended in delimiter + remote tag */
@@ -52,7 +54,10 @@ int addr_parse(const char *arg, const struct addr_tags *tags, struct addr *a,
 void addr_clear(struct addr *a);
 char *addr_format(const struct addr *a, const struct addr_tags *tags,
                   enum addr_tag tag);
+void addr_format_text(const struct addr *a, const struct addr_tags *tags,
+                      enum addr_tag tag, struct mxs_text *t);
 char *addr_xtext(const struct addr *a);
+void addr_xtext_text(const struct addr *a, struct mxs_text *t);
 const char *addr_tag_name(enum addr_tag tag);
 int addr_key_local(const char *local, int quoted, char delimiter, char *out,
                    size_t outlen, char *why, size_t whylen);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mxs.h"
 
 static int log_to_stderr = 1; /* until log_init says otherwise */
 static int log_debug_on;
@@ -197,6 +198,40 @@ log_batch_add(struct log_batch *b, int pri, const char *fmt, ...)
         syslog(pri, "%s", msg);
     }
     va_end(ap);
+}
+
+/*
+ * log_batch_put - a line of text pieces for the batch, ending with NULL
+ *
+ * As log_batch_add(), without printf: the pieces are copied, and cut at
+ * LOG_LINE_MAX - 1 bytes like a formatted line.
+ */
+void
+log_batch_put(struct log_batch *b, int pri, ...)
+{
+    struct mxs_text t;
+    const char *piece;
+    size_t n = 0;
+    va_list ap;
+
+    if (pri == LOG_DEBUG && !log_debug_on)
+        return;
+    if (log_to_stderr) {
+        if (b->len + LOG_ROOM > sizeof(b->buf))
+            log_batch_flush(b);
+        n = line_start(b->buf + b->len, LOG_ROOM - LOG_LINE_MAX - 1, pri);
+    }
+    mxs_text_init(&t, b->buf + b->len + n, LOG_LINE_MAX);
+    va_start(ap, pri);
+    while ((piece = va_arg(ap, const char *)) != NULL)
+        mxs_text_put(&t, piece);
+    va_end(ap);
+    if (!log_to_stderr) {
+        syslog(pri, "%s", t.buf);
+        return;
+    }
+    b->len += n + t.len;
+    b->buf[b->len++] = '\n';
 }
 
 /* log_batch_flush - write the batch's lines, if any, and empty it */

@@ -11,7 +11,9 @@
  * A struct log_batch gathers the lines of one unit of work (the decisions
  * at the end of one message) so that the foreground log gets them in one
  * write(2) instead of one per line; as a daemon each line goes to syslog
- * at once.  Lines keep their order.  The batch is the caller's, used by
+ * at once.  log_batch_put() makes a line of pieces of text (const char *,
+ * ending with NULL) without printf, for the lines written for every
+ * recipient.  Lines keep their order.  The batch is the caller's, used by
  * one thread at a time: set len to 0, add, then flush before it goes out
  * of scope.  Nothing to free.
  */
@@ -43,6 +45,7 @@ void fatalx(const char *fmt, ...)
 int log_verbose(void);
 void log_batch_add(struct log_batch *b, int pri, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void log_batch_put(struct log_batch *b, int pri, ...) __attribute__((sentinel));
 void log_batch_flush(struct log_batch *b);
 
 #endif

@@ -380,19 +380,37 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-/* esmtp_args - NOTIFY and ORCPT for the replacement recipient */
+/*
+ * esmtp_args - NOTIFY and ORCPT for the replacement recipient
+ *
+ * Made in buf (size bytes) when they fit, as they do unless the client's
+ * own NOTIFY or ORCPT is kilobytes long; otherwise in memory the caller
+ * frees when the result is not buf.
+ */
 static char *
-esmtp_args(const struct rcpt *r)
+esmtp_args(const struct rcpt *r, char *buf, size_t size)
 {
-    char *x = r->orcpt != NULL ? NULL : addr_xtext(&r->addr);
-    const char *orcpt = r->orcpt != NULL ? r->orcpt : x;
-    size_t len = (r->notify ? strlen(r->notify) : 0) + strlen(orcpt) + 8;
-    char *out = xmalloc(len);
+    struct mxs_text t;
+    size_t len;
 
-    snprintf(out, len, "%s%s%s%s", r->notify ? r->notify : "",
-             r->notify ? " " : "", x != NULL ? "ORCPT=" : "", orcpt);
-    free(x);
-    return out;
+    mxs_text_init(&t, buf, size);
+    for (;;) {
+        if (r->notify != NULL) {
+            mxs_text_put(&t, r->notify);
+            mxs_text_putc(&t, ' ');
+        }
+        if (r->orcpt != NULL) {
+            mxs_text_put(&t, r->orcpt);
+        } else {
+            mxs_text_put(&t, "ORCPT=");
+            addr_xtext_text(&r->addr, &t);
+        }
+        if (!t.cut || t.buf != buf)
+            return t.buf;
+        len = (r->notify ? strlen(r->notify) : 0) +
+              (r->orcpt ? strlen(r->orcpt) : 0) + 3 * ADDR_MAX + 32;
+        mxs_text_init(&t, xmalloc(len), len);
+    }
 }
 
 /* add_rcpt - add a recipient, with ESMTP args when the MTA allows them */
@@ -404,6 +422,29 @@ add_rcpt(SMFICTX *ctx, const struct session *s, char *addr, char *args)
     return smfi_addrcpt(ctx, addr) == MI_SUCCESS;
 }
 
+/* decision_head - "qid: rcpt=... domain=... mode=... source=... key=..." */
+static void
+decision_head(struct mxs_text *h, const struct cfg *cfg, const struct rcpt *r,
+              const char *qid)
+{
+    char shown[ADDR_MAX + 64];
+
+    mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
+    mxs_text_put(h, qid);
+    mxs_text_put(h, ": rcpt=");
+    mxs_text_put(h, shown);
+    mxs_text_put(h, " domain=");
+    mxs_text_put(h, r->domain ? r->domain : "-");
+    mxs_text_put(h, " mode=");
+    mxs_text_put(h, route_mode_name(r->res.mode));
+    mxs_text_put(h, " source=");
+    mxs_text_put(h, lookup_source_name(r->res.source));
+    mxs_text_put(h, r->on_error ? " (lookup failed)" : "");
+    mxs_text_put(h, " key=");
+    mxs_text_put(h, key_prefix(cfg, &r->res));
+    mxs_text_put(h, key_name(&r->res));
+}
+
 /* apply - rewrite one recipient if its decision asks; MXS_OK or failure */
 static int
 apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
@@ -412,11 +453,13 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
     const struct cfg *cfg = s->ref->cfg;
     struct addr_tags t = cfg_tags(cfg);
     struct route_in in;
+    struct mxs_text h;
     enum addr_tag want;
-    char why[WHYLEN], shown[ADDR_MAX + 64];
-    char head[2 * ADDR_MAX + LOOKUP_KEY_MAX + 512];
+    char why[WHYLEN], shown[ADDR_MAX + 64], newaddr[ADDR_MAX + 8];
+    char head[2 * ADDR_MAX + LOOKUP_KEY_MAX + 512], abuf[4 * ADDR_MAX];
     const char *dry = cfg->dry_run ? " dry_run" : "";
-    char *newaddr, *args;
+    struct mxs_text na;
+    char *args;
     int ok;
 
     memset(&in, 0, sizeof(in));
@@ -437,44 +480,38 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
     if (r->domain != NULL && r->res.source != LOOKUP_DNS &&
         (r->res.mode == ROUTE_REMOTE || r->res.mode == ROUTE_BACKUP))
         mxcheck_note(g_mx, r->domain, qid);
-    mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
-    snprintf(head, sizeof(head),
-             "%s: rcpt=%s domain=%s mode=%s source=%s%s key=%s%s", qid, shown,
-             r->domain ? r->domain : "-", route_mode_name(r->res.mode),
-             lookup_source_name(r->res.source),
-             r->on_error ? " (lookup failed)" : "", key_prefix(cfg, &r->res),
-             key_name(&r->res));
+    /* The line for every recipient is made without printf: it was a
+     * third of the milter's instructions (callgrind, 50 recipients). */
+    mxs_text_init(&h, head, sizeof(head));
+    decision_head(&h, cfg, r, qid);
     if (want == r->addr.tag) {
-        log_batch_add(lb, LOG_INFO, "%s action=keep%s (%s)", head, dry, why);
+        log_batch_put(lb, LOG_INFO, head, " action=keep", dry, " (", why, ")",
+                      (char *)NULL);
         return MXS_OK;
     }
-    newaddr = addr_format(&r->addr, &t, want);
+    mxs_text_init(&na, newaddr, sizeof(newaddr));
+    addr_format_text(&r->addr, &t, want, &na); /* fits: addr_parse() */
+    mxs_escape(shown, sizeof(shown), newaddr, na.len);
     if (cfg->dry_run) {
-        mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
-        log_batch_add(lb, LOG_INFO, "%s action=rewrite dry_run new=%s (%s)",
-                      head, shown, why);
-        free(newaddr);
+        log_batch_put(lb, LOG_INFO, head, " action=rewrite dry_run new=", shown,
+                      " (", why, ")", (char *)NULL);
         return MXS_OK;
     }
-    args = esmtp_args(r);
+    args = esmtp_args(r, abuf, sizeof(abuf));
     if (smfi_delrcpt(ctx, r->arg) != MI_SUCCESS) {
-        log_batch_add(lb, LOG_ERR, "%s action=rewrite: smfi_delrcpt failed",
-                      head);
+        log_batch_put(lb, LOG_ERR, head, " action=rewrite: smfi_delrcpt failed",
+                      (char *)NULL);
         ok = 0;
     } else {
         r->replaced = 1;
         ok = add_rcpt(ctx, s, newaddr, args);
+        log_batch_put(lb, ok ? LOG_INFO : LOG_ERR, head,
+                      " action=rewrite new=", shown,
+                      ok ? " (" : ": adding the recipient failed",
+                      ok ? why : "", ok ? ")" : "", (char *)NULL);
     }
-    mxs_escape(shown, sizeof(shown), newaddr, strlen(newaddr));
-    if (ok)
-        log_batch_add(lb, LOG_INFO, "%s action=rewrite new=%s (%s)", head,
-                      shown, why);
-    else
-        log_batch_add(lb, LOG_ERR,
-                      "%s action=rewrite new=%s: adding the recipient failed",
-                      head, shown);
-    free(newaddr);
-    free(args);
+    if (args != abuf)
+        free(args);
     return ok ? MXS_OK : MXS_TEMPFAIL;
 }
 
@@ -503,7 +540,7 @@ static int
 readd_namesakes(SMFICTX *ctx, const struct session *s, const char *qid,
                 struct log_batch *lb)
 {
-    char shown[ADDR_MAX + 64], *args;
+    char shown[ADDR_MAX + 64], abuf[4 * ADDR_MAX], *args;
     size_t i, j;
     int ok;
 
@@ -517,9 +554,10 @@ readd_namesakes(SMFICTX *ctx, const struct session *s, const char *qid,
                 break;
         if (j == s->n)
             continue;
-        args = esmtp_args(k);
+        args = esmtp_args(k, abuf, sizeof(abuf));
         ok = add_rcpt(ctx, s, k->arg, args);
-        free(args);
+        if (args != abuf)
+            free(args);
         mxs_escape(shown, sizeof(shown), k->arg, strlen(k->arg));
         if (!ok) {
             log_batch_add(lb, LOG_ERR, "%s: rcpt=%s: adding it back failed",

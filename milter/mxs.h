@@ -33,4 +33,20 @@ void mxs_why(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t mxs_escape(char *out, size_t outlen, const char *in, size_t inlen);
 
+/*
+ * A text built by appending pieces to a caller's buffer, without printf:
+ * for the lines and addresses made for every recipient.  What does not fit
+ * is cut (cut is then set); buf is always terminated.
+ */
+struct mxs_text {
+    char *buf;
+    size_t len, size; /* size > 0 */
+    int cut;
+};
+
+void mxs_text_init(struct mxs_text *t, char *buf, size_t size);
+void mxs_text_putn(struct mxs_text *t, const char *s, size_t n);
+void mxs_text_put(struct mxs_text *t, const char *s);
+void mxs_text_putc(struct mxs_text *t, char c);
+
 #endif

@@ -124,6 +124,18 @@ mxs_escape(char *out, size_t outlen, const char *in, size_t inlen)
 
     if (outlen == 0)
         return 0;
+    /* the common case, nothing to escape and room for it: one copy */
+    for (i = 0; inlen + 4 <= outlen && i < inlen; i++) {
+        unsigned char ch = (unsigned char)in[i];
+
+        if (ch < 0x20 || ch > 0x7e || ch == '\\')
+            break;
+    }
+    if (inlen + 4 <= outlen && i == inlen) {
+        memcpy(out, in, inlen);
+        out[inlen] = '\0';
+        return inlen;
+    }
     for (i = 0; i < inlen; i++) {
         unsigned char ch = (unsigned char)in[i];
         size_t need = (ch < 0x20 || ch > 0x7e || ch == '\\') ? 4 : 1;
@@ -146,4 +158,44 @@ mxs_escape(char *out, size_t outlen, const char *in, size_t inlen)
     }
     out[o] = '\0';
     return o;
+}
+
+/* mxs_text_init - an empty text in size bytes at buf */
+void
+mxs_text_init(struct mxs_text *t, char *buf, size_t size)
+{
+    t->buf = buf;
+    t->len = 0;
+    t->size = size;
+    t->cut = 0;
+    buf[0] = '\0';
+}
+
+/* mxs_text_putn - append n bytes of s, or as many as fit */
+void
+mxs_text_putn(struct mxs_text *t, const char *s, size_t n)
+{
+    size_t room = t->size - 1 - t->len;
+
+    if (n > room) {
+        n = room;
+        t->cut = 1;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+/* mxs_text_put - append a string */
+void
+mxs_text_put(struct mxs_text *t, const char *s)
+{
+    mxs_text_putn(t, s, strlen(s));
+}
+
+/* mxs_text_putc - append one byte */
+void
+mxs_text_putc(struct mxs_text *t, char c)
+{
+    mxs_text_putn(t, &c, 1);
 }

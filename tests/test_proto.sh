@@ -70,6 +70,22 @@ addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;Bob+2Bx@Remote.test
 eom: continue
 EOF
 
+# Longer than the 4 KB the milter builds the arguments in on its stack.
+long=$(printf 'x%.0s' $(seq 5000))
+check_mt "a kilobytes-long ORCPT is carried over whole" <<EOF
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <bob@remote.test> NOTIFY=NEVER ORCPT=rfc822;$long@remote.test
+eom
+==>
+connect: continue
+mail: continue
+rcpt <bob@remote.test>: continue
+delrcpt <bob@remote.test>
+addrcpt_par <bob+mx-remote@remote.test> NOTIFY=NEVER ORCPT=rfc822;$long@remote.test
+eom: continue
+EOF
+
 check_mt "local, unknown and remote in one message: only remote changes" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
