@@ -71,6 +71,70 @@ full_budget() {
     done
 }
 
+# cg_count SUBJECT PID PORT R - instructions per message callgrind counts
+# in PID over CG_MSGS messages of R recipients, after a warm-up
+cg_count() {
+    local expect=route n=${CG_MSGS:-300} f i
+    [ "$1" = noop ] && expect=noop
+    "$LG" -e "$expect" -c 1 -r "$4" -d 10 -n 50 "inet:$3@127.0.0.1" \
+        >/dev/null 2>>"$WORK/cg.err" || die "callgrind $1: warm-up failed"
+    callgrind_control -z "$2" >/dev/null 2>&1
+    "$LG" -e "$expect" -c 1 -r "$4" -d 10 -n "$n" "inet:$3@127.0.0.1" \
+        >/dev/null 2>>"$WORK/cg.err" || die "callgrind $1: run failed"
+    rm -f "$WORK/cg.$1".*
+    callgrind_control -d "$2" >/dev/null 2>&1
+    for ((i = 0; i < 100; i++)); do # the dump is written asynchronously
+        f=$(ls "$WORK/cg.$1".* 2>/dev/null | head -n 1)
+        [ -n "$f" ] && grep -q '^totals:' "$f" && break
+        sleep 0.1
+    done
+    awk -v n="$n" '/^totals:/ { printf "%.0f", $2 / n }' "$f"
+}
+
+# full_instructions - what each subject executes per message, counted by
+# callgrind (1 connection, 1 and 50 recipients, warm cache): unlike
+# throughput on two shared cores, the same build gives the same count on
+# any day, so this is the figure to compare work on the hot path by
+full_instructions() {
+    command -v valgrind >/dev/null || {
+        echo "# no valgrind: instruction counts skipped" |
+            tee -a "$OUT/table.txt"
+        return
+    }
+    local s port pid r line=""
+    declare -A ir
+    for s in noop warm; do
+        free_port port
+        if [ "$s" = noop ]; then
+            valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$s.%p" \
+                "$NOOP" "inet:$port@127.0.0.1" >"$WORK/cglog.$s" 2>&1 &
+        else
+            mx_conf "$WORK/cg.conf" "inet:$port@127.0.0.1" "$RPORT" 3600
+            valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$s.%p" \
+                "$MXSWITCH" -f -c "$WORK/cg.conf" >"$WORK/cglog.$s" 2>&1 &
+        fi
+        pid=$!
+        track "$pid"
+        wait_port "$port" 60 || die "callgrind $s did not start"
+        for r in 1 50; do
+            ir[$s.$r]=$(cg_count "$s" "$pid" "$port" "$r")
+            [ -n "${ir[$s.$r]}" ] || die "callgrind $s: no count"
+        done
+        kill "$pid"
+        wait "$pid" 2>/dev/null
+        untrack "$pid"
+    done
+    for r in 1 50; do
+        line="$line, 1 x $r: noop ${ir[noop.$r]}, warm ${ir[warm.$r]}"
+        line="$line ($(awk -v a="${ir[warm.$r]}" -v b="${ir[noop.$r]}" \
+            'BEGIN { printf "%.2f", a / b }')x; $(awk -v a="${ir[warm.$r]}" \
+            -v b="${ir[noop.$r]}" -v r="$r" \
+            'BEGIN { printf "%.0f", (a - b) / r }') more per recipient)"
+    done
+    echo "# instructions per message (callgrind, warm cache)${line#,}" |
+        tee -a "$OUT/table.txt"
+}
+
 # full_profile - perf record -g on the warm milter during an 8 x 50 run
 full_profile() {
     command -v perf >/dev/null || {
