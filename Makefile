@@ -46,7 +46,7 @@ CORE = util log addr domain route cache cfg cfgref
 DAEMON = $(CORE) dns stats rclient lookup smap mxcheck coalesce mlfi main
 # The admin tool links the daemon's own modules: one copy of the rules.
 CTLOBJ = $(CORE) dns stats rclient lookup ctl
-UNITS = util addr domain route cache cfg cfgref smap lookup corpus dns
+UNITS = util log addr domain route cache cfg cfgref smap lookup corpus dns
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN) $(CTL)

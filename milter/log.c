@@ -2,7 +2,7 @@
  * log.c - syslog or stderr logging; see log.h
  */
 #include <errno.h>
-#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,17 @@
 
 #include "log.h"
 #include "mxs.h"
+
+/* The foreground log's queue and writer's turn: see log_out() */
+#define LOG_QUEUE_MAX (64 * 1024)
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_done = PTHREAD_COND_INITIALIZER; /* a write ended */
+static char q_bufs[2][LOG_QUEUE_MAX];
+static char *q_buf = q_bufs[0]; /* the queue; the writer has the other */
+static size_t q_len;
+static size_t q_in, q_out; /* bytes ever queued, and written from the queue */
+static int q_writing;      /* a thread has the writer's turn */
 
 static int log_to_stderr = 1; /* until log_init says otherwise */
 static int log_debug_on;
@@ -29,12 +40,18 @@ log_init(const char *ident, int foreground, int verbose)
         openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
-/* log_close - release syslog */
+/* log_close - release syslog; wait for the foreground queue to be out */
 void
 log_close(void)
 {
-    if (!log_to_stderr)
+    if (!log_to_stderr) {
         closelog();
+        return;
+    }
+    pthread_mutex_lock(&q_lock);
+    while (q_writing)
+        pthread_cond_wait(&q_done, &q_lock);
+    pthread_mutex_unlock(&q_lock);
 }
 
 /* log_verbose - whether debug lines are printed */
@@ -126,29 +143,14 @@ stderr_vline(char *out, int pri, int err, const char *fmt, va_list ap)
     return n;
 }
 
-/*
- * stderr_write - whole lines to stderr, in write(2)s of at most PIPE_BUF
- *
- * Not through stdio: its lock is held across the write(2), and threads
- * queued on it were the milter's only lock contention under load.  A
- * write(2) of at most PIPE_BUF bytes is atomic on a pipe, and writers to a
- * file are serialised on its position, so lines never mix; a batch longer
- * than that is split at line ends, and another thread's lines may come
- * between its parts.
- */
+/* stderr_write - len bytes to stderr, retried after EINTR and short
+ * writes; called by the one thread that holds the writer's turn */
 static void
 stderr_write(const char *buf, size_t len)
 {
     while (len > 0) {
-        size_t part = len;
-        ssize_t n;
+        ssize_t n = write(STDERR_FILENO, buf, len);
 
-        if (part > PIPE_BUF) {
-            const char *nl = memrchr(buf, '\n', PIPE_BUF);
-
-            part = nl ? (size_t)(nl - buf) + 1 : PIPE_BUF;
-        }
-        n = write(STDERR_FILENO, buf, part);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -158,6 +160,60 @@ stderr_write(const char *buf, size_t len)
     }
 }
 
+/*
+ * The foreground log: lines go out whole and in order, one thread writing
+ * at a time.  A thread with lines writes them itself when no other thread
+ * is writing (so a lone message's lines are out before its reply); when
+ * one is, it leaves them in the queue and goes on, and the writer takes
+ * what queued up while it wrote, in one write(2), before it gives up its
+ * turn.  Under load many messages' lines share a write.  Before, every
+ * thread wrote its own lines: threads queued on the file's lock in the
+ * kernel, and a writer put off the CPU while holding it stalled the rest
+ * (log to a file against log to /dev/null, 8 connections: 0.81).  Not
+ * through stdio: its lock is held across the write(2) too.  A thread that
+ * finds the queue full waits for the writer, and fatal() waits until its
+ * line is out, so nothing is lost or reordered on the way.
+ */
+/* log_out - send whole lines; with sync, return only once they are out */
+static void
+log_out(const char *buf, size_t len, int sync)
+{
+    size_t mark, n;
+    char *mine;
+
+    pthread_mutex_lock(&q_lock);
+    while (q_writing && len > LOG_QUEUE_MAX - q_len)
+        pthread_cond_wait(&q_done, &q_lock); /* room, or the turn is free */
+    if (q_writing) {
+        /* The writer takes them along. */
+        memcpy(q_buf + q_len, buf, len);
+        q_len += len;
+        mark = q_in += len;
+        while (sync && q_out < mark)
+            pthread_cond_wait(&q_done, &q_lock);
+        pthread_mutex_unlock(&q_lock);
+        return;
+    }
+    q_writing = 1;
+    pthread_mutex_unlock(&q_lock);
+    stderr_write(buf, len);
+    pthread_mutex_lock(&q_lock);
+    while (q_len > 0) {
+        mine = q_buf;
+        n = q_len;
+        q_buf = mine == q_bufs[0] ? q_bufs[1] : q_bufs[0];
+        q_len = 0;
+        pthread_cond_broadcast(&q_done); /* the queue has room again */
+        pthread_mutex_unlock(&q_lock);
+        stderr_write(mine, n);
+        pthread_mutex_lock(&q_lock);
+        q_out += n;
+    }
+    q_writing = 0;
+    pthread_cond_broadcast(&q_done);
+    pthread_mutex_unlock(&q_lock);
+}
+
 /* log_vwrite - write one line at a priority, with an optional errno text */
 static void
 log_vwrite(int pri, int err, const char *fmt, va_list ap)
@@ -165,7 +221,7 @@ log_vwrite(int pri, int err, const char *fmt, va_list ap)
     char line[LOG_ROOM];
 
     if (log_to_stderr) {
-        stderr_write(line, stderr_vline(line, pri, err, fmt, ap));
+        log_out(line, stderr_vline(line, pri, err, fmt, ap), pri <= LOG_CRIT);
     } else {
         line_text(line, err, fmt, ap);
         syslog(pri, "%s", line);
@@ -201,36 +257,39 @@ log_batch_add(struct log_batch *b, int pri, const char *fmt, ...)
 }
 
 /*
- * log_batch_put - a line of text pieces for the batch, ending with NULL
+ * log_batch_open - start a line in the batch, for the caller to put its
+ * text into t (cut at LOG_LINE_MAX - 1 bytes), then log_batch_close();
+ * 0 when the line is not to be logged (debug with -v off)
  *
- * As log_batch_add(), without printf: the pieces are copied, and cut at
- * LOG_LINE_MAX - 1 bytes like a formatted line.
+ * Without printf, and made in place: for the lines of every recipient.
  */
-void
-log_batch_put(struct log_batch *b, int pri, ...)
+int
+log_batch_open(struct log_batch *b, int pri, struct mxs_text *t)
 {
-    struct mxs_text t;
-    const char *piece;
-    size_t n = 0;
-    va_list ap;
-
     if (pri == LOG_DEBUG && !log_debug_on)
-        return;
+        return 0;
+    b->pri = pri;
+    b->stamp = 0;
     if (log_to_stderr) {
         if (b->len + LOG_ROOM > sizeof(b->buf))
             log_batch_flush(b);
-        n = line_start(b->buf + b->len, LOG_ROOM - LOG_LINE_MAX - 1, pri);
+        b->stamp =
+            line_start(b->buf + b->len, LOG_ROOM - LOG_LINE_MAX - 1, pri);
     }
-    mxs_text_init(&t, b->buf + b->len + n, LOG_LINE_MAX);
-    va_start(ap, pri);
-    while ((piece = va_arg(ap, const char *)) != NULL)
-        mxs_text_put(&t, piece);
-    va_end(ap);
+    mxs_text_init(t, b->buf + b->len + b->stamp, LOG_LINE_MAX);
+    return 1;
+}
+
+/* log_batch_close - end the line log_batch_open() started; as a daemon,
+ * send it to syslog now */
+void
+log_batch_close(struct log_batch *b, const struct mxs_text *t)
+{
     if (!log_to_stderr) {
-        syslog(pri, "%s", t.buf);
+        syslog(b->pri, "%s", t->buf);
         return;
     }
-    b->len += n + t.len;
+    b->len += b->stamp + t->len;
     b->buf[b->len++] = '\n';
 }
 
@@ -238,7 +297,8 @@ log_batch_put(struct log_batch *b, int pri, ...)
 void
 log_batch_flush(struct log_batch *b)
 {
-    stderr_write(b->buf, b->len);
+    if (b->len > 0)
+        log_out(b->buf, b->len, 0);
     b->len = 0;
 }
 

@@ -422,27 +422,52 @@ add_rcpt(SMFICTX *ctx, const struct session *s, char *addr, char *args)
     return smfi_addrcpt(ctx, addr) == MI_SUCCESS;
 }
 
-/* decision_head - "qid: rcpt=... domain=... mode=... source=... key=..." */
+/*
+ * decision_log - the line of one recipient's decision, made in place in lb:
+ * "qid: rcpt=... domain=... mode=... source=... key=... action=ACTION",
+ * " new=NEWADDR" when given, then err, or " (why)" without one
+ */
 static void
-decision_head(struct mxs_text *h, const struct cfg *cfg, const struct rcpt *r,
-              const char *qid)
+decision_log(struct log_batch *lb, int pri, const struct session *s,
+             const struct rcpt *r, const char *qid, const char *action,
+             const char *newaddr, size_t newlen, const char *why,
+             const char *err)
 {
     char shown[ADDR_MAX + 64];
+    struct mxs_text h;
 
+    if (!log_batch_open(lb, pri, &h))
+        return;
     mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
-    mxs_text_put(h, qid);
-    mxs_text_put(h, ": rcpt=");
-    mxs_text_put(h, shown);
-    mxs_text_put(h, " domain=");
-    mxs_text_put(h, r->domain ? r->domain : "-");
-    mxs_text_put(h, " mode=");
-    mxs_text_put(h, route_mode_name(r->res.mode));
-    mxs_text_put(h, " source=");
-    mxs_text_put(h, lookup_source_name(r->res.source));
-    mxs_text_put(h, r->on_error ? " (lookup failed)" : "");
-    mxs_text_put(h, " key=");
-    mxs_text_put(h, key_prefix(cfg, &r->res));
-    mxs_text_put(h, key_name(&r->res));
+    mxs_text_put(&h, qid);
+    mxs_text_put(&h, ": rcpt=");
+    mxs_text_put(&h, shown);
+    mxs_text_put(&h, " domain=");
+    mxs_text_put(&h, r->domain ? r->domain : "-");
+    mxs_text_put(&h, " mode=");
+    mxs_text_put(&h, route_mode_name(r->res.mode));
+    mxs_text_put(&h, " source=");
+    mxs_text_put(&h, lookup_source_name(r->res.source));
+    if (r->on_error)
+        mxs_text_put(&h, " (lookup failed)");
+    mxs_text_put(&h, " key=");
+    mxs_text_put(&h, key_prefix(s->ref->cfg, &r->res));
+    mxs_text_put(&h, key_name(&r->res));
+    mxs_text_put(&h, " action=");
+    mxs_text_put(&h, action);
+    if (newaddr != NULL) {
+        mxs_escape(shown, sizeof(shown), newaddr, newlen);
+        mxs_text_put(&h, " new=");
+        mxs_text_put(&h, shown);
+    }
+    if (err != NULL) {
+        mxs_text_put(&h, err);
+    } else {
+        mxs_text_put(&h, " (");
+        mxs_text_put(&h, why);
+        mxs_text_putc(&h, ')');
+    }
+    log_batch_close(lb, &h);
 }
 
 /* apply - rewrite one recipient if its decision asks; MXS_OK or failure */
@@ -453,11 +478,8 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
     const struct cfg *cfg = s->ref->cfg;
     struct addr_tags t = cfg_tags(cfg);
     struct route_in in;
-    struct mxs_text h;
     enum addr_tag want;
-    char why[WHYLEN], shown[ADDR_MAX + 64], newaddr[ADDR_MAX + 8];
-    char head[2 * ADDR_MAX + LOOKUP_KEY_MAX + 512], abuf[4 * ADDR_MAX];
-    const char *dry = cfg->dry_run ? " dry_run" : "";
+    char why[WHYLEN], newaddr[ADDR_MAX + 8], abuf[4 * ADDR_MAX];
     struct mxs_text na;
     char *args;
     int ok;
@@ -482,33 +504,29 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
         mxcheck_note(g_mx, r->domain, qid);
     /* The line for every recipient is made without printf: it was a
      * third of the milter's instructions (callgrind, 50 recipients). */
-    mxs_text_init(&h, head, sizeof(head));
-    decision_head(&h, cfg, r, qid);
     if (want == r->addr.tag) {
-        log_batch_put(lb, LOG_INFO, head, " action=keep", dry, " (", why, ")",
-                      (char *)NULL);
+        decision_log(lb, LOG_INFO, s, r, qid,
+                     cfg->dry_run ? "keep dry_run" : "keep", NULL, 0, why,
+                     NULL);
         return MXS_OK;
     }
     mxs_text_init(&na, newaddr, sizeof(newaddr));
     addr_format_text(&r->addr, &t, want, &na); /* fits: addr_parse() */
-    mxs_escape(shown, sizeof(shown), newaddr, na.len);
     if (cfg->dry_run) {
-        log_batch_put(lb, LOG_INFO, head, " action=rewrite dry_run new=", shown,
-                      " (", why, ")", (char *)NULL);
+        decision_log(lb, LOG_INFO, s, r, qid, "rewrite dry_run", newaddr,
+                     na.len, why, NULL);
         return MXS_OK;
     }
     args = esmtp_args(r, abuf, sizeof(abuf));
     if (smfi_delrcpt(ctx, r->arg) != MI_SUCCESS) {
-        log_batch_put(lb, LOG_ERR, head, " action=rewrite: smfi_delrcpt failed",
-                      (char *)NULL);
+        decision_log(lb, LOG_ERR, s, r, qid, "rewrite", NULL, 0, why,
+                     ": smfi_delrcpt failed");
         ok = 0;
     } else {
         r->replaced = 1;
         ok = add_rcpt(ctx, s, newaddr, args);
-        log_batch_put(lb, ok ? LOG_INFO : LOG_ERR, head,
-                      " action=rewrite new=", shown,
-                      ok ? " (" : ": adding the recipient failed",
-                      ok ? why : "", ok ? ")" : "", (char *)NULL);
+        decision_log(lb, ok ? LOG_INFO : LOG_ERR, s, r, qid, "rewrite", newaddr,
+                     na.len, why, ok ? NULL : ": adding the recipient failed");
     }
     if (args != abuf)
         free(args);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MXS_VERSION "0.1.0"
 
@@ -45,8 +46,37 @@ struct mxs_text {
 };
 
 void mxs_text_init(struct mxs_text *t, char *buf, size_t size);
-void mxs_text_putn(struct mxs_text *t, const char *s, size_t n);
-void mxs_text_put(struct mxs_text *t, const char *s);
-void mxs_text_putc(struct mxs_text *t, char c);
+void mxs_text_cut(struct mxs_text *t, const char *s, size_t n);
+
+/* The appends are inline: most pieces are literals, whose length the
+ * compiler knows and whose copy it makes a few moves (callgrind: the
+ * calls and strlen were a fifth of the warm milter's instructions). */
+
+/* mxs_text_putn - append n bytes of s, or as many as fit */
+static inline void
+mxs_text_putn(struct mxs_text *t, const char *s, size_t n)
+{
+    if (n > t->size - 1 - t->len) {
+        mxs_text_cut(t, s, n);
+        return;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+/* mxs_text_put - append a string */
+static inline void
+mxs_text_put(struct mxs_text *t, const char *s)
+{
+    mxs_text_putn(t, s, strlen(s));
+}
+
+/* mxs_text_putc - append one byte */
+static inline void
+mxs_text_putc(struct mxs_text *t, char c)
+{
+    mxs_text_putn(t, &c, 1);
+}
 
 #endif

@@ -171,9 +171,10 @@ mxs_text_init(struct mxs_text *t, char *buf, size_t size)
     buf[0] = '\0';
 }
 
-/* mxs_text_putn - append n bytes of s, or as many as fit */
+/* mxs_text_cut - append what fits of n bytes of s, and mark the text cut;
+ * mxs_text_putn() when they do not all fit */
 void
-mxs_text_putn(struct mxs_text *t, const char *s, size_t n)
+mxs_text_cut(struct mxs_text *t, const char *s, size_t n)
 {
     size_t room = t->size - 1 - t->len;
 
@@ -184,18 +185,4 @@ mxs_text_putn(struct mxs_text *t, const char *s, size_t n)
     memcpy(t->buf + t->len, s, n);
     t->len += n;
     t->buf[t->len] = '\0';
-}
-
-/* mxs_text_put - append a string */
-void
-mxs_text_put(struct mxs_text *t, const char *s)
-{
-    mxs_text_putn(t, s, strlen(s));
-}
-
-/* mxs_text_putc - append one byte */
-void
-mxs_text_putc(struct mxs_text *t, char c)
-{
-    mxs_text_putn(t, &c, 1);
 }
