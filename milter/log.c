@@ -161,6 +161,8 @@ stderr_write(const char *buf, size_t len)
 }
 
 /*
+ * log_out - send whole lines; with sync, return only once they are out
+ *
  * The foreground log: lines go out whole and in order, one thread writing
  * at a time.  A thread with lines writes them itself when no other thread
  * is writing (so a lone message's lines are out before its reply); when
@@ -174,7 +176,6 @@ stderr_write(const char *buf, size_t len)
  * finds the queue full waits for the writer, and fatal() waits until its
  * line is out, so nothing is lost or reordered on the way.
  */
-/* log_out - send whole lines; with sync, return only once they are out */
 static void
 log_out(const char *buf, size_t len, int sync)
 {
@@ -266,17 +267,17 @@ log_batch_add(struct log_batch *b, int pri, const char *fmt, ...)
 int
 log_batch_open(struct log_batch *b, int pri, struct mxs_text *t)
 {
+    size_t n = 0;
+
     if (pri == LOG_DEBUG && !log_debug_on)
         return 0;
     b->pri = pri;
-    b->stamp = 0;
     if (log_to_stderr) {
         if (b->len + LOG_ROOM > sizeof(b->buf))
             log_batch_flush(b);
-        b->stamp =
-            line_start(b->buf + b->len, LOG_ROOM - LOG_LINE_MAX - 1, pri);
+        n = line_start(b->buf + b->len, LOG_ROOM - LOG_LINE_MAX - 1, pri);
     }
-    mxs_text_init(t, b->buf + b->len + b->stamp, LOG_LINE_MAX);
+    mxs_text_init(t, b->buf + b->len + n, LOG_LINE_MAX);
     return 1;
 }
 
@@ -289,7 +290,8 @@ log_batch_close(struct log_batch *b, const struct mxs_text *t)
         syslog(b->pri, "%s", t->buf);
         return;
     }
-    b->len += b->stamp + t->len;
+    /* the line's stamp lies between the batch's end and its text */
+    b->len = (size_t)(t->buf - b->buf) + t->len;
     b->buf[b->len++] = '\n';
 }
 

@@ -5,9 +5,9 @@
  * functions are thread safe: syslog locks internally, and stderr lines go
  * out whole and in order, one thread writing at a time; under load one
  * write(2) carries the lines of many threads.  log_close() returns when
- * every line is out.  log_warn() appends strerror(errno), log_warnx() does not.
- * log_debug() prints only with -v.  fatal()/fatalx() log and exit(1): for
- * startup and broken invariants only.
+ * every line is out.  log_warn() appends strerror(errno), log_warnx()
+ * does not.  log_debug() prints only with -v.  fatal()/fatalx() log and
+ * exit(1): for startup and broken invariants only.
  *
  * A struct log_batch gathers the lines of one unit of work (the decisions
  * at the end of one message) so that the foreground log gets them in one
@@ -15,9 +15,8 @@
  * at once.  log_batch_open() and log_batch_close() make a line in place,
  * the caller putting its text in between with the mxs_text functions (no
  * printf): for the lines written for every recipient.  Lines keep their
- * order.  The batch is the caller's, used by
- * one thread at a time: set len to 0, add, then flush before it goes out
- * of scope.  Nothing to free.
+ * order.  The batch is the caller's, used by one thread at a time: set
+ * len to 0, add, then flush before it goes out of scope.  Nothing to free.
  */
 #ifndef LOG_H
 #define LOG_H
@@ -32,8 +31,7 @@ struct mxs_text;
 
 struct log_batch {
     size_t len;
-    size_t stamp; /* the open line's stamp, name and level: its length */
-    int pri;      /* the open line's */
+    int pri; /* the line log_batch_open() started */
     char buf[LOG_BATCH_MAX];
 };
 
