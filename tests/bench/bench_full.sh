@@ -35,8 +35,8 @@ full_logging() {
         w=$(grep '^warm ' "$WORK/log.runs" | cut -d' ' -f2 | median)
         n=$(grep '^nolog ' "$WORK/log.runs" | cut -d' ' -f2 | median)
         echo "# logging, 8 x $r: warm $w msg/s, warm with its log to" \
-            "/dev/null $n msg/s (log/nolog $(awk -v a="$w" -v b="$n" \
-            'BEGIN { printf "%.3f", a / b }'))" | tee -a "$OUT/table.txt"
+            "/dev/null $n msg/s (log/nolog $(ratio "$w" "$n"))" |
+            tee -a "$OUT/table.txt"
     done
 }
 
@@ -254,7 +254,6 @@ CF
     PID_noop=$noop_tcp
     local nn np nw nk nr npt nwt
     e2e_med() { grep "^$1 " "$WORK/e2e.runs" | cut -d' ' -f2 | median; }
-    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
     nn=$(e2e_med none) np=$(e2e_med noop) nw=$(e2e_med warm)
     nk=$(e2e_med keep) nr=$(e2e_med noop_rw)
     npt=$(e2e_med noop_tcp) nwt=$(e2e_med warm_tcp)
