@@ -98,10 +98,17 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c milter/*.[ch]
 fuzz: $(FUZZ_BINS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
+# rshare: the pool's shared round trips, against tests/test_rclient.sh's Redis.
+$(BUILD)/rshare: $(BUILD)/t_rshare.o $(BUILD)/rclient.o $(BUILD)/stats.o \
+                 $(BUILD)/lookup.o $(BUILD)/dns.o \
+                 $(CORE:%=$(BUILD)/%.o)
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lresolv -pthread
+
 $(BUILD)/notify_sink: $(BUILD)/t_notify_sink.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
 
-test-bins: $(BIN) $(CTL) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink
+test-bins: $(BIN) $(CTL) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink \
+           $(BUILD)/rshare
 
 # The benchmark's load generator and no-op milter (tests/bench/README.md).
 $(BUILD)/b_%.o: tests/bench/%.c tests/*.h | $(BUILD)

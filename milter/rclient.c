@@ -4,18 +4,21 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "log.h"
-#include "cfg.h"
 #include "mxs.h"
 #include "rclient.h"
+#include "stats.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -34,6 +37,26 @@ struct conn {
     struct conn *next;
 };
 
+/*
+ * A command on its way: queued, then sent in some thread's round trip.
+ * Its thread sleeps on state (a futex, REQ_ASLEEP while it does) until
+ * told to lead or done.  Whoever sets REQ_DONE touches the request no
+ * more, but for the wake-up call on its address: once its thread sees
+ * REQ_DONE, it may return.
+ */
+enum req_state { REQ_QUEUED, REQ_ASLEEP, REQ_LEAD, REQ_DONE };
+
+struct req {
+    int argc;
+    const char **argv;
+    const size_t *lens;
+    redisReply *reply; /* NULL when the round trip failed; why says so */
+    char *why;
+    size_t whylen;
+    int state; /* enum req_state, atomic */
+    struct req *next;
+};
+
 struct rclient {
     struct rclient_conf conf; /* strings point at the copies below */
     char *username, *password, *master, *sentinel_password;
@@ -45,11 +68,16 @@ struct rclient {
     pthread_cond_t cond;
     struct conn *idle;
     int total;
-    int down;
+    int down; /* written under lock, read atomically without */
     uint64_t retry_at;
     int backoff_ms;
     size_t cur;       /* the endpoint or Sentinel that answered last */
     char in_use[400]; /* the server connected to last, to log changes */
+
+    pthread_mutex_t qlock;      /* guards everything down to handing */
+    struct req *qhead, **qtail; /* commands waiting for a round trip */
+    int inflight; /* round trips under way, at most conf.connections */
+    int handing;  /* qhead is told to lead the next one, not awake yet */
 
     pthread_t watcher;
     int watching;
@@ -379,7 +407,7 @@ mark_down(struct rclient *rc, const char *why)
     if (!rc->down)
         log_err("redis: %s unreachable: %s; lookups fail until it is back",
                 rc->endpoint, why);
-    rc->down = 1;
+    __atomic_store_n(&rc->down, 1, __ATOMIC_RELAXED);
     rc->backoff_ms = rc->backoff_ms ? rc->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (rc->backoff_ms > BACKOFF_MAX_MS)
         rc->backoff_ms = BACKOFF_MAX_MS;
@@ -395,7 +423,7 @@ mark_up(struct rclient *rc)
     xlock(&rc->lock);
     if (rc->down)
         log_info("redis: %s is reachable again", rc->endpoint);
-    rc->down = 0;
+    __atomic_store_n(&rc->down, 0, __ATOMIC_RELAXED);
     rc->backoff_ms = 0;
     xunlock(&rc->lock);
 }
@@ -431,22 +459,26 @@ give(struct rclient *rc, struct conn *c)
     xunlock(&rc->lock);
 }
 
-/* ensure - connect c unless it is; fails fast during the backoff */
+/* ensure - connect c unless it is; fails fast during a backoff */
 static int
 ensure(struct rclient *rc, struct conn *c, char *why, size_t whylen)
 {
-    uint64_t now = mxs_now_ms();
+    uint64_t now;
 
+    if (__atomic_load_n(&rc->down, __ATOMIC_RELAXED)) {
+        now = mxs_now_ms();
+        xlock(&rc->lock);
+        if (rc->down && now < rc->retry_at) {
+            mxs_why(why, whylen,
+                    "Redis %s unreachable, next attempt in %llu ms",
+                    rc->endpoint, (unsigned long long)(rc->retry_at - now));
+            xunlock(&rc->lock);
+            return MXS_TEMPFAIL;
+        }
+        xunlock(&rc->lock);
+    }
     if (c->ctx != NULL)
         return MXS_OK;
-    xlock(&rc->lock);
-    if (rc->down && now < rc->retry_at) {
-        mxs_why(why, whylen, "Redis %s unreachable, next attempt in %llu ms",
-                rc->endpoint, (unsigned long long)(rc->retry_at - now));
-        xunlock(&rc->lock);
-        return MXS_TEMPFAIL;
-    }
-    xunlock(&rc->lock);
     c->ctx = open_ctx(rc, c->name, sizeof(c->name), why, whylen);
     if (c->ctx == NULL) {
         xlock(&rc->lock);
@@ -483,30 +515,51 @@ moved_error(const redisReply *r)
             strncmp(r->str, "READONLY", 8) == 0);
 }
 
+/* fail_from - why for requests from r on, when c's socket failed */
+static void
+fail_from(struct req *r, const char *why)
+{
+    for (; r != NULL; r = r->next)
+        mxs_why(r->why, r->whylen, "%s", why);
+}
+
 /*
- * command - run one command on a pooled connection; returns the reply
+ * send_batch - send every request of batch in one write, read the replies
  *
  * A connection that was idle in the pool may have died with a Redis
- * restart: such a failure is retried once on a fresh connection.  A
- * timeout is not retried: it already cost timeout_ms.
+ * restart: when no reply came at all, the batch is sent once more on a
+ * fresh connection (the commands only read).  A timeout is not retried:
+ * it already cost timeout_ms.  A request without a reply gets why.
  */
-static redisReply *
-command(struct rclient *rc, int argc, const char **argv, const size_t *lens,
-        char *why, size_t whylen)
+static void
+send_batch(struct rclient *rc, struct req *batch)
 {
     struct conn *c = take(rc);
-    redisReply *r = NULL;
+    char why[512];
+    struct req *r;
     int attempt;
 
     for (attempt = 0; attempt < 2; attempt++) {
-        int reused = (c->ctx != NULL);
-        int err;
+        int reused = (c->ctx != NULL), moved = 0, retry, err;
 
-        if (ensure(rc, c, why, whylen) != MXS_OK)
+        if (ensure(rc, c, why, sizeof(why)) != MXS_OK) {
+            fail_from(batch, why);
             break;
-        r = redisCommandArgv(c->ctx, argc, argv, lens);
-        if (r != NULL) {
-            if (moved_error(r)) { /* ask the Sentinels again next time */
+        }
+        for (r = batch; r != NULL; r = r->next)
+            if (redisAppendCommandArgv(c->ctx, r->argc, r->argv, r->lens) !=
+                REDIS_OK)
+                fatalx("redis: out of memory");
+        for (r = batch; r != NULL; r = r->next) {
+            void *reply;
+
+            if (redisGetReply(c->ctx, &reply) != REDIS_OK)
+                break;
+            r->reply = reply;
+            moved |= moved_error(r->reply);
+        }
+        if (r == NULL) {
+            if (moved) { /* ask the Sentinels again next time */
                 redisFree(c->ctx);
                 c->ctx = NULL;
             }
@@ -516,24 +569,119 @@ command(struct rclient *rc, int argc, const char **argv, const size_t *lens,
         err = errno;
         if (c->ctx->err == REDIS_ERR_IO &&
             (err == EAGAIN || err == EWOULDBLOCK || err == EINPROGRESS))
-            mxs_why(why, whylen, "Redis %s: timed out after %d ms", c->name,
-                    rc->conf.timeout_ms);
+            mxs_why(why, sizeof(why), "Redis %s: timed out after %d ms",
+                    c->name, rc->conf.timeout_ms);
         else
-            mxs_why(why, whylen, "Redis %s: %s", c->name, c->ctx->errstr);
-        if (reused && attempt == 0 && stale_error(c->ctx, err)) {
-            redisFree(c->ctx);
-            c->ctx = NULL;
-            continue;
-        }
+            mxs_why(why, sizeof(why), "Redis %s: %s", c->name, c->ctx->errstr);
+        retry =
+            reused && attempt == 0 && r == batch && stale_error(c->ctx, err);
         redisFree(c->ctx);
         c->ctx = NULL;
+        if (retry)
+            continue;
+        fail_from(r, why);
         xlock(&rc->lock);
         mark_down(rc, why);
         xunlock(&rc->lock);
         break;
     }
     give(rc, c);
-    return r;
+}
+
+/* set_state - move a request on; wakes its thread if it sleeps */
+static void
+set_state(struct req *r, int state)
+{
+    if (__atomic_exchange_n(&r->state, state, __ATOMIC_ACQ_REL) == REQ_ASLEEP)
+        syscall(SYS_futex, &r->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* wait_state - sleep until a request is told to lead or is done */
+static int
+wait_state(struct req *r)
+{
+    int state = REQ_QUEUED;
+
+    while (state == REQ_QUEUED || state == REQ_ASLEEP) {
+        if (state == REQ_ASLEEP ||
+            __atomic_compare_exchange_n(&r->state, &state, REQ_ASLEEP, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            syscall(SYS_futex, &r->state, FUTEX_WAIT_PRIVATE, REQ_ASLEEP, NULL,
+                    NULL, 0);
+        state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+    }
+    return state;
+}
+
+/*
+ * lead - make one round trip with every queued request
+ *
+ * Called with qlock held, as one of the inflight round trips, by a thread
+ * whose own request is queued; returns with qlock released.  Whoever may
+ * lead takes the queue at once, under the lock that let it lead, and
+ * while a thread is told to lead (handing) nobody else takes the queue,
+ * so that thread's request is still there when it wakes.  Afterwards, if
+ * more came meanwhile, the first of them is told to lead the next round
+ * trip (every thread waits for one round trip at most besides its own),
+ * and each request's thread is woken, all without the lock, so threads
+ * that queue meanwhile need not wait for the wake-ups.
+ */
+static void
+lead(struct rclient *rc)
+{
+    struct req *batch = rc->qhead, *next = NULL, *r;
+
+    rc->handing = 0;
+    rc->qhead = NULL;
+    rc->qtail = &rc->qhead;
+    xunlock(&rc->qlock);
+    send_batch(rc, batch);
+    stats_redis_trip();
+    xlock(&rc->qlock);
+    if (rc->qhead != NULL && !rc->handing) {
+        rc->handing = 1;
+        next = rc->qhead;
+    } else {
+        rc->inflight--;
+    }
+    xunlock(&rc->qlock);
+    if (next != NULL) /* it stays queued, and so alive, until it leads */
+        set_state(next, REQ_LEAD);
+    for (; batch != NULL; batch = r) {
+        r = batch->next; /* batch may be gone once it is REQ_DONE */
+        set_state(batch, REQ_DONE);
+    }
+}
+
+/*
+ * command - run one command; returns the reply, or NULL with why
+ *
+ * Commands from all threads share round trips: a thread whose command
+ * finds conf.connections round trips under way queues it, and the next
+ * round trip sends all that are queued, in one write on one connection,
+ * so a busy milter pays the system calls (its own and Redis's) once per
+ * round trip rather than once per command.  A lone command goes at once.
+ */
+static redisReply *
+command(struct rclient *rc, int argc, const char **argv, const size_t *lens,
+        char *why, size_t whylen)
+{
+    struct req r = {argc, argv, lens, NULL, why, whylen, REQ_QUEUED, NULL};
+
+    xlock(&rc->qlock);
+    *rc->qtail = &r;
+    rc->qtail = &r.next;
+    if (!rc->handing && rc->inflight < rc->conf.connections) {
+        rc->inflight++;
+        lead(rc);
+        return r.reply;
+    }
+    xunlock(&rc->qlock);
+    if (wait_state(&r) == REQ_LEAD) {
+        xlock(&rc->qlock);
+        lead(rc);
+    }
+    return r.reply;
 }
 
 /*
@@ -626,7 +774,9 @@ rclient_create(const struct rclient_conf *conf)
     rc->conf.username = rc->conf.password = NULL;
     if (rc->conf.connections < 1)
         rc->conf.connections = 1;
+    rc->qtail = &rc->qhead;
     if (pthread_mutex_init(&rc->lock, NULL) != 0 ||
+        pthread_mutex_init(&rc->qlock, NULL) != 0 ||
         pthread_cond_init(&rc->cond, NULL) != 0)
         fatalx("rclient: mutex init failed");
     return rc;
@@ -650,6 +800,7 @@ rclient_free(struct rclient *rc)
         free(c);
     }
     pthread_mutex_destroy(&rc->lock);
+    pthread_mutex_destroy(&rc->qlock);
     pthread_cond_destroy(&rc->cond);
     for (i = 0; i < rc->neps; i++) {
         free(rc->eps[i].host);

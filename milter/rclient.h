@@ -1,17 +1,24 @@
 /*
  * rclient.h - Redis client: a bounded connection pool and a key watcher
  *
- * Thread safe: the pool hands each caller a connection of its own (at most
- * conf.connections exist; callers wait for a free one), so no hiredis
- * context is ever used by two threads.  hiredis replies never leave this
- * module: values are copied out.  A connection that fails is dropped and
- * made again on next use; after a failed connect, further attempts wait
- * for a backoff (100 ms doubling to 2 s) and fail fast meanwhile.  State
- * changes (Redis down, Redis back, another endpoint in use) are logged
- * once, not per lookup.  Every connect and every command is bounded by
- * timeout_ms, so a server that hangs costs one lookup about timeout_ms,
- * and the lookups after it fail fast; a lookup takes longer only when
- * several servers (endpoints, Sentinels) hang in turn.
+ * Thread safe.  At most conf.connections round trips are under way at
+ * once, each on a connection of its own (no hiredis context is ever used
+ * by two threads at a time).  A command that finds them all busy waits in
+ * a queue, and the next round trip takes every queued command along: one
+ * write, one read of all the replies, each handed to its own thread.  So
+ * under load many lookups share one round trip, and Redis and the milter
+ * make their system calls once for all of them.  hiredis replies never
+ * leave this module: values are copied out.
+ *
+ * A connection that fails is dropped and made again on next use.  After a
+ * failure (a connect, or a round trip that timed out or broke) every
+ * command fails fast for a backoff (100 ms doubling to 2 s), then the next
+ * one tries again.  State changes (Redis down, Redis back, another
+ * endpoint in use) are logged once, not per lookup.  Every connect and
+ * every read and write is bounded by timeout_ms, so a server that hangs
+ * costs the commands of a round trip about timeout_ms (and those queued
+ * behind it as long), and the ones after it fail fast; a command takes
+ * longer only when several servers (endpoints, Sentinels) hang in turn.
  *
  * Endpoints: a new connection tries the endpoints in order, starting with
  * the one that answered last, and sticks with it until it fails (it does

@@ -40,7 +40,7 @@ static struct {
     uint64_t actions[NACTIONS];
     uint64_t tempfails[NTEMPFAILS];
     uint64_t cache_hits, cache_misses;
-    uint64_t redis_cmds, redis_errors, redis_us_sum;
+    uint64_t redis_cmds, redis_errors, redis_us_sum, redis_trips;
     uint64_t redis_buckets[NBUCKETS]; /* not cumulative; summed at render */
     uint64_t sessions;
     uint64_t reloads_ok, reloads_failed;
@@ -123,6 +123,13 @@ stats_redis(int rcode, uint64_t start)
     if (rcode != MXS_OK)
         ADD(g.redis_errors, 1);
     return rcode;
+}
+
+/* stats_redis_trip - one round trip to Redis, for one or more commands */
+void
+stats_redis_trip(void)
+{
+    ADD(g.redis_trips, 1);
 }
 
 /* stats_session - one SMTP session started */
@@ -215,6 +222,11 @@ stats_render(void)
     head(f, "redis_commands_total", "counter", "Lookups sent to Redis.");
     fprintf(f, "mxswitch_redis_commands_total %llu\n",
             (unsigned long long)GET(g.redis_cmds));
+    head(f, "redis_round_trips_total", "counter",
+         "Round trips to Redis: commands beyond redis.connections at once "
+         "share one.");
+    fprintf(f, "mxswitch_redis_round_trips_total %llu\n",
+            (unsigned long long)GET(g.redis_trips));
     head(f, "redis_errors_total", "counter",
          "Lookups Redis did not answer (down, timeout, error reply).");
     fprintf(f, "mxswitch_redis_errors_total %llu\n",

@@ -30,6 +30,7 @@ void stats_tempfail(const char *dsn);
 void stats_cache(int hit);
 uint64_t stats_clock(void);
 int stats_redis(int rcode, uint64_t start);
+void stats_redis_trip(void);
 void stats_session(void);
 void stats_reload(int ok);
 void stats_coalesced(void);

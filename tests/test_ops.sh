@@ -134,6 +134,8 @@ expect_eq "Prometheus file: tempfails by code" \
 expect_eq "Prometheus file: Redis histogram count equals commands" \
     "$(prom mxswitch_redis_latency_seconds_count) $(prom 'mxswitch_redis_latency_seconds_bucket{le="+Inf"}')" \
     "$(prom mxswitch_redis_commands_total) 3"
+expect_eq "Prometheus file: lookups one at a time, a round trip each (and the PING at start)" \
+    "$(prom mxswitch_redis_round_trips_total)" 4
 expect_eq "every sample line of the Prometheus file is well formed" \
     "$(grep -v '^#' "$PROM" | grep -cvE '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$')" 0
 expect_eq "every metric has HELP and TYPE" \
