@@ -6,7 +6,9 @@
  * Keys are normalised domains (the Redis key minus the prefix); a value is
  * a mode, or CACHE_ABSENT for a key that Redis does not hold.  Entries
  * expire ttl_ms after they were stored; beyond max_entries the least
- * recently used one goes.  max_entries or ttl_ms of 0 disables the cache.
+ * recently stored or read one goes, nearly: a read marks the entry, and a
+ * marked entry gets one more round (CLOCK, so that a hit touches no other
+ * entry).  max_entries or ttl_ms of 0 disables the cache.
  *
  * Stale answers: with cache_set_stale(c, stale_ms) an expired entry is kept
  * stale_ms longer; cache_get() misses it, cache_get_stale() returns it.

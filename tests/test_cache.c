@@ -1,5 +1,5 @@
 /*
- * test_cache - expiry, LRU bound, invalidation, generation races and
+ * test_cache - expiry, CLOCK bound, invalidation, generation races and
  * stale answers
  */
 #include <stdio.h>
@@ -29,22 +29,25 @@ main(void)
     check_int("expired entry is dropped", "count", (long long)cache_count(c),
               1);
 
+    cache_invalidate(c, "b.test", 6);
     g = cache_generation(c);
     cache_put(c, "a.test", 1, 2000, g);
     cache_put(c, "c.test", 1, 2000, g);
     cache_put(c, "d.test", 1, 2000, g);
+    cache_put(c, "e.test", 1, 2000, g);
     check_int("bound is kept", "count", (long long)cache_count(c), 3);
-    check_int("least recently used goes first", "get",
-              cache_get(c, "b.test", 2000), CACHE_MISS);
-    cache_get(c, "a.test", 2001); /* a is now most recent; c is oldest */
-    cache_put(c, "e.test", 2, 2001, g);
-    check_int("a read refreshes recency", "get", cache_get(c, "a.test", 2002),
-              1);
-    check_int("the oldest unread entry is evicted", "get",
-              cache_get(c, "c.test", 2002), CACHE_MISS);
+    check_int("the oldest unread entry goes first", "get",
+              cache_get(c, "a.test", 2000), CACHE_MISS);
+    cache_get(c, "c.test", 2001); /* c is the oldest now, but read */
+    cache_put(c, "f.test", 2, 2001, g);
+    check_int("a read entry gets a second chance", "get",
+              cache_get(c, "c.test", 2002), 1);
+    check_int("the oldest unread one goes instead", "get",
+              cache_get(c, "d.test", 2002), CACHE_MISS);
 
-    cache_put(c, "a.test", 2, 2003, g);
-    check_int("put replaces a value", "get", cache_get(c, "a.test", 2004), 2);
+    cache_put(c, "f.test", 3, 2003, g);
+    check_int("put replaces a value", "get", cache_get(c, "f.test", 2004), 3);
+    cache_put(c, "a.test", 2, 2004, g);
 
     g = cache_generation(c);
     cache_invalidate(c, "a.test.extra", 6);
