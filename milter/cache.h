@@ -4,11 +4,14 @@
  * Pure: no I/O; time is an argument.  Thread safe: one mutex inside.
  *
  * Keys are normalised domains (the Redis key minus the prefix); a value is
- * a mode, or CACHE_ABSENT for a key that Redis does not hold.  Entries
+ * a mode (0-127), or CACHE_ABSENT for a key that Redis does not hold.  Entries
  * expire ttl_ms after they were stored; beyond max_entries the least
  * recently stored or read one goes, nearly: a read marks the entry, and a
  * marked entry gets one more round (CLOCK, so that a hit touches no other
- * entry).  max_entries or ttl_ms of 0 disables the cache.
+ * entry).  max_entries or ttl_ms of 0 disables the cache.  Memory: an
+ * entry takes whole 64-byte lines (one for a key of up to 23 bytes, two up
+ * to 87); the room of a dropped entry is kept for the next of its size, and
+ * all is given back by cache_flush() and cache_free().
  *
  * Stale answers: with cache_set_stale(c, stale_ms) an expired entry is kept
  * stale_ms longer; cache_get() misses it, cache_get_stale() returns it.

@@ -3,9 +3,69 @@
  * stale answers
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cache.h"
 #include "check.h"
+
+/* Keys of every size class, and one past them (from malloc). */
+static const size_t key_lens[] = {1, 23, 24, 87, 88, 400, 471, 472, 1000};
+#define NKEYS (sizeof(key_lens) / sizeof(key_lens[0]))
+
+/* key_of - a key of key_lens[i] bytes whose content says i and round */
+static char *
+key_of(size_t i, int round)
+{
+    char *k = malloc(key_lens[i] + 1);
+
+    memset(k, 'a' + (int)i, key_lens[i]);
+    k[0] = (char)('0' + round);
+    k[key_lens[i]] = '\0';
+    return k;
+}
+
+/*
+ * sizes - entries of every size come back whole; dropped ones' room is
+ * used again, and a flush gives it all back (ASan and valgrind check the
+ * memory; here the values and keys must survive)
+ */
+static void
+sizes(void)
+{
+    struct cache *c = cache_create(100, 1000);
+    char name[64], *k;
+    int round, got;
+    size_t i;
+
+    for (round = 0; round < 3; round++) {
+        uint64_t g = cache_generation(c);
+
+        for (i = 0; i < NKEYS; i++) {
+            k = key_of(i, round);
+            cache_put(c, k, (int)i, 0, g);
+            free(k);
+        }
+        for (i = 0; i < NKEYS; i++) {
+            k = key_of(i, round);
+            got = cache_get(c, k, 1);
+            snprintf(name, sizeof(name), "round %d: key of %zu bytes", round,
+                     key_lens[i]);
+            check_int(name, "get", got, (long long)i);
+            if (round == 0)
+                cache_invalidate(c, k, key_lens[i]); /* room kept for 1 */
+            free(k);
+        }
+        if (round == 1)
+            cache_flush(c); /* all given back; round 2 starts afresh */
+    }
+    check_int("sizes: entries held", "count", (long long)cache_count(c),
+              (long long)NKEYS);
+    k = key_of(1, 1);
+    check_int("sizes: a flushed entry is gone", "get", cache_get(c, k, 1),
+              CACHE_MISS);
+    free(k);
+    cache_free(c);
+}
 
 int
 main(void)
@@ -123,5 +183,7 @@ main(void)
               cache_get_stale(off, "a.test", 0), CACHE_MISS);
     cache_free(off);
     cache_free(NULL);
+
+    sizes();
     return check_done("test_cache");
 }
