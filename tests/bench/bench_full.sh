@@ -204,7 +204,9 @@ e2e_run() {
         'BEGIN { printf "%.1f", n / (b - a) }'
 }
 
-# full_e2e - Postfix with no milter, the no-op milter and mxswitch
+# full_e2e - Postfix with no milter, the no-op milter and mxswitch; with
+# E2E_OLD=BIN also that build of mxswitch, in the same interleaved rounds
+# (an A/B of two builds where a Postfix run is too noisy to compare runs)
 full_e2e() {
     E2E_MSGS=${E2E_MSGS:-2000}
     pf_make <<CF || die "postfix config"
@@ -227,11 +229,15 @@ CF
     noop_start "unix:$WORK/noop.sock"
     noop_start -r "unix:$WORK/noopr.sock"
     mx_start e2e "unix:$WORK/mx.sock" "$RPORT" 3600
-    local i s m
+    local i s m subjects="none noop warm keep noop_rw noop_tcp warm_tcp"
+    if [ -n "${E2E_OLD:-}" ]; then
+        MXSWITCH=$E2E_OLD mx_start e2e_old "unix:$WORK/mxold.sock" "$RPORT" 3600
+        subjects="$subjects old"
+    fi
     : >"$WORK/e2e.runs"
     # Five interleaved rounds: a Postfix run is noisier than a loadgen one.
     for ((i = 0; i < ${E2E_REPS:-5}; i++)); do
-        for s in none noop warm keep noop_rw noop_tcp warm_tcp; do
+        for s in $subjects; do
             local rcpt=u@d0.test # remote: every message is rewritten
             case $s in
             none) m="" ;;
@@ -241,6 +247,7 @@ CF
             noop_rw) m="unix:$WORK/noopr.sock" ;; # the same change, no work
             noop_tcp) m="inet:127.0.0.1:$NPORT" ;;
             warm_tcp) m="inet:127.0.0.1:$WPORT" ;;
+            old) m="unix:$WORK/mxold.sock" ;;
             esac
             echo "$s $(e2e_run "$m" "$rcpt")" >>"$WORK/e2e.runs"
         done
@@ -266,6 +273,12 @@ CF
         "(nothing to change) mxswitch $nk (mxswitch/noop $(ratio "$nk" "$np"));" \
         "the no-op milter making the same change (noop -r) $nr, mxswitch" \
         "against it $(ratio "$nw" "$nr")" | tee -a "$OUT/table.txt"
+    [ -n "${E2E_OLD:-}" ] &&
+        echo "# end to end, the build E2E_OLD=$E2E_OLD in the same rounds:" \
+            "$(e2e_med old) (old/noop $(ratio "$(e2e_med old)" "$np"); this" \
+            "build against it $(ratio "$nw" "$(e2e_med old)"))" |
+        tee -a "$OUT/table.txt"
+    return 0
 }
 
 # full_toggle - SET on a master, decision by a milter reading its replica
