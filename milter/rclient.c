@@ -65,16 +65,14 @@ struct rclient {
     char endpoint[600];
 
     pthread_mutex_t lock; /* guards everything down to in_use */
-    pthread_cond_t cond;
-    struct conn *idle;
-    int total;
-    int down; /* written under lock, read atomically without */
+    int down;             /* written under lock, read atomically without */
     uint64_t retry_at;
     int backoff_ms;
     size_t cur;       /* the endpoint or Sentinel that answered last */
     char in_use[400]; /* the server connected to last, to log changes */
 
     pthread_mutex_t qlock;      /* guards everything down to handing */
+    struct conn *idle;          /* connections no round trip is using */
     struct req *qhead, **qtail; /* commands waiting for a round trip */
     int inflight; /* round trips under way, at most conf.connections */
     int handing;  /* qhead is told to lead the next one, not awake yet */
@@ -428,37 +426,6 @@ mark_up(struct rclient *rc)
     xunlock(&rc->lock);
 }
 
-/* take - a connection of the caller's own; waits while all are in use */
-static struct conn *
-take(struct rclient *rc)
-{
-    struct conn *c;
-
-    xlock(&rc->lock);
-    while (rc->idle == NULL && rc->total >= rc->conf.connections)
-        pthread_cond_wait(&rc->cond, &rc->lock);
-    if (rc->idle != NULL) {
-        c = rc->idle;
-        rc->idle = c->next;
-    } else {
-        c = xcalloc(1, sizeof(*c));
-        rc->total++;
-    }
-    xunlock(&rc->lock);
-    return c;
-}
-
-/* give - return a connection to the pool */
-static void
-give(struct rclient *rc, struct conn *c)
-{
-    xlock(&rc->lock);
-    c->next = rc->idle;
-    rc->idle = c;
-    pthread_cond_signal(&rc->cond);
-    xunlock(&rc->lock);
-}
-
 /* ensure - connect c unless it is; fails fast during a backoff */
 static int
 ensure(struct rclient *rc, struct conn *c, char *why, size_t whylen)
@@ -515,7 +482,7 @@ moved_error(const redisReply *r)
             strncmp(r->str, "READONLY", 8) == 0);
 }
 
-/* fail_from - why for requests from r on, when c's socket failed */
+/* fail_from - why for requests from r on, when the round trip failed */
 static void
 fail_from(struct req *r, const char *why)
 {
@@ -524,7 +491,8 @@ fail_from(struct req *r, const char *why)
 }
 
 /*
- * send_batch - send every request of batch in one write, read the replies
+ * send_batch - send every request of batch in one write on c, read the
+ * replies
  *
  * A connection that was idle in the pool may have died with a Redis
  * restart: when no reply came at all, the batch is sent once more on a
@@ -532,9 +500,8 @@ fail_from(struct req *r, const char *why)
  * it already cost timeout_ms.  A request without a reply gets why.
  */
 static void
-send_batch(struct rclient *rc, struct req *batch)
+send_batch(struct rclient *rc, struct conn *c, struct req *batch)
 {
-    struct conn *c = take(rc);
     char why[512];
     struct req *r;
     int attempt;
@@ -585,7 +552,6 @@ send_batch(struct rclient *rc, struct req *batch)
         xunlock(&rc->lock);
         break;
     }
-    give(rc, c);
 }
 
 /* set_state - move a request on; wakes its thread if it sleeps */
@@ -617,7 +583,9 @@ wait_state(struct req *r)
  * lead - make one round trip with every queued request
  *
  * Called with qlock held, as one of the inflight round trips, by a thread
- * whose own request is queued; returns with qlock released.  Whoever may
+ * whose own request is queued; returns with qlock released.  It uses an
+ * idle connection, or makes one: so there are never more than
+ * conf.connections, one per round trip under way.  Whoever may
  * lead takes the queue at once, under the lock that let it lead, and
  * while a thread is told to lead (handing) nobody else takes the queue,
  * so that thread's request is still there when it wakes.  Afterwards, if
@@ -630,14 +598,21 @@ static void
 lead(struct rclient *rc)
 {
     struct req *batch = rc->qhead, *next = NULL, *r;
+    struct conn *c = rc->idle;
 
     rc->handing = 0;
     rc->qhead = NULL;
     rc->qtail = &rc->qhead;
+    if (c != NULL)
+        rc->idle = c->next;
+    else
+        c = xcalloc(1, sizeof(*c));
     xunlock(&rc->qlock);
-    send_batch(rc, batch);
+    send_batch(rc, c, batch);
     stats_redis_trip();
     xlock(&rc->qlock);
+    c->next = rc->idle;
+    rc->idle = c;
     if (rc->qhead != NULL && !rc->handing) {
         rc->handing = 1;
         next = rc->qhead;
@@ -776,8 +751,7 @@ rclient_create(const struct rclient_conf *conf)
         rc->conf.connections = 1;
     rc->qtail = &rc->qhead;
     if (pthread_mutex_init(&rc->lock, NULL) != 0 ||
-        pthread_mutex_init(&rc->qlock, NULL) != 0 ||
-        pthread_cond_init(&rc->cond, NULL) != 0)
+        pthread_mutex_init(&rc->qlock, NULL) != 0)
         fatalx("rclient: mutex init failed");
     return rc;
 }
@@ -801,7 +775,6 @@ rclient_free(struct rclient *rc)
     }
     pthread_mutex_destroy(&rc->lock);
     pthread_mutex_destroy(&rc->qlock);
-    pthread_cond_destroy(&rc->cond);
     for (i = 0; i < rc->neps; i++) {
         free(rc->eps[i].host);
         free(rc->eps[i].path);
