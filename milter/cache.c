@@ -192,8 +192,7 @@ free_entries(struct cache *c)
         struct entry *e = c->head.next;
 
         lru_unlink(e);
-        if (lines(e->len) > MAX_LINES)
-            free(e);
+        entry_free(c, e); /* frees one from malloc; the blocks go below */
     }
     while (c->blocks != NULL) {
         struct block *b = c->blocks;
