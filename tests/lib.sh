@@ -79,6 +79,12 @@ expect_grep() {
 # record it, print the summary, exit
 abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }
 
+# median - of the numbers on stdin (for the benchmarks)
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# ratio A B - A / B to three places
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
 finish() {
     echo "$T_NAME: $T_PASSED passed, $T_FAILED failed"
     [ "$T_FAILED" -eq 0 ]

@@ -273,12 +273,13 @@ CF
         "(nothing to change) mxswitch $nk (mxswitch/noop $(ratio "$nk" "$np"));" \
         "the no-op milter making the same change (noop -r) $nr, mxswitch" \
         "against it $(ratio "$nw" "$nr")" | tee -a "$OUT/table.txt"
-    [ -n "${E2E_OLD:-}" ] &&
+    if [ -n "${E2E_OLD:-}" ]; then
+        local no
+        no=$(e2e_med old)
         echo "# end to end, the build E2E_OLD=$E2E_OLD in the same rounds:" \
-            "$(e2e_med old) (old/noop $(ratio "$(e2e_med old)" "$np"); this" \
-            "build against it $(ratio "$nw" "$(e2e_med old)"))" |
-        tee -a "$OUT/table.txt"
-    return 0
+            "$no (old/noop $(ratio "$no" "$np"); this build against it" \
+            "$(ratio "$nw" "$no"))" | tee -a "$OUT/table.txt"
+    fi
 }
 
 # full_toggle - SET on a master, decision by a milter reading its replica
