@@ -188,12 +188,14 @@ join(struct worker *w, int threads)
         pthread_join(w[t].tid, NULL);
 }
 
-/* totals - add up the workers; prints the first wrong answer and failure */
+/* totals - join the workers and add them up; prints the first wrong
+ * answer and failure of each */
 static void
 totals(struct worker *w, int threads, int *ok, int *failed, int *wrong)
 {
     int t;
 
+    join(w, threads);
     *ok = *failed = *wrong = 0;
     for (t = 0; t < threads; t++) {
         *ok += w[t].ok;
@@ -235,7 +237,6 @@ case_share(void)
     before = trips();
     raw_ok(c, "CLIENT PAUSE 500 ALL");
     w = run(32, 1);
-    join(w, 32);
     totals(w, 32, &ok, &failed, &wrong);
     check_int("share", "lookups answered right", ok, 32);
     check_int("share", "wrong answers", wrong, 0);
@@ -257,7 +258,6 @@ case_many(int n)
     g_rc = pool(4, 10000);
     before = trips();
     w = run(48, n);
-    join(w, 48);
     totals(w, 48, &ok, &failed, &wrong);
     printf("many: %d lookups in %lld round trips\n", 48 * n, trips() - before);
     check_int("many", "lookups answered right", ok, 48 * n);
@@ -276,7 +276,6 @@ case_pause(void)
     g_rc = pool(2, 200);
     raw_ok(c, "CLIENT PAUSE 1500 ALL");
     w = run(16, 1);
-    join(w, 16);
     totals(w, 16, &ok, &failed, &wrong);
     check_int("pause", "lookups failed while Redis is held", failed, 16);
     check_int("pause", "wrong answers", wrong, 0);
@@ -316,7 +315,6 @@ case_gone(void)
     freeReplyObject(redisCommand(c, "SHUTDOWN NOSAVE")); /* no reply */
     usleep(300000);
     __atomic_store_n(&g_stop, 1, __ATOMIC_RELAXED);
-    join(w, 16);
     totals(w, 16, &ok, &failed, &wrong);
     printf("gone: %d right, %d failed\n", ok, failed);
     check_int("gone", "wrong answers", wrong, 0);
