@@ -47,6 +47,7 @@ static void list_set(struct cfg_list *, const char *const *, size_t);
 static const char *const modes[] = {"none",   "local", "remote",
                                     "backup", "auto",  NULL};
 static const char *const on_error[] = {"tempfail", "default", NULL};
+static const char *const fetch_at[] = {"rcpt", "eom", NULL};
 
 #define OFF(f) offsetof(struct cfg, f)
 
@@ -81,6 +82,8 @@ static const struct key keys[] = {
      NULL, NULL, 0},
     {"redis", "connections", K_INT, OFF(redis_connections), NULL, 8, 1, 1024,
      NULL, NULL, 0},
+    {"redis", "fetch_at", K_ENUM, OFF(redis_fetch_at), "rcpt", 0, 0, 0,
+     fetch_at, NULL, 0},
     {"redis", "servers", K_LIST, OFF(redis_servers), NULL, 0, 0, 0, NULL,
      cfg_check_endpoint, 0},
     {"redis.sentinel", "master", K_STR, OFF(sentinel_master), "", 0, 0, 0, NULL,

@@ -18,6 +18,7 @@
 #define CFG_DEFAULT_PATH "/etc/mxswitch/mxswitch.conf"
 
 enum cfg_on_error { CFG_ON_ERROR_TEMPFAIL = 0, CFG_ON_ERROR_DEFAULT };
+enum cfg_fetch_at { CFG_FETCH_RCPT = 0, CFG_FETCH_EOM };
 
 /* A list of strings from the file; v[n] is NULL. */
 struct cfg_list {
@@ -45,6 +46,7 @@ struct cfg {
     int redis_db;
     int redis_timeout_ms;
     int redis_connections;
+    int redis_fetch_at; /* enum cfg_fetch_at: when a cache miss asks Redis */
     struct cfg_list redis_servers; /* "host:port", "[v6]:port", "unix:/p" */
     char *sentinel_master;         /* "" = no Sentinel */
     struct cfg_list sentinel_servers;

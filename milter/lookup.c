@@ -45,12 +45,6 @@ lookup_key_prefix(const struct cfg *cfg, enum lookup_kind kind)
     }
 }
 
-/* One key to ask for: its cache name and which prefix makes it a key. */
-struct want {
-    const char *name;
-    enum lookup_kind kind;
-};
-
 /* Whether the last answer came from stale entries: says when an outage's
  * first stale answer is given, so the caller warns once, not per lookup. */
 static int stale_mode;
@@ -73,41 +67,26 @@ found(struct lookup_result *res, const struct want *w, enum route_mode mode,
 }
 
 /*
- * fetch - MGET the keys the cache could not answer, store them
+ * store - what Redis said for the keys the cache could not answer
  *
- * w is in order of precedence (address key, then the most specific
- * domain): the first key that exists decides, and an invalid value there
- * is MXS_INVALID.  MXS_NOMATCH when none exists.
+ * The plan's keys are in order of precedence (address key, then the most
+ * specific domain): the first key that exists decides, and an invalid
+ * value there is MXS_INVALID.  MXS_NOMATCH when none exists.  Every
+ * answer goes into the cache, unless it was flushed since the plan.
  */
 static int
-fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
-      const struct want *w, size_t n, uint64_t now, struct lookup_result *res,
+store(struct cache *cache, const struct lookup_plan *p,
+      const struct rclient_value *vals, uint64_t now, struct lookup_result *res,
       char *why, size_t whylen)
 {
-    struct rclient_value vals[DOMAIN_MAX_CANDIDATES + 1];
-    char *keys[DOMAIN_MAX_CANDIDATES + 1];
-    uint64_t gen = cache_generation(cache), t0 = stats_clock();
     int rcode = MXS_NOMATCH;
     size_t i;
 
-    for (i = 0; i < n; i++) {
-        const char *prefix = lookup_key_prefix(cfg, w[i].kind);
-        size_t len = strlen(prefix) + strlen(w[i].name) + 1;
-
-        keys[i] = xmalloc(len);
-        snprintf(keys[i], len, "%s%s", prefix, w[i].name);
-    }
-    if (stats_redis(
-            rclient_mget(rc, (const char *const *)keys, n, vals, why, whylen),
-            t0) != MXS_OK) {
-        rcode = MXS_TEMPFAIL;
-        goto out;
-    }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < p->n; i++) {
         enum route_mode mode;
 
         if (vals[i].type == RCLIENT_NIL) {
-            cache_put(cache, w[i].name, CACHE_ABSENT, now, gen);
+            cache_put(cache, p->w[i].name, CACHE_ABSENT, now, p->gen);
             continue;
         }
         if (vals[i].type != RCLIENT_STRING ||
@@ -121,43 +100,39 @@ fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
             else
                 snprintf(shown, sizeof(shown), "(not a string)");
             mxs_why(why, whylen, "invalid value \"%s\" in key %s", shown,
-                    keys[i]);
-            snprintf(res->key, sizeof(res->key), "%s", w[i].name);
-            res->kind = w[i].kind;
+                    p->keys[i]);
+            snprintf(res->key, sizeof(res->key), "%s", p->w[i].name);
+            res->kind = p->w[i].kind;
             rcode = MXS_INVALID;
             continue;
         }
-        cache_put(cache, w[i].name, (int)mode, now, gen);
+        cache_put(cache, p->w[i].name, (int)mode, now, p->gen);
         if (rcode == MXS_NOMATCH)
-            rcode = found(res, &w[i], mode, LOOKUP_REDIS);
+            rcode = found(res, &p->w[i], mode, LOOKUP_REDIS);
     }
-    rclient_values_clear(vals, n);
-out:
-    for (i = 0; i < n; i++)
-        free(keys[i]);
     return rcode;
 }
 
 /*
  * stale - answer from cache entries past their ttl, after Redis failed
  *
- * The keys lookup_keys() meant to ask (w, in order of precedence) must
- * all still have a stale entry: the first holding a mode wins, as with
- * fresh answers.  MXS_TEMPFAIL otherwise.
+ * The keys the plan meant to ask (in order of precedence) must all still
+ * have a stale entry: the first holding a mode wins, as with fresh
+ * answers.  MXS_TEMPFAIL otherwise.
  */
 static int
-stale(const struct cfg *cfg, struct cache *cache, const struct want *w,
-      size_t n, uint64_t now, struct lookup_result *res)
+stale(const struct cfg *cfg, struct cache *cache, const struct lookup_plan *p,
+      uint64_t now, struct lookup_result *res)
 {
     size_t i;
 
-    for (i = 0; i < n; i++) {
-        int v = cache_get_stale(cache, w[i].name, now);
+    for (i = 0; i < p->n; i++) {
+        int v = cache_get_stale(cache, p->w[i].name, now);
 
         if (v == CACHE_MISS)
             return MXS_TEMPFAIL;
         if (v != CACHE_ABSENT)
-            return found(res, &w[i], (enum route_mode)v, LOOKUP_STALE);
+            return found(res, &p->w[i], (enum route_mode)v, LOOKUP_STALE);
     }
     res->mode = (enum route_mode)cfg->default_mode;
     res->explicit_key = 0;
@@ -167,24 +142,47 @@ stale(const struct cfg *cfg, struct cache *cache, const struct want *w,
     return MXS_OK;
 }
 
+/* plan_add - one more key to fetch: its cache name and its Redis key;
+ * room is made for max keys with the first */
+static void
+plan_add(const struct cfg *cfg, struct lookup_plan *p, size_t max,
+         const char *name, enum lookup_kind kind)
+{
+    const char *prefix = lookup_key_prefix(cfg, kind);
+    size_t len = strlen(prefix) + strlen(name) + 1;
+
+    if (p->n == 0) {
+        p->w = xmalloc(max * sizeof(*p->w));
+        p->keys = xmalloc(max * sizeof(*p->keys));
+    }
+    p->w[p->n].name = xstrdup(name);
+    p->w[p->n].kind = kind;
+    p->keys[p->n] = xmalloc(len);
+    snprintf(p->keys[p->n], len, "%s%s", prefix, name);
+    p->n++;
+}
+
 /*
- * lookup_keys - the mode from an address key (akey, or NULL) and a domain
+ * plan_keys - the mode from an address key (akey, or NULL) and a domain,
+ * as far as the cache knows it
  *
- * The cache answers what it can; everything else goes in one MGET.  A
+ * MXS_OK with res filled when the cache decides; MXS_PENDING with p
+ * holding the keys to MGET otherwise (lookup_finish() takes it on).  A
  * cached address key decides alone.  A domain candidate that misses makes
  * it and all less specific ones be fetched, as before address keys.
  */
 static int
-lookup_keys(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
-            const char *akey, const char *domain, uint64_t now_ms,
-            struct lookup_result *res, char *why, size_t whylen)
+plan_keys(const struct cfg *cfg, struct cache *cache, const char *akey,
+          const char *domain, uint64_t now_ms, struct lookup_result *res,
+          struct lookup_plan *p)
 {
-    const char *cand[DOMAIN_MAX_CANDIDATES];
-    struct want w[DOMAIN_MAX_CANDIDATES + 1], hit = {NULL, LOOKUP_KIND_DOMAIN};
-    size_t n, i, nw = 0;
-    int v, hitv = CACHE_MISS, rcode;
+    const char *cand[DOMAIN_MAX_CANDIDATES], *hit = NULL;
+    size_t n, i;
+    int v;
 
     memset(res, 0, sizeof(*res));
+    memset(p, 0, sizeof(*p));
+    n = domain_candidates(domain, cfg->subdomains, cand, DOMAIN_MAX_CANDIDATES);
     if (akey != NULL) {
         struct want a = {akey, LOOKUP_KIND_ADDRESS};
 
@@ -194,47 +192,135 @@ lookup_keys(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
             return found(res, &a, (enum route_mode)v, LOOKUP_CACHE);
         }
         if (v == CACHE_MISS)
-            w[nw++] = a;
+            plan_add(cfg, p, n + 1, akey, LOOKUP_KIND_ADDRESS);
     }
-    n = domain_candidates(domain, cfg->subdomains, cand, DOMAIN_MAX_CANDIDATES);
     for (i = 0; i < n; i++) {
         v = cache_get(cache, cand[i], now_ms);
         if (v == CACHE_MISS)
             break;
         if (v != CACHE_ABSENT) {
-            hit.name = cand[i];
-            hitv = v;
+            hit = cand[i];
+            p->hitv = v;
             break;
         }
     }
-    for (; hit.name == NULL && i < n; i++) {
-        w[nw].name = cand[i];
-        w[nw++].kind = LOOKUP_KIND_DOMAIN;
-    }
-    stats_cache(nw == 0);
-    if (nw > 0) {
-        rcode = fetch(cfg, cache, rc, w, nw, now_ms, res, why, whylen);
-        if (rcode == MXS_TEMPFAIL && cfg->cache_stale_ttl > 0 &&
-            stale(cfg, cache, w, nw, now_ms, res) == MXS_OK) {
-            res->stale_first =
-                !__atomic_exchange_n(&stale_mode, 1, __ATOMIC_RELAXED);
-            if (!res->explicit_key && hit.name != NULL)
-                found(res, &hit, (enum route_mode)hitv, LOOKUP_CACHE);
-            return MXS_OK;
+    for (; hit == NULL && i < n; i++)
+        plan_add(cfg, p, n + 1, cand[i], LOOKUP_KIND_DOMAIN);
+    stats_cache(p->n == 0);
+    if (p->n > 0) {
+        p->gen = cache_generation(cache); /* before asking, as fetch did */
+        if (hit != NULL) {
+            p->hit.name = xstrdup(hit);
+            p->hit.kind = LOOKUP_KIND_DOMAIN;
         }
-        if (rcode != MXS_TEMPFAIL)
-            __atomic_store_n(&stale_mode, 0, __ATOMIC_RELAXED);
-        if (rcode != MXS_NOMATCH)
-            return rcode;
+        return MXS_PENDING;
     }
-    if (hit.name != NULL)
-        return found(res, &hit, (enum route_mode)hitv, LOOKUP_CACHE);
-    res->mode = (enum route_mode)cfg->default_mode;
-    res->explicit_key = 0;
-    res->source = nw > 0 ? LOOKUP_REDIS : LOOKUP_CACHE;
-    res->kind = LOOKUP_KIND_NONE;
-    res->key[0] = '\0';
-    return MXS_OK;
+    if (hit != NULL) { /* the common case: a hit, nothing held */
+        struct want w = {hit, LOOKUP_KIND_DOMAIN};
+
+        return found(res, &w, (enum route_mode)p->hitv, LOOKUP_CACHE);
+    }
+    return lookup_finish(cfg, cache, p, MXS_NOMATCH, NULL, now_ms, res, NULL,
+                         0);
+}
+
+/*
+ * lookup_finish - decide a planned lookup from Redis's answer
+ *
+ * fetched is MXS_OK with vals[0..p->n) as rclient_mget() gives them, or
+ * MXS_TEMPFAIL with why saying what failed (then cached answers within
+ * cache.stale_ttl stand in, as lookup_domain() says); MXS_NOMATCH when
+ * nothing was fetched.  Clears p.  Returns as lookup_domain().
+ */
+int
+lookup_finish(const struct cfg *cfg, struct cache *cache, struct lookup_plan *p,
+              int fetched, const struct rclient_value *vals, uint64_t now_ms,
+              struct lookup_result *res, char *why, size_t whylen)
+{
+    int rcode = fetched;
+
+    if (fetched == MXS_OK)
+        rcode = store(cache, p, vals, now_ms, res, why, whylen);
+    if (rcode == MXS_TEMPFAIL && cfg->cache_stale_ttl > 0 &&
+        stale(cfg, cache, p, now_ms, res) == MXS_OK) {
+        res->stale_first =
+            !__atomic_exchange_n(&stale_mode, 1, __ATOMIC_RELAXED);
+        if (!res->explicit_key && p->hit.name != NULL)
+            found(res, &p->hit, (enum route_mode)p->hitv, LOOKUP_CACHE);
+        rcode = MXS_OK;
+    } else if (rcode != MXS_NOMATCH) {
+        if (p->n > 0 && rcode != MXS_TEMPFAIL)
+            __atomic_store_n(&stale_mode, 0, __ATOMIC_RELAXED);
+    } else {
+        if (p->n > 0)
+            __atomic_store_n(&stale_mode, 0, __ATOMIC_RELAXED);
+        if (p->hit.name != NULL) {
+            found(res, &p->hit, (enum route_mode)p->hitv, LOOKUP_CACHE);
+        } else {
+            res->mode = (enum route_mode)cfg->default_mode;
+            res->explicit_key = 0;
+            res->source = p->n > 0 ? LOOKUP_REDIS : LOOKUP_CACHE;
+            res->kind = LOOKUP_KIND_NONE;
+            res->key[0] = '\0';
+        }
+        rcode = MXS_OK;
+    }
+    lookup_plan_clear(p);
+    return rcode;
+}
+
+/* lookup_plan_clear - free what a plan holds; it may be cleared again */
+void
+lookup_plan_clear(struct lookup_plan *p)
+{
+    size_t i;
+
+    if (p->n == 0 && p->hit.name == NULL)
+        return; /* empty: the common case, a recipient the cache decided */
+    for (i = 0; i < p->n; i++) {
+        free((char *)p->w[i].name);
+        free(p->keys[i]);
+    }
+    free(p->w);
+    free(p->keys);
+    free((char *)p->hit.name);
+    memset(p, 0, sizeof(*p));
+}
+
+/* lookup_fetch - carry out a plan at once: one MGET, then lookup_finish() */
+static int
+lookup_fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+             struct lookup_plan *p, uint64_t now_ms, struct lookup_result *res,
+             char *why, size_t whylen)
+{
+    struct rclient_value vals[DOMAIN_MAX_CANDIDATES + 1];
+    uint64_t t0 = stats_clock();
+    size_t n = p->n;
+    int rcode, fetched;
+
+    fetched = stats_redis(
+        rclient_mget(rc, (const char *const *)p->keys, n, vals, why, whylen),
+        t0);
+    rcode =
+        lookup_finish(cfg, cache, p, fetched, vals, now_ms, res, why, whylen);
+    if (fetched == MXS_OK)
+        rclient_values_clear(vals, n);
+    return rcode;
+}
+
+/* lookup_keys - plan_keys(), then the MGET at once if the cache did not
+ * decide */
+static int
+lookup_keys(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+            const char *akey, const char *domain, uint64_t now_ms,
+            struct lookup_result *res, char *why, size_t whylen)
+{
+    struct lookup_plan p;
+    int rcode = plan_keys(cfg, cache, akey, domain, now_ms, res, &p);
+
+    if (rcode != MXS_PENDING)
+        return rcode;
+    return lookup_fetch(cfg, cache, rc, &p, now_ms, res, why, whylen);
 }
 
 /*
@@ -310,6 +396,45 @@ lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
 }
 
 /*
+ * lookup_address_plan - lookup_address() as far as the cache goes
+ *
+ * As lookup_address(), but where Redis must be asked it returns
+ * MXS_PENDING with p holding the keys: fetch them (rclient_mget_many())
+ * and decide with lookup_finish(), or lookup_plan_clear() p.
+ */
+int
+lookup_address_plan(const struct cfg *cfg, struct cache *cache,
+                    const struct addr *a, uint64_t now_ms, char *norm,
+                    size_t normlen, struct lookup_result *res,
+                    struct lookup_plan *p, char *why, size_t whylen)
+{
+    char akey[LOOKUP_KEY_MAX + 1];
+    int rcode;
+
+    norm[0] = '\0';
+    if (a->domain == NULL || a->literal) {
+        memset(res, 0, sizeof(*res));
+        memset(p, 0, sizeof(*p));
+        res->mode = ROUTE_NONE;
+        res->source = LOOKUP_DEFAULT;
+        return MXS_OK;
+    }
+    rcode = domain_normalize(a->domain, norm, normlen, why, whylen);
+    if (rcode != MXS_OK) {
+        memset(res, 0, sizeof(*res));
+        memset(p, 0, sizeof(*p));
+        norm[0] = '\0';
+        return rcode;
+    }
+    /* without address keys, no key to build (nor a why to write) */
+    rcode = cfg->address_prefix[0] == '\0'
+                ? MXS_NOMATCH
+                : address_key(cfg, a, norm, akey, sizeof(akey), why, whylen);
+    return plan_keys(cfg, cache, rcode == MXS_OK ? akey : NULL, norm, now_ms,
+                     res, p);
+}
+
+/*
  * lookup_address - the routing mode for a parsed recipient address
  *
  * norm (DOMAIN_MAX + 1 bytes) gets the normalised domain, or "" when there
@@ -324,27 +449,13 @@ lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
                size_t normlen, struct lookup_result *res, char *why,
                size_t whylen)
 {
-    char akey[LOOKUP_KEY_MAX + 1];
-    int rcode;
+    struct lookup_plan p;
+    int rcode = lookup_address_plan(cfg, cache, a, now_ms, norm, normlen, res,
+                                    &p, why, whylen);
 
-    norm[0] = '\0';
-    memset(res, 0, sizeof(*res));
-    if (a->domain == NULL || a->literal) {
-        res->mode = ROUTE_NONE;
-        res->source = LOOKUP_DEFAULT;
-        return MXS_OK;
-    }
-    rcode = domain_normalize(a->domain, norm, normlen, why, whylen);
-    if (rcode != MXS_OK) {
-        norm[0] = '\0';
+    if (rcode != MXS_PENDING)
         return rcode;
-    }
-    /* without address keys, no key to build (nor a why to write) */
-    rcode = cfg->address_prefix[0] == '\0'
-                ? MXS_NOMATCH
-                : address_key(cfg, a, norm, akey, sizeof(akey), why, whylen);
-    return lookup_keys(cfg, cache, rc, rcode == MXS_OK ? akey : NULL, norm,
-                       now_ms, res, why, whylen);
+    return lookup_fetch(cfg, cache, rc, &p, now_ms, res, why, whylen);
 }
 
 /*

@@ -1,5 +1,6 @@
 /*
- * mlfi.c - milter callbacks: decide at RCPT, rewrite at end of message
+ * mlfi.c - milter callbacks: decide at RCPT (or, for cache misses with
+ * redis.fetch_at "eom", at the end of the message), rewrite at the end
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ struct rcpt {
     int replaced; /* deleted and added again in another form at eom */
     struct lookup_result res;
     int on_error; /* res is routing.default because the lookup failed */
+    struct lookup_plan *plan; /* the keys to fetch at eom, or NULL */
+    int skip;                 /* left unchanged: its lookup failed (dry run) */
 };
 
 /* Per-session state. */
@@ -110,6 +113,10 @@ rcpt_clear(struct rcpt *r)
     free(r->mailer);
     free(r->host);
     free(r->raddr);
+    if (r->plan != NULL) {
+        lookup_plan_clear(r->plan);
+        free(r->plan);
+    }
 }
 
 /* message_reset - forget the current message's recipients */
@@ -247,26 +254,20 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-/*
- * resolve - normalise and look the domain up; MXS_* like lookup_domain
- *
- * The cache holds answers under the prefix in force: a session that began
- * before a reload asks Redis itself, and stores nothing.
- */
-static int
-resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
-        size_t whylen)
+/* cache_of - the cache of a session's config: see resolve() */
+static struct cache *
+cache_of(const struct cfgref *ref)
 {
-    struct cache *c = cfgref_is_current(ref) ? g_cache : g_nocache;
-    char norm[DOMAIN_MAX + 1], evidence[WHYLEN];
-    uint64_t now = mxs_now_ms();
-    int rcode;
+    return cfgref_is_current(ref) ? g_cache : g_nocache;
+}
 
-    rcode = lookup_address(ref->cfg, c, g_rc, &r->addr, now, norm, sizeof(norm),
-                           &r->res, why, whylen);
-    if (norm[0] == '\0')
-        return rcode; /* no domain, a literal, or a malformed domain */
-    r->domain = xstrdup(norm);
+/* resolved - log how a lookup went and settle mode auto by DNS */
+static int
+resolved(const struct cfgref *ref, struct rcpt *r, const char *qid,
+         uint64_t now, int rcode, char *why, size_t whylen)
+{
+    char evidence[WHYLEN];
+
     if (rcode != MXS_OK)
         return rcode;
     if (r->res.source == LOOKUP_STALE) {
@@ -274,22 +275,160 @@ resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
             log_warnx("%s: redis cannot answer (%s): using cached answers "
                       "up to cache.stale_ttl past their ttl until it is back",
                       qid, why);
-        log_debug("%s: %s: domain %s: stale answer (%s)", qid, r->arg, norm,
-                  why);
+        log_debug("%s: %s: domain %s: stale answer (%s)", qid, r->arg,
+                  r->domain, why);
     }
-    log_debug("%s: %s: domain %s mode %s from %s key %s%s", qid, r->arg, norm,
-              route_mode_name(r->res.mode), lookup_source_name(r->res.source),
-              key_prefix(ref->cfg, &r->res), key_name(&r->res));
-    rcode = lookup_auto(g_dns, norm, now, &r->res, evidence, sizeof(evidence),
-                        why, whylen);
+    log_debug("%s: %s: domain %s mode %s from %s key %s%s", qid, r->arg,
+              r->domain, route_mode_name(r->res.mode),
+              lookup_source_name(r->res.source), key_prefix(ref->cfg, &r->res),
+              key_name(&r->res));
+    rcode = lookup_auto(g_dns, r->domain, now, &r->res, evidence,
+                        sizeof(evidence), why, whylen);
     if (rcode == MXS_OK && r->res.dns_stale == DNS_STALE_FIRST)
         log_warnx("%s: DNS cannot answer for %s: using its auto decision "
                   "up to cache.stale_ttl past its TTL (%s)",
-                  qid, norm, evidence);
+                  qid, r->domain, evidence);
     if (rcode == MXS_OK && r->res.source == LOOKUP_DNS)
-        log_debug("%s: %s: auto: domain %s is %s: %s", qid, r->arg, norm,
+        log_debug("%s: %s: auto: domain %s is %s: %s", qid, r->arg, r->domain,
                   route_mode_name(r->res.mode), evidence);
     return rcode;
+}
+
+/*
+ * resolve - normalise and look the domain up; MXS_* like lookup_domain
+ *
+ * The cache holds answers under the prefix in force: a session that began
+ * before a reload asks Redis itself, and stores nothing.  With
+ * redis.fetch_at "eom", what the cache cannot answer is MXS_PENDING, with
+ * r->plan the keys for fetch_planned() at the end of the message; unless
+ * Redis is failing: then it is asked now, and fails now.
+ */
+static int
+resolve(const struct cfgref *ref, struct rcpt *r, const char *qid, char *why,
+        size_t whylen)
+{
+    struct cache *c = cache_of(ref);
+    char norm[DOMAIN_MAX + 1];
+    struct lookup_plan plan;
+    uint64_t now = mxs_now_ms();
+    int rcode;
+
+    if (ref->cfg->redis_fetch_at == CFG_FETCH_EOM && !rclient_down(g_rc)) {
+        rcode = lookup_address_plan(ref->cfg, c, &r->addr, now, norm,
+                                    sizeof(norm), &r->res, &plan, why, whylen);
+        if (rcode == MXS_PENDING) {
+            r->plan = xmalloc(sizeof(plan));
+            *r->plan = plan;
+        }
+    } else {
+        rcode = lookup_address(ref->cfg, c, g_rc, &r->addr, now, norm,
+                               sizeof(norm), &r->res, why, whylen);
+    }
+    if (norm[0] == '\0')
+        return rcode; /* no domain, a literal, or a malformed domain */
+    r->domain = xstrdup(norm);
+    if (rcode == MXS_PENDING)
+        return rcode;
+    return resolved(ref, r, qid, now, rcode, why, whylen);
+}
+
+/*
+ * lookup_failed - a recipient whose lookup failed: routing.default, or
+ * whether to answer 451 4.3.0 (1)
+ *
+ * At RCPT the 451 is the recipient's; at eom it is the whole message's.
+ * Logs either way, shown being the recipient as the MTA sent it.
+ */
+static int
+lookup_failed(const struct cfg *cfg, struct rcpt *r, const char *qid,
+              const char *shown, const char *why, int at_eom)
+{
+    if (cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
+        log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): %s451 4.3.0%s",
+                  qid, shown, r->domain, why, answered(cfg),
+                  at_eom ? " to the message" : "");
+        return 1;
+    }
+    memset(&r->res, 0, sizeof(r->res));
+    /* A default of auto cannot stand in for a failed lookup. */
+    r->res.mode = cfg->default_mode == ROUTE_AUTO
+                      ? ROUTE_NONE
+                      : (enum route_mode)cfg->default_mode;
+    log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
+              "routing.default %s%s",
+              qid, shown, r->domain, why,
+              route_mode_name((enum route_mode)cfg->default_mode),
+              cfg->default_mode == ROUTE_AUTO ? " (as none)" : "");
+    r->res.source = LOOKUP_DEFAULT;
+    r->on_error = 1;
+    return 0;
+}
+
+/*
+ * fetch_planned - the lookups put off to the end of the message, in one
+ * round trip; whether the message must be answered 451 (1)
+ *
+ * Each recipient is then decided as at RCPT; a failed lookup gets
+ * routing.on_error, except that its 451 is the message's (in dry run, the
+ * recipient goes on unchanged).
+ */
+static int
+fetch_planned(struct session *s, const char *qid)
+{
+    const struct cfg *cfg = s->ref->cfg;
+    struct rclient_mget *m;
+    char why[WHYLEN], shown[ADDR_MAX + 64];
+    size_t i, k = 0;
+    uint64_t t0, now;
+    int refuse_all = 0;
+
+    for (i = 0; i < s->n; i++)
+        k += s->rcpts[i].plan != NULL;
+    if (k == 0)
+        return 0;
+    m = xcalloc(k, sizeof(*m));
+    for (i = 0, k = 0; i < s->n; i++) {
+        const struct lookup_plan *p = s->rcpts[i].plan;
+
+        if (p == NULL)
+            continue;
+        m[k].keys = (const char *const *)p->keys;
+        m[k].n = p->n;
+        m[k].out = xcalloc(p->n, sizeof(*m[k].out));
+        k++;
+    }
+    t0 = stats_clock();
+    rclient_mget_many(g_rc, m, k);
+    now = mxs_now_ms();
+    for (i = 0, k = 0; i < s->n; i++) {
+        struct rcpt *r = &s->rcpts[i];
+        struct rclient_mget *mk = &m[k];
+        size_t n;
+        int rcode;
+
+        if (r->plan == NULL)
+            continue;
+        k++;
+        n = r->plan->n;
+        stats_redis(mk->rcode, t0);
+        snprintf(why, sizeof(why), "%s", mk->why);
+        rcode = lookup_finish(cfg, cache_of(s->ref), r->plan, mk->rcode,
+                              mk->out, now, &r->res, why, sizeof(why));
+        free(r->plan);
+        r->plan = NULL;
+        rclient_values_clear(mk->out, mk->rcode == MXS_OK ? n : 0);
+        free(mk->out);
+        rcode = resolved(s->ref, r, qid, now, rcode, why, sizeof(why));
+        if (rcode == MXS_OK)
+            continue;
+        mxs_escape(shown, sizeof(shown), r->arg, strlen(r->arg));
+        if (lookup_failed(cfg, r, qid, shown, why, 1)) {
+            refuse_all = !cfg->dry_run;
+            r->skip = 1;
+        }
+    }
+    free(m);
+    return refuse_all;
 }
 
 /* mlfi_envrcpt - decide for one recipient, or refuse it with 451 */
@@ -335,7 +474,8 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     }
     r.arg = xstrdup(argv[0]);
     rcode = resolve(s->ref, &r, qid, why, sizeof(why));
-    if (rcode != MXS_OK) /* for the log: only now, off the common path */
+    if (rcode != MXS_OK && rcode != MXS_PENDING) /* for the log, off the
+                                                      common path */
         mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
     if (rcode == MXS_INVALID && r.domain == NULL) {
         log_warnx("%s: rcpt=%s: bad domain (%s): %s451 4.1.2", qid, shown, why,
@@ -344,28 +484,12 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
         return refuse_rcpt(ctx, cfg, "4.1.2",
                            "Recipient domain not understood");
     }
-    if (rcode != MXS_OK) {
-        if (cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
-            log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): %s451 "
-                      "4.3.0",
-                      qid, shown, r.domain, why, answered(cfg));
-            rcpt_clear(&r);
-            return refuse_rcpt(ctx, cfg, "4.3.0",
-                               "Mail routing temporarily unavailable, try "
-                               "again later");
-        }
-        memset(&r.res, 0, sizeof(r.res));
-        /* A default of auto cannot stand in for a failed lookup. */
-        r.res.mode = cfg->default_mode == ROUTE_AUTO
-                         ? ROUTE_NONE
-                         : (enum route_mode)cfg->default_mode;
-        log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
-                  "routing.default %s%s",
-                  qid, shown, r.domain, why,
-                  route_mode_name((enum route_mode)cfg->default_mode),
-                  cfg->default_mode == ROUTE_AUTO ? " (as none)" : "");
-        r.res.source = LOOKUP_DEFAULT;
-        r.on_error = 1;
+    if (rcode != MXS_OK && rcode != MXS_PENDING &&
+        lookup_failed(cfg, &r, qid, shown, why, 0)) {
+        rcpt_clear(&r);
+        return refuse_rcpt(ctx, cfg, "4.3.0",
+                           "Mail routing temporarily unavailable, try again "
+                           "later");
     }
     r.notify = esmtp_param(argv, "NOTIFY");
     r.orcpt = esmtp_param(argv, "ORCPT");
@@ -484,6 +608,8 @@ apply(SMFICTX *ctx, const struct session *s, struct rcpt *r, const char *qid,
     char *args;
     int ok;
 
+    if (r->skip)
+        return MXS_OK;
     memset(&in, 0, sizeof(in));
     in.mode = r->res.mode;
     in.explicit_key = r->res.explicit_key;
@@ -603,6 +729,11 @@ mlfi_eom(SMFICTX *ctx)
     size_t i;
 
     lb.len = 0;
+    if (fetch_planned(s, qid)) {
+        message_reset(s);
+        return refuse(ctx, "4.3.0",
+                      "Mail routing temporarily unavailable, try again later");
+    }
     coalesce_begin(); /* the changes go out with the reply, in one write */
     for (i = 0; i < s->n; i++) {
         if (apply(ctx, s, &s->rcpts[i], qid, &lb) != MXS_OK) {

@@ -19,7 +19,8 @@ enum mxs_status {
     MXS_OK = 0,   /* done, result valid */
     MXS_NOMATCH,  /* nothing found; not an error */
     MXS_TEMPFAIL, /* try again later (Redis down, slow, ...) */
-    MXS_INVALID   /* bad input; the reason is in why */
+    MXS_INVALID,  /* bad input; the reason is in why */
+    MXS_PENDING   /* a lookup put off: see lookup_address_plan() */
 };
 
 void *xmalloc(size_t len);

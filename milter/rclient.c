@@ -426,6 +426,13 @@ mark_up(struct rclient *rc)
     xunlock(&rc->lock);
 }
 
+/* rclient_down - whether the last round trip or connect failed */
+int
+rclient_down(struct rclient *rc)
+{
+    return __atomic_load_n(&rc->down, __ATOMIC_RELAXED);
+}
+
 /* ensure - connect c unless it is; fails fast during a backoff */
 static int
 ensure(struct rclient *rc, struct conn *c, char *why, size_t whylen)
@@ -629,6 +636,43 @@ lead(struct rclient *rc)
 }
 
 /*
+ * run - the n chained requests from first, in one round trip; returns
+ * when every one has its reply (or why)
+ *
+ * All n join the queue at once, so the lead that takes the first takes
+ * them all; only the first can be told to lead.  The chain's last next
+ * must be NULL.
+ */
+static void
+run(struct rclient *rc, struct req *first, size_t n)
+{
+    struct req *r, *last = first;
+    size_t i;
+
+    for (i = 1; i < n; i++)
+        last = last->next;
+    xlock(&rc->qlock);
+    *rc->qtail = first;
+    rc->qtail = &last->next;
+    if (!rc->handing && rc->inflight < rc->conf.connections) {
+        rc->inflight++;
+        lead(rc);
+        return;
+    }
+    xunlock(&rc->qlock);
+    if (wait_state(first) == REQ_LEAD) {
+        xlock(&rc->qlock);
+        lead(rc);
+    }
+    /* The same round trip as first; count, for once queued, the last one's
+     * next is whatever other threads queued after it. */
+    for (r = first, i = 1; i < n; i++) {
+        r = r->next;
+        wait_state(r);
+    }
+}
+
+/*
  * command - run one command; returns the reply, or NULL with why
  *
  * Commands from all threads share round trips: a thread whose command
@@ -643,19 +687,7 @@ command(struct rclient *rc, int argc, const char **argv, const size_t *lens,
 {
     struct req r = {argc, argv, lens, NULL, why, whylen, REQ_QUEUED, NULL};
 
-    xlock(&rc->qlock);
-    *rc->qtail = &r;
-    rc->qtail = &r.next;
-    if (!rc->handing && rc->inflight < rc->conf.connections) {
-        rc->inflight++;
-        lead(rc);
-        return r.reply;
-    }
-    xunlock(&rc->qlock);
-    if (wait_state(&r) == REQ_LEAD) {
-        xlock(&rc->qlock);
-        lead(rc);
-    }
+    run(rc, &r, 1);
     return r.reply;
 }
 
@@ -798,26 +830,24 @@ rclient_endpoint(const struct rclient *rc)
     return rc->endpoint;
 }
 
-/*
- * rclient_mget - fetch n keys in one round trip (MGET)
- *
- * On MXS_OK out[0..n) holds each value (NIL when absent, OTHER for a reply
- * of another type); release them with rclient_values_clear().  On
- * MXS_TEMPFAIL why says what failed and out is untouched.
- */
-int
-rclient_mget(struct rclient *rc, const char *const *keys, size_t n,
-             struct rclient_value *out, char *why, size_t whylen)
+/* mget_argv - "MGET" and the keys: argv for n keys (n + 1), malloc'd */
+static const char **
+mget_argv(const char *const *keys, size_t n)
 {
     const char **argv = xmalloc((n + 1) * sizeof(*argv));
-    redisReply *r;
-    size_t i;
 
     argv[0] = "MGET";
-    for (i = 0; i < n; i++)
-        argv[i + 1] = keys[i];
-    r = command(rc, (int)n + 1, argv, NULL, why, whylen);
-    free(argv);
+    memcpy(argv + 1, keys, n * sizeof(*keys));
+    return argv;
+}
+
+/* mget_reply - an MGET reply of n values into out; consumes r */
+static int
+mget_reply(struct rclient *rc, redisReply *r, size_t n,
+           struct rclient_value *out, char *why, size_t whylen)
+{
+    size_t i;
+
     if (r == NULL)
         return MXS_TEMPFAIL;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -850,6 +880,58 @@ rclient_mget(struct rclient *rc, const char *const *keys, size_t n,
     }
     freeReplyObject(r);
     return MXS_OK;
+}
+
+/*
+ * rclient_mget - fetch n keys in one round trip (MGET)
+ *
+ * On MXS_OK out[0..n) holds each value (NIL when absent, OTHER for a reply
+ * of another type); release them with rclient_values_clear().  On
+ * MXS_TEMPFAIL why says what failed and out is untouched.
+ */
+int
+rclient_mget(struct rclient *rc, const char *const *keys, size_t n,
+             struct rclient_value *out, char *why, size_t whylen)
+{
+    const char **argv = mget_argv(keys, n);
+    redisReply *r = command(rc, (int)n + 1, argv, NULL, why, whylen);
+
+    free(argv);
+    return mget_reply(rc, r, n, out, why, whylen);
+}
+
+/*
+ * rclient_mget_many - n MGETs in one round trip, each answered on its own
+ *
+ * For the lookups a message put off to its end: the commands are queued
+ * together, so one round trip (one write, one read) carries them all.
+ * Each m[i] gets rcode and, on MXS_OK, its values as rclient_mget()
+ * gives them; on MXS_TEMPFAIL its why says what failed.
+ */
+void
+rclient_mget_many(struct rclient *rc, struct rclient_mget *m, size_t n)
+{
+    struct req *reqs;
+    size_t i;
+
+    if (n == 0)
+        return;
+    reqs = xcalloc(n, sizeof(*reqs));
+    for (i = 0; i < n; i++) {
+        reqs[i].argc = (int)m[i].n + 1;
+        reqs[i].argv = mget_argv(m[i].keys, m[i].n);
+        reqs[i].why = m[i].why;
+        reqs[i].whylen = sizeof(m[i].why);
+        reqs[i].state = REQ_QUEUED;
+        reqs[i].next = i + 1 < n ? &reqs[i + 1] : NULL;
+    }
+    run(rc, reqs, n);
+    for (i = 0; i < n; i++) {
+        m[i].rcode = mget_reply(rc, reqs[i].reply, m[i].n, m[i].out, m[i].why,
+                                sizeof(m[i].why));
+        free(reqs[i].argv);
+    }
+    free(reqs);
 }
 
 /* rclient_values_clear - free the strings rclient_mget() copied out */

@@ -97,6 +97,15 @@ struct rclient_reply {
     size_t n;
 };
 
+/* One MGET of rclient_mget_many(): keys in, rcode and out or why back. */
+struct rclient_mget {
+    const char *const *keys;
+    size_t n;
+    struct rclient_value *out; /* n */
+    int rcode;                 /* MXS_OK, or MXS_TEMPFAIL with why */
+    char why[256];
+};
+
 typedef void (*rclient_key_cb)(const char *key, size_t len, void *arg);
 typedef void (*rclient_reset_cb)(void *arg);
 
@@ -109,7 +118,9 @@ struct rclient *rclient_create(const struct rclient_conf *conf);
 void rclient_free(struct rclient *rc);
 int rclient_mget(struct rclient *rc, const char *const *keys, size_t n,
                  struct rclient_value *out, char *why, size_t whylen);
+void rclient_mget_many(struct rclient *rc, struct rclient_mget *m, size_t n);
 void rclient_values_clear(struct rclient_value *v, size_t n);
+int rclient_down(struct rclient *rc);
 int rclient_ping(struct rclient *rc, char *why, size_t whylen);
 const char *rclient_endpoint(const struct rclient *rc);
 void rclient_watch_start(struct rclient *rc, const char *const *prefixes,

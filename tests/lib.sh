@@ -75,6 +75,10 @@ expect_grep() {
     fi
 }
 
+# prom NAME - a metric's value in the Prometheus file $PROM (stats:
+# prometheus_file), or nothing before the first write
+prom() { awk -v n="$1" '$1 == n { print $2 }' "$PROM" 2>/dev/null; }
+
 # abort NAME [WHY] - a failure the rest of the test cannot go on from:
 # record it, print the summary, exit
 abort() { fail "$1" "${2:-see $WORK}"; finish; exit 1; }

@@ -57,6 +57,8 @@ static const struct cfg_case cases[] = {
     {"an unknown mode is an error", "routing: { default = \"primary\"; };\n",
      "@:1: routing.default: \"primary\" is not one of none, local, remote, "
      "backup, auto\n"},
+    {"an unknown fetch_at is an error", "redis: { fetch_at = \"data\"; };\n",
+     "@:1: redis.fetch_at: \"data\" is not one of rcpt, eom\n"},
     {"an unknown on_error is an error",
      "routing: { on_error = \"accept\"; };\n",
      "@:1: routing.on_error: \"accept\" is not one of tempfail, default\n"},
@@ -272,7 +274,8 @@ run_values(const char *path)
     char *errors = NULL, *dump;
     struct cfg *cfg;
 
-    write_file(path, "redis: { port = 6390; password = \"s3cret\"; };\n"
+    write_file(path, "redis: { port = 6390; password = \"s3cret\";\n"
+                     "  fetch_at = \"eom\"; };\n"
                      "routing: { default = \"REMOTE\"; subdomains = false;\n"
                      "  on_error = \"default\"; };\n");
     cfg = cfg_load(path, &errors);
@@ -285,6 +288,7 @@ run_values(const char *path)
     check_str(name, "redis.host default", cfg->redis_host, "127.0.0.1");
     check_int(name, "routing.default", cfg->default_mode, ROUTE_REMOTE);
     check_int(name, "routing.on_error", cfg->on_error, CFG_ON_ERROR_DEFAULT);
+    check_int(name, "redis.fetch_at", cfg->redis_fetch_at, CFG_FETCH_EOM);
     check_int(name, "routing.subdomains", cfg->subdomains, 0);
     check_str(name, "routing.prefix default", cfg->prefix, "mxswitch:domain:");
     check_int(name, "cache.ttl default", cfg->cache_ttl, 30);

@@ -46,8 +46,6 @@ await_sessions() { poll_for "$1" 50 field sessions; }
 # reloaded N - until the log says configuration N is in force
 reloaded() { poll_for 1 50 grep -c "configuration $1 in force" "$LOG"; }
 
-# prom NAME - a metric's value in the Prometheus file
-prom() { awk -v n="$1" '$1 == n { print $2 }' "$PROM"; }
 
 # moved_remote NAME USER - USER@moved.test gets the remote tag
 moved_remote() {
