@@ -66,6 +66,19 @@ found(struct lookup_result *res, const struct want *w, enum route_mode mode,
     return MXS_OK;
 }
 
+/* by_default - fill the result for no key: routing.default, from source */
+static int
+by_default(const struct cfg *cfg, struct lookup_result *res,
+           enum lookup_source source)
+{
+    res->mode = (enum route_mode)cfg->default_mode;
+    res->explicit_key = 0;
+    res->source = source;
+    res->kind = LOOKUP_KIND_NONE;
+    res->key[0] = '\0';
+    return MXS_OK;
+}
+
 /*
  * store - what Redis said for the keys the cache could not answer
  *
@@ -134,12 +147,7 @@ stale(const struct cfg *cfg, struct cache *cache, const struct lookup_plan *p,
         if (v != CACHE_ABSENT)
             return found(res, &p->w[i], (enum route_mode)v, LOOKUP_STALE);
     }
-    res->mode = (enum route_mode)cfg->default_mode;
-    res->explicit_key = 0;
-    res->source = LOOKUP_STALE;
-    res->kind = LOOKUP_KIND_NONE;
-    res->key[0] = '\0';
-    return MXS_OK;
+    return by_default(cfg, res, LOOKUP_STALE);
 }
 
 /* plan_add - one more key to fetch: its cache name and its Redis key;
@@ -220,17 +228,17 @@ plan_keys(const struct cfg *cfg, struct cache *cache, const char *akey,
 
         return found(res, &w, (enum route_mode)p->hitv, LOOKUP_CACHE);
     }
-    return lookup_finish(cfg, cache, p, MXS_NOMATCH, NULL, now_ms, res, NULL,
-                         0);
+    return by_default(cfg, res, LOOKUP_CACHE);
 }
 
 /*
- * lookup_finish - decide a planned lookup from Redis's answer
+ * lookup_finish - decide a planned lookup (MXS_PENDING from
+ * lookup_address_plan(): p holds keys) from Redis's answer
  *
  * fetched is MXS_OK with vals[0..p->n) as rclient_mget() gives them, or
  * MXS_TEMPFAIL with why saying what failed (then cached answers within
- * cache.stale_ttl stand in, as lookup_domain() says); MXS_NOMATCH when
- * nothing was fetched.  Clears p.  Returns as lookup_domain().
+ * cache.stale_ttl stand in, as lookup_domain() says).  Clears p.  Returns
+ * as lookup_domain().
  */
 int
 lookup_finish(const struct cfg *cfg, struct cache *cache, struct lookup_plan *p,
@@ -248,22 +256,14 @@ lookup_finish(const struct cfg *cfg, struct cache *cache, struct lookup_plan *p,
         if (!res->explicit_key && p->hit.name != NULL)
             found(res, &p->hit, (enum route_mode)p->hitv, LOOKUP_CACHE);
         rcode = MXS_OK;
-    } else if (rcode != MXS_NOMATCH) {
-        if (p->n > 0 && rcode != MXS_TEMPFAIL)
-            __atomic_store_n(&stale_mode, 0, __ATOMIC_RELAXED);
     } else {
-        if (p->n > 0)
+        if (rcode != MXS_TEMPFAIL) /* Redis answered */
             __atomic_store_n(&stale_mode, 0, __ATOMIC_RELAXED);
-        if (p->hit.name != NULL) {
-            found(res, &p->hit, (enum route_mode)p->hitv, LOOKUP_CACHE);
-        } else {
-            res->mode = (enum route_mode)cfg->default_mode;
-            res->explicit_key = 0;
-            res->source = p->n > 0 ? LOOKUP_REDIS : LOOKUP_CACHE;
-            res->kind = LOOKUP_KIND_NONE;
-            res->key[0] = '\0';
-        }
-        rcode = MXS_OK;
+        if (rcode == MXS_NOMATCH)
+            rcode = p->hit.name != NULL
+                        ? found(res, &p->hit, (enum route_mode)p->hitv,
+                                LOOKUP_CACHE)
+                        : by_default(cfg, res, LOOKUP_REDIS);
     }
     lookup_plan_clear(p);
     return rcode;

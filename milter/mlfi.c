@@ -25,6 +25,10 @@
 
 #define WHYLEN 512
 
+/* The text of the 451 4.3.0 for a lookup that failed (or a change that
+ * could not be made): at RCPT for the recipient, at eom for the message. */
+#define TEXT_4_3_0 "Mail routing temporarily unavailable, try again later"
+
 /* One accepted recipient of the current message. */
 struct rcpt {
     char *arg; /* exactly as the MTA sent it: what delrcpt must name */
@@ -403,20 +407,18 @@ fetch_planned(struct session *s, const char *qid)
     for (i = 0, k = 0; i < s->n; i++) {
         struct rcpt *r = &s->rcpts[i];
         struct rclient_mget *mk = &m[k];
-        size_t n;
         int rcode;
 
         if (r->plan == NULL)
             continue;
         k++;
-        n = r->plan->n;
         stats_redis(mk->rcode, t0);
         snprintf(why, sizeof(why), "%s", mk->why);
         rcode = lookup_finish(cfg, cache_of(s->ref), r->plan, mk->rcode,
                               mk->out, now, &r->res, why, sizeof(why));
         free(r->plan);
         r->plan = NULL;
-        rclient_values_clear(mk->out, mk->rcode == MXS_OK ? n : 0);
+        rclient_values_clear(mk->out, mk->rcode == MXS_OK ? mk->n : 0);
         free(mk->out);
         rcode = resolved(s->ref, r, qid, now, rcode, why, sizeof(why));
         if (rcode == MXS_OK)
@@ -474,8 +476,8 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     }
     r.arg = xstrdup(argv[0]);
     rcode = resolve(s->ref, &r, qid, why, sizeof(why));
-    if (rcode != MXS_OK && rcode != MXS_PENDING) /* for the log, off the
-                                                      common path */
+    /* for the log: only now, off the common path */
+    if (rcode != MXS_OK && rcode != MXS_PENDING)
         mxs_escape(shown, sizeof(shown), argv[0], strlen(argv[0]));
     if (rcode == MXS_INVALID && r.domain == NULL) {
         log_warnx("%s: rcpt=%s: bad domain (%s): %s451 4.1.2", qid, shown, why,
@@ -487,9 +489,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     if (rcode != MXS_OK && rcode != MXS_PENDING &&
         lookup_failed(cfg, &r, qid, shown, why, 0)) {
         rcpt_clear(&r);
-        return refuse_rcpt(ctx, cfg, "4.3.0",
-                           "Mail routing temporarily unavailable, try again "
-                           "later");
+        return refuse_rcpt(ctx, cfg, "4.3.0", TEXT_4_3_0);
     }
     r.notify = esmtp_param(argv, "NOTIFY");
     r.orcpt = esmtp_param(argv, "ORCPT");
@@ -730,23 +730,21 @@ mlfi_eom(SMFICTX *ctx)
 
     lb.len = 0;
     if (fetch_planned(s, qid)) {
-        message_reset(s);
-        return refuse(ctx, "4.3.0",
-                      "Mail routing temporarily unavailable, try again later");
-    }
-    coalesce_begin(); /* the changes go out with the reply, in one write */
-    for (i = 0; i < s->n; i++) {
-        if (apply(ctx, s, &s->rcpts[i], qid, &lb) != MXS_OK) {
-            rv = SMFIS_TEMPFAIL;
-            break;
+        rv = SMFIS_TEMPFAIL; /* before any change was made */
+    } else {
+        coalesce_begin(); /* the changes go out with the reply, in one write */
+        for (i = 0; i < s->n; i++) {
+            if (apply(ctx, s, &s->rcpts[i], qid, &lb) != MXS_OK) {
+                rv = SMFIS_TEMPFAIL;
+                break;
+            }
         }
+        if (rv == SMFIS_CONTINUE && readd_namesakes(ctx, s, qid, &lb) != MXS_OK)
+            rv = SMFIS_TEMPFAIL;
     }
-    if (rv == SMFIS_CONTINUE && readd_namesakes(ctx, s, qid, &lb) != MXS_OK)
-        rv = SMFIS_TEMPFAIL;
     log_batch_flush(&lb);
     if (rv == SMFIS_TEMPFAIL)
-        rv = refuse(ctx, "4.3.0",
-                    "Mail routing temporarily unavailable, try again later");
+        rv = refuse(ctx, "4.3.0", TEXT_4_3_0);
     message_reset(s);
     return rv;
 }

@@ -46,7 +46,6 @@ await_sessions() { poll_for "$1" 50 field sessions; }
 # reloaded N - until the log says configuration N is in force
 reloaded() { poll_for 1 50 grep -c "configuration $1 in force" "$LOG"; }
 
-
 # moved_remote NAME USER - USER@moved.test gets the remote tag
 moved_remote() {
     check_mt "$1" <<EOF
