@@ -13,6 +13,7 @@ T_NAME=${T_NAME:-$(basename "$0" .sh)}
 T_PASSED=0
 T_FAILED=0
 T_PIDS=()
+T_MOUNTS=() # file systems a test mounted in its own mount namespace
 WORK=$(mktemp -d "/tmp/mxs-$T_NAME.XXXXXX")
 MXSWITCH=${MXSWITCH:-milter/mxswitch}
 MXCTL=${MXCTL:-$(dirname "$MXSWITCH")/mxswitch-ctl}
@@ -26,6 +27,10 @@ t_cleanup() {
     done
     for pid in "${T_PIDS[@]}"; do
         wait "$pid" 2>/dev/null
+    done
+    local m
+    for m in "${T_MOUNTS[@]}"; do
+        umount "$m" 2>/dev/null
     done
     if [ "$T_FAILED" -eq 0 ] && [ -z "${KEEP:-}" ]; then
         rm -rf "$WORK"
@@ -88,6 +93,28 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # ratio A B - A / B to three places
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+# in_order ROUND SUBJECT... - the subjects in the order of round ROUND of a
+# Williams design: over n rounds (2n when n is odd) each subject runs once
+# in every place and once right after each other one, so neither "first in
+# the round" nor "right after the slow one" favours a subject (benchmarks
+# interleave baseline and subjects this way)
+in_order() {
+    local r=$1 n i k
+    shift
+    local -a s=("$@") row=()
+    n=${#s[@]}
+    for ((i = 0; i < n; i++)); do # 0, 1, n-1, 2, n-2, ...
+        if ((i % 2)); then k=$(((i + 1) / 2)); else k=$(((n - i / 2) % n)); fi
+        row+=($(((k + r) % n)))
+    done
+    if ((n % 2 && (r / n) % 2)); then # odd n: the mirrored rows too
+        for ((i = n - 1; i >= 0; i--)); do printf '%s ' "${s[${row[i]}]}"; done
+    else
+        for ((i = 0; i < n; i++)); do printf '%s ' "${s[${row[i]}]}"; done
+    fi
+    echo
+}
 
 finish() {
     echo "$T_NAME: $T_PASSED passed, $T_FAILED failed"

@@ -10,6 +10,7 @@
 # pf_enter "$@" - re-run the calling script in new net + mount namespaces
 pf_enter() {
     if [ -z "${MXS_IN_NETNS:-}" ]; then
+        rmdir "$WORK" # the run inside makes its own; exec skips the trap
         exec unshare --net --mount --fork env MXS_IN_NETNS=1 bash "$0" "$@"
     fi
 }
