@@ -54,20 +54,6 @@ struct cache {
     size_t left;
 };
 
-/* hash - FNV-1a over a key */
-static uint32_t
-hash(const char *key, size_t len)
-{
-    uint32_t h = 2166136261u;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 /* lines - the LINEs an entry with a key of len bytes takes */
 static size_t
 lines(size_t len)
@@ -244,7 +230,7 @@ static struct entry *
 lookup(struct cache *c, const char *key, uint64_t now_ms)
 {
     size_t len = strlen(key);
-    struct entry **pp = find(c, key, len, hash(key, len));
+    struct entry **pp = find(c, key, len, mxs_hash(key, len));
 
     if (*pp == NULL)
         return NULL;
@@ -328,7 +314,7 @@ cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
           uint64_t generation)
 {
     size_t len = strlen(key);
-    uint32_t h = hash(key, len);
+    uint32_t h = mxs_hash(key, len);
     struct entry **pp;
     struct entry *e;
 
@@ -367,7 +353,7 @@ cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
 void
 cache_invalidate(struct cache *c, const char *key, size_t len)
 {
-    uint32_t h = hash(key, len);
+    uint32_t h = mxs_hash(key, len);
     struct entry **pp;
 
     xlock(&c->lock);

@@ -260,17 +260,11 @@ dns_decide(const struct dns_mxset *mx, const struct dns_nets *local,
 
 /* ---- I/O shell ---- */
 
-/* hash - FNV-1a over a domain */
+/* hash - of a domain, for the table */
 static uint32_t
 hash(const char *s)
 {
-    uint32_t h = 2166136261u;
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
+    return mxs_hash(s, strlen(s));
 }
 
 /* dns_create - parse the local addresses; NULL with why when one is bad */

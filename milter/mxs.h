@@ -36,6 +36,30 @@ void mxs_why(char *why, size_t whylen, const char *fmt, ...)
 size_t mxs_escape(char *out, size_t outlen, const char *in, size_t inlen);
 
 /*
+ * A pool of strings that live as long as one message: a recipient's
+ * strings are cut from chunks of it and all go at once when the message
+ * is done (malloc and free of them were 1,500 instructions per recipient
+ * with Postfix's macros, callgrind).  One thread at a time.
+ */
+struct mxs_chunk;
+
+struct mxs_pool {
+    struct mxs_chunk *head; /* the chunk being cut from; older ones follow */
+};
+
+/* Where a pool stood: mxs_pool_back() gives back all cut since. */
+struct mxs_pool_mark {
+    struct mxs_chunk *head;
+    size_t used;
+};
+
+char *mxs_pool_strdup(struct mxs_pool *p, const char *s);
+struct mxs_pool_mark mxs_pool_mark(const struct mxs_pool *p);
+void mxs_pool_back(struct mxs_pool *p, struct mxs_pool_mark m);
+void mxs_pool_reset(struct mxs_pool *p);
+void mxs_pool_free(struct mxs_pool *p);
+
+/*
  * A text built by appending pieces to a caller's buffer, without printf:
  * for the lines and addresses made for every recipient.  What does not fit
  * is cut (cut is then set); buf is always terminated.
@@ -71,6 +95,20 @@ static inline void
 mxs_text_put(struct mxs_text *t, const char *s)
 {
     mxs_text_putn(t, s, strlen(s));
+}
+
+/* mxs_hash - FNV-1a over len bytes: the hash tables' (cache, DNS, eom) */
+static inline uint32_t
+mxs_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
 }
 
 /* mxs_text_putc - append one byte */

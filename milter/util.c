@@ -2,6 +2,7 @@
  * util.c - allocation wrappers and small string helpers
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,84 @@ xunlock(pthread_mutex_t *m)
 {
     if (pthread_mutex_unlock(m) != 0)
         fatalx("mutex unlock failed");
+}
+
+#define CHUNK_SIZE 8192 /* a 50-recipient message's strings, with macros */
+
+struct mxs_chunk {
+    struct mxs_chunk *next; /* the one cut from before */
+    size_t size, used;
+    char data[];
+};
+
+/* mxs_pool_strdup - a copy of s that lives until the pool is reset */
+char *
+mxs_pool_strdup(struct mxs_pool *p, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    struct mxs_chunk *c = p->head;
+    char *out;
+
+    if (c == NULL || c->size - c->used < len) {
+        size_t size = len > CHUNK_SIZE ? len : CHUNK_SIZE;
+
+        c = xmalloc(offsetof(struct mxs_chunk, data) + size);
+        c->next = p->head;
+        c->size = size;
+        c->used = 0;
+        p->head = c;
+    }
+    out = c->data + c->used;
+    memcpy(out, s, len);
+    c->used += len;
+    return out;
+}
+
+/* mxs_pool_mark - where the pool stands now */
+struct mxs_pool_mark
+mxs_pool_mark(const struct mxs_pool *p)
+{
+    struct mxs_pool_mark m = {p->head, p->head ? p->head->used : 0};
+
+    return m;
+}
+
+/* mxs_pool_back - give back every string cut since mark m */
+void
+mxs_pool_back(struct mxs_pool *p, struct mxs_pool_mark m)
+{
+    while (p->head != m.head) {
+        struct mxs_chunk *c = p->head;
+
+        p->head = c->next;
+        free(c);
+    }
+    if (p->head != NULL)
+        p->head->used = m.used;
+}
+
+/* mxs_pool_reset - give back every string; the oldest chunk is kept for
+ * the next message, the rest freed (a big message's do not stay) */
+void
+mxs_pool_reset(struct mxs_pool *p)
+{
+    while (p->head != NULL && p->head->next != NULL) {
+        struct mxs_chunk *c = p->head;
+
+        p->head = c->next;
+        free(c);
+    }
+    if (p->head != NULL)
+        p->head->used = 0;
+}
+
+/* mxs_pool_free - free the pool's memory; it is then empty and usable */
+void
+mxs_pool_free(struct mxs_pool *p)
+{
+    mxs_pool_reset(p);
+    free(p->head);
+    p->head = NULL;
 }
 
 /* mxs_why - format an explanation into a caller's buffer, if it has one */

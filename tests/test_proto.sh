@@ -357,6 +357,51 @@ CHANGE_BYTES=$(awk '/^(delrcpt|addrcpt_par) / { n += length($0) }
 expect_eq "the 600 rewrites are more than is kept back at once" \
     "$((CHANGE_BYTES > 65536))" 1
 
+# Namesakes among many replaced recipients: readd_namesakes finds them in
+# a table, on the heap past 128 of them.  200 are replaced; two of them
+# (bob, bob.x) resolve like the kept bob@local.test, which goes back once,
+# and its line names the first of the two.
+{
+    printf 'connect client.test 127.0.0.1\nmail <s@client.test>\n'
+    for ((i = 0; i < 200; i++)); do
+        a=r$i ra=r$i
+        [ $i = 50 ] && a=bob ra=bob
+        [ $i = 150 ] && a=bob.x ra=bob
+        printf 'macro R {rcpt_mailer} local {rcpt_addr} %s\n' "$ra"
+        printf 'rcpt <%s@remote.test>\n' "$a"
+    done
+    printf 'macro R {rcpt_mailer} local {rcpt_addr} bob\nrcpt <bob@local.test>\n'
+    printf 'eom\n'
+} >"$WORK/ns.mt"
+{
+    printf 'connect: continue\nmail: continue\n'
+    for ((i = 0; i < 200; i++)); do
+        a=r$i
+        [ $i = 50 ] && a=bob
+        [ $i = 150 ] && a=bob.x
+        printf 'rcpt <%s@remote.test>: continue\n' "$a"
+        echo "$a" >>"$WORK/ns.names"
+    done
+    printf 'rcpt <bob@local.test>: continue\n'
+    while read -r a; do
+        printf 'delrcpt <%s@remote.test>\n' "$a"
+        printf 'addrcpt_par <%s+mx-remote@remote.test> ORCPT=rfc822;%s@remote.test\n' \
+            "$a" "$a"
+    done <"$WORK/ns.names"
+    printf 'addrcpt_par <bob@local.test> ORCPT=rfc822;bob@local.test\n'
+    printf 'eom: continue\n'
+} >"$WORK/ns.want"
+mtc_run <"$WORK/ns.mt" >"$WORK/ns.got"
+if cmp -s "$WORK/ns.want" "$WORK/ns.got"; then
+    pass "200 replaced, two namesakes of a kept recipient: it is re-added once"
+else
+    fail "200 replaced, two namesakes" "differs (- want, + got):"
+    diff "$WORK/ns.want" "$WORK/ns.got" | head -n 10 | sed 's/^/    /'
+fi
+expect_eq "the re-add names the first namesake replaced" \
+    "$(grep 'rcpt=<bob@local.test> action=re-add' "$WORK/mxswitch.log" |
+        tail -n 1 | grep -o 'delrcpt of <[^>]*>')" "delrcpt of <bob@remote.test>"
+
 # A toggle: cache ttl is 3600 s, so only the keyspace notification can
 # make the next message see the change.
 toggle_msg() {
