@@ -314,6 +314,18 @@ expect_grep "first lookup of a domain is logged as from redis" \
     "$WORK/mxswitch.log" \
     'rcpt=<alice@local.test> domain=local.test mode=local source=redis'
 
+# check_mt_file BASE NAME - the conversation in $WORK/BASE.mt gets exactly
+# the replies in $WORK/BASE.want (for ones too long for a here-document)
+check_mt_file() {
+    mtc_run <"$WORK/$1.mt" >"$WORK/$1.got"
+    if cmp -s "$WORK/$1.want" "$WORK/$1.got"; then
+        pass "$2"
+    else
+        fail "$2" "differs (- want, + got):"
+        diff "$WORK/$1.want" "$WORK/$1.got" | head -n 10 | sed 's/^/    /'
+    fi
+}
+
 # The changes of a message go out with its final reply, in one write
 # (milter/coalesce.c).  600 rewritten recipients of 60-byte local parts
 # make about 130 KB of changes, twice what is kept back at once: they go
@@ -344,13 +356,7 @@ LP=$(printf 'x%.0s' {1..56})
     printf 'addrcpt_par <last+mx-remote@remote.test> ORCPT=rfc822;last@remote.test\n'
     printf 'eom: continue\n'
 } >"$WORK/big.want"
-mtc_run <"$WORK/big.mt" >"$WORK/big.got"
-if cmp -s "$WORK/big.want" "$WORK/big.got"; then
-    pass "600 rewrites in one message: every change, in order, then the reply"
-else
-    fail "600 rewrites in one message" "differs (- want, + got):"
-    diff "$WORK/big.want" "$WORK/big.got" | head -n 10 | sed 's/^/    /'
-fi
+check_mt_file big "600 rewrites in one message: every change, in order, then the reply"
 # the premise: more than COALESCE_MAX (64 KB) of changes on the wire
 CHANGE_BYTES=$(awk '/^(delrcpt|addrcpt_par) / { n += length($0) }
                     END { print n }' "$WORK/big.want")
@@ -391,13 +397,7 @@ expect_eq "the 600 rewrites are more than is kept back at once" \
     printf 'addrcpt_par <bob@local.test> ORCPT=rfc822;bob@local.test\n'
     printf 'eom: continue\n'
 } >"$WORK/ns.want"
-mtc_run <"$WORK/ns.mt" >"$WORK/ns.got"
-if cmp -s "$WORK/ns.want" "$WORK/ns.got"; then
-    pass "200 replaced, two namesakes of a kept recipient: it is re-added once"
-else
-    fail "200 replaced, two namesakes" "differs (- want, + got):"
-    diff "$WORK/ns.want" "$WORK/ns.got" | head -n 10 | sed 's/^/    /'
-fi
+check_mt_file ns "200 replaced, two namesakes of a kept recipient: it is re-added once"
 expect_eq "the re-add names the first namesake replaced" \
     "$(grep 'rcpt=<bob@local.test> action=re-add' "$WORK/mxswitch.log" |
         tail -n 1 | grep -o 'delrcpt of <[^>]*>')" "delrcpt of <bob@remote.test>"

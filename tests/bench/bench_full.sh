@@ -149,35 +149,42 @@ full_instructions() {
         tee -a "$OUT/table.txt"
 }
 
-# full_profile - perf record -g on the warm milter during an 8 x 50 run
+# full_profile - perf record -g on the warm milter during an 8 x 50 run;
+# once more if perf wrote nothing it can read (seen once: a data file whose
+# size field was 0)
 full_profile() {
     command -v perf >/dev/null || {
         echo "# no perf: profile skipped" | tee -a "$OUT/table.txt"
         return
     }
-    perf record -g -o "$WORK/perf.data" -p "$PID_warm" -- sleep 4 \
-        >"$WORK/perf.log" 2>&1 &
-    local pp=$!
-    track "$pp"
-    lg warm -c 8 -r 50 -d 10 -t 4
-    wait "$pp"
-    untrack "$pp"
-    local i
-    for ((i = 0; i < 300; i++)); do # wait can return before perf is done
-        grep -q 'Captured and wrote' "$WORK/perf.log" && break
-        sleep 0.1
+    local try i pp
+    for try in 1 2; do
+        rm -f "$WORK/perf.data"
+        perf record -g -o "$WORK/perf.data" -p "$PID_warm" -- sleep 4 \
+            >"$WORK/perf.log" 2>&1 &
+        pp=$!
+        track "$pp"
+        lg warm -c 8 -r 50 -d 10 -t 4
+        wait "$pp"
+        untrack "$pp"
+        for ((i = 0; i < 300; i++)); do # wait can return before perf is done
+            grep -q 'Captured and wrote' "$WORK/perf.log" && break
+            sleep 0.1
+        done
+        {
+            echo "# perf record -g -p <warm mxswitch>, loadgen -c 8 -r 50 -d 10"
+            echo "# $LINE"
+            echo "## time by object"
+            perf report -i "$WORK/perf.data" --no-children --sort dso --stdio \
+                -g none 2>>"$WORK/perf.log" </dev/null | grep -v '^#' |
+                grep -v '^$' | head -8
+            echo "## user-space symbols (with callees)"
+            perf report -i "$WORK/perf.data" --children --sort dso,sym --stdio \
+                -g none 2>>"$WORK/perf.log" </dev/null | grep -v '^#' |
+                grep -v '^$' | grep -v '\[k\]' | grep -v '\[unknown\]' | head -30
+        } >"$OUT/profile.txt"
+        [ "$(grep -c '%' "$OUT/profile.txt")" -ge 3 ] && break
     done
-    {
-        echo "# perf record -g -p <warm mxswitch>, loadgen -c 8 -r 50 -d 10"
-        echo "# $LINE"
-        echo "## time by object"
-        perf report -i "$WORK/perf.data" --no-children --sort dso --stdio \
-            -g none 2>>"$WORK/perf.log" </dev/null | grep -v '^#' | grep -v '^$' | head -8
-        echo "## user-space symbols (with callees)"
-        perf report -i "$WORK/perf.data" --children --sort dso,sym --stdio \
-            -g none 2>>"$WORK/perf.log" </dev/null | grep -v '^#' | grep -v '^$' |
-            grep -v '\[k\]' | grep -v '\[unknown\]' | head -30
-    } >"$OUT/profile.txt"
     if [ "$(grep -c '%' "$OUT/profile.txt")" -lt 3 ]; then
         echo "# perf report gave nothing; perf's own words:" >>"$OUT/profile.txt"
         tail -n 5 "$WORK/perf.log" | sed 's/^/#   /' >>"$OUT/profile.txt"
