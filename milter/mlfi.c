@@ -29,9 +29,8 @@
  * could not be made): at RCPT for the recipient, at eom for the message. */
 #define TEXT_4_3_0 "Mail routing temporarily unavailable, try again later"
 
-/* One accepted recipient of the current message. */
-/* A recipient's strings are in its session's pool, until the message is
- * done; addr and plan are its own. */
+/* One accepted recipient of the current message.  Its strings are in the
+ * session's pool until the message is done; addr and plan are its own. */
 struct rcpt {
     char *arg; /* exactly as the MTA sent it: what delrcpt must name */
     struct addr addr;
