@@ -59,6 +59,21 @@ void mxs_pool_back(struct mxs_pool *p, struct mxs_pool_mark m);
 void mxs_pool_reset(struct mxs_pool *p);
 void mxs_pool_free(struct mxs_pool *p);
 
+/* mxs_hash - FNV-1a over len bytes, for the hash tables (the cache, DNS,
+ * the namesakes at eom) */
+static inline uint32_t
+mxs_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
 /*
  * A text built by appending pieces to a caller's buffer, without printf:
  * for the lines and addresses made for every recipient.  What does not fit
@@ -95,20 +110,6 @@ static inline void
 mxs_text_put(struct mxs_text *t, const char *s)
 {
     mxs_text_putn(t, s, strlen(s));
-}
-
-/* mxs_hash - FNV-1a over len bytes: the hash tables' (cache, DNS, eom) */
-static inline uint32_t
-mxs_hash(const char *s, size_t len)
-{
-    uint32_t h = 2166136261u;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
 }
 
 /* mxs_text_putc - append one byte */

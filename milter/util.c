@@ -147,14 +147,11 @@ mxs_pool_back(struct mxs_pool *p, struct mxs_pool_mark m)
 void
 mxs_pool_reset(struct mxs_pool *p)
 {
-    while (p->head != NULL && p->head->next != NULL) {
-        struct mxs_chunk *c = p->head;
+    struct mxs_pool_mark start = {p->head, 0};
 
-        p->head = c->next;
-        free(c);
-    }
-    if (p->head != NULL)
-        p->head->used = 0;
+    while (start.head != NULL && start.head->next != NULL)
+        start.head = start.head->next;
+    mxs_pool_back(p, start);
 }
 
 /* mxs_pool_free - free the pool's memory; it is then empty and usable */
