@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "coalesce.h"
+#include "readahead.h"
 #include "stats.h"
 
 #define PKT_HDR   5 /* a milter packet: 4-byte length, then the command */
@@ -205,6 +206,7 @@ poll(struct pollfd *fds, nfds_t nfds, int timeout)
         fds[0].revents = POLLOUT;
         return 1;
     }
-    return sys_poll(fds, nfds, timeout);
+    return readahead_poll(fds, nfds, timeout,
+                          (uintptr_t)__builtin_return_address(0), sys_poll);
 }
 #pragma GCC diagnostic pop

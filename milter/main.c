@@ -24,6 +24,7 @@
 #include "cfg.h"
 #include "cfgref.h"
 #include "coalesce.h"
+#include "readahead.h"
 #include "dns.h"
 #include "log.h"
 #include "mlfi.h"
@@ -673,6 +674,9 @@ main(int argc, char **argv)
         log_warnx(
             "cannot find the C library's writev and poll: recipient changes "
             "go to the MTA one packet each");
+    if (readahead_init() != 0)
+        log_warnx("cannot find libmilter or the C library's read and close: "
+                  "each milter command takes two reads");
     if (smfi_opensocket(1) != MI_SUCCESS)
         fatalx("cannot listen on %s (in use, or no permission?)",
                cfg->milter_socket);

@@ -45,6 +45,7 @@ static struct {
     uint64_t sessions;
     uint64_t reloads_ok, reloads_failed;
     uint64_t coalesced;
+    uint64_t reads_saved;
 } g;
 
 static time_t g_start = 0; /* set by stats_writer_start() */
@@ -67,6 +68,13 @@ void
 stats_coalesced(void)
 {
     ADD(g.coalesced, 1);
+}
+
+/* stats_read_saved - a read of the MTA's bytes that needed no read(2) */
+void
+stats_read_saved(void)
+{
+    ADD(g.reads_saved, 1);
 }
 
 /* stats_readd - a recipient added back after the MTA's delrcpt took it */
@@ -240,6 +248,11 @@ stats_render(void)
          "changes before them.");
     fprintf(f, "mxswitch_coalesced_replies_total %llu\n",
             (unsigned long long)GET(g.coalesced));
+    head(f, "milter_reads_saved_total", "counter",
+         "Reads of the MTA's commands that needed no system call: the "
+         "bytes came with an earlier read.");
+    fprintf(f, "mxswitch_milter_reads_saved_total %llu\n",
+            (unsigned long long)GET(g.reads_saved));
     head(f, "reloads_total", "counter",
          "Configuration reloads (SIGHUP), accepted or rejected.");
     fprintf(f, "mxswitch_reloads_total{result=\"ok\"} %llu\n",

@@ -27,9 +27,14 @@ struct mc {
     unsigned long version;  /* milter's answer to negotiation */
     unsigned long actions;  /* actions the milter may take */
     unsigned long protocol; /* milter's protocol flags */
-    char *out;              /* packet being built: length, command, data */
+    char *out;              /* packets to send: length, command, data */
     size_t outlen;
     size_t outcap;
+    size_t pkt;        /* where in out the packet being built starts */
+    unsigned together; /* packets still to hold back (mc_together()) */
+    int holding;       /* out holds packets held back */
+    size_t split_at;   /* mc_split(): bytes in the first write, or 0 */
+    unsigned split_ms;
     struct mc_reply reply; /* result of the last step */
     size_t modcap;
     char in[4096]; /* received, not yet consumed: in[inpos..inlen) */
@@ -399,29 +404,23 @@ begin(struct mc *m, int cmd, int need_negotiated)
         return -1;
     if (need_negotiated && !m->negotiated)
         return fail(m, "command '%c' before negotiation", cmd);
-    m->outlen = 0;
+    if (!m->holding)
+        m->outlen = 0;
+    m->pkt = m->outlen;
     out_add(m, "\0\0\0\0", 4);
     out_add(m, &c, 1);
     return 0;
 }
 
-/* send_packet - fill in the length and send the packet built */
+/* send_bytes - out[from, to) to the milter before the deadline */
 static int
-send_packet(struct mc *m)
+send_bytes(struct mc *m, size_t done, size_t to, long long deadline)
 {
-    size_t n = m->outlen - 4, done = 0;
-    long long deadline = now_ms() + m->timeout_ms;
     ssize_t k;
     int w;
 
-    if (n > MC_MAX_PACKET)
-        return fail(m, "packet of %zu bytes too long to send", n);
-    m->out[0] = (char)(n >> 24);
-    m->out[1] = (char)(n >> 16);
-    m->out[2] = (char)(n >> 8);
-    m->out[3] = (char)n;
-    while (done < m->outlen) {
-        k = send(m->fd, m->out + done, m->outlen - done, MSG_NOSIGNAL);
+    while (done < to) {
+        k = send(m->fd, m->out + done, to - done, MSG_NOSIGNAL);
         if (k > 0) {
             done += (size_t)k;
         } else if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -435,6 +434,58 @@ send_packet(struct mc *m)
         }
     }
     return 0;
+}
+
+/*
+ * send_packet - fill in the length and send the packet built, with the
+ * ones held back before it (mc_together()), in two writes if mc_split()
+ */
+static int
+send_packet(struct mc *m)
+{
+    size_t n = m->outlen - m->pkt - 4, cut = m->split_at;
+    long long deadline = now_ms() + m->timeout_ms;
+    struct timespec pause = {m->split_ms / 1000,
+                             (long)(m->split_ms % 1000) * 1000000L};
+    char *p = m->out + m->pkt;
+
+    if (n > MC_MAX_PACKET)
+        return fail(m, "packet of %zu bytes too long to send", n);
+    p[0] = (char)(n >> 24);
+    p[1] = (char)(n >> 16);
+    p[2] = (char)(n >> 8);
+    p[3] = (char)n;
+    if (m->together > 1) {
+        m->together--;
+        m->holding = 1;
+        return 0;
+    }
+    m->together = 0;
+    m->holding = 0;
+    m->split_at = 0;
+    if (cut == 0 || cut >= m->outlen)
+        return send_bytes(m, 0, m->outlen, deadline);
+    if (send_bytes(m, 0, cut, deadline) < 0)
+        return -1;
+    while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+        ;
+    return send_bytes(m, cut, m->outlen, now_ms() + m->timeout_ms);
+}
+
+/* mc_together - the next n packets go out in one write */
+void
+mc_together(struct mc *m, unsigned n)
+{
+    m->together = n;
+}
+
+/* mc_split - the next write goes out as its first n bytes, then the rest
+ * ms milliseconds later */
+void
+mc_split(struct mc *m, size_t n, unsigned ms)
+{
+    m->split_at = n;
+    m->split_ms = ms;
 }
 
 /*

@@ -89,6 +89,14 @@ const char *mc_error(const struct mc *m);
  * either; a no-op on unix sockets.  Returns 0 or -1. */
 int mc_nodelay(struct mc *m);
 
+/* How packets are written, as an MTA may: mc_together() sends the next n
+ * packets in one write(2), all when the last is sent (only the last may
+ * wait for a reply: the caller's business); mc_split() sends the next write
+ * as its first n bytes, then the rest ms milliseconds later (0 < ms <
+ * 3600000).  Both last for the next write only. */
+void mc_together(struct mc *m, unsigned n);
+void mc_split(struct mc *m, size_t n, unsigned ms);
+
 /* Negotiation: actions and protocol are what the MTA allows and offers.
  * Fails if the milter asks for more.  Returns 0 or -1. */
 int mc_negotiate(struct mc *m, unsigned long actions, unsigned long protocol);

@@ -38,6 +38,10 @@
  *   abort                       "abort: sent"
  *   quit                        "quit: sent"; no command may follow
  *   sleep MS                    at most 3600000; prints nothing
+ *   together N                  the next N packets (2-1000) go out in one
+ *                               write; only the last may wait for a reply
+ *   split N MS                  the next write goes out as its first N
+ *                               bytes, the rest MS milliseconds later
  *
  * R is continue, accept, reject, tempfail, discard, skip, shutdown,
  * connfail, noreply (no reply negotiated), skipped (step negotiated away)
@@ -455,6 +459,34 @@ run_sleep(struct mtc *t, const char *line, struct words *ws)
     return 0;
 }
 
+/* run_together - the next N packets in one write */
+static int
+run_together(struct mtc *t, const char *line, struct words *ws)
+{
+    unsigned long n;
+
+    (void)line;
+    if (parse_num(ws->w[1], 10, 1000, &n) < 0 || n < 2)
+        return bad_arg(t, "packet count", ws->w[1]);
+    mc_together(t->m, (unsigned)n);
+    return 0;
+}
+
+/* run_split - the next write as its first N bytes, the rest MS later */
+static int
+run_split(struct mtc *t, const char *line, struct words *ws)
+{
+    unsigned long n, ms;
+
+    (void)line;
+    if (parse_num(ws->w[1], 10, MC_MAX_PACKET, &n) < 0 || n == 0)
+        return bad_arg(t, "byte count", ws->w[1]);
+    if (parse_num(ws->w[2], 10, 3600000, &ms) < 0 || ms == 0)
+        return bad_arg(t, "pause", ws->w[2]);
+    mc_split(t->m, n, (unsigned)ms);
+    return 0;
+}
+
 /* Commands: name, fewest and most words after the name, handler. */
 static const struct command {
     const char *name;
@@ -478,6 +510,8 @@ static const struct command {
     {"abort", 0, 0, run_empty},
     {"quit", 0, 0, run_empty},
     {"sleep", 1, 1, run_sleep},
+    {"together", 1, 1, run_together},
+    {"split", 2, 2, run_split},
 };
 
 /* negotiate_default - negotiate what a modern MTA offers, silently */
