@@ -193,7 +193,7 @@ writev(int fd, const struct iovec *iov, int iovcnt)
  * poll - libmilter asks whether its socket can take a packet before each
  * one: while modifications are kept back the answer is yes, without asking
  * the kernel (a kept packet needs no room, and the reply's writev waits
- * for room itself)
+ * for room itself); every other poll goes to readahead_poll()
  */
 #pragma GCC diagnostic push
 /* glibc declares fds write-only (an access attribute); the caller filled

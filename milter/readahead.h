@@ -31,8 +31,8 @@
  * threads start; without it, or if libmilter cannot be found, nothing is
  * read ahead.  A socket's buffer is made on its first command and kept
  * for the next socket with that number (READAHEAD_MAX bytes each).
- * Each command libmilter read without a system call of its own counts in
- * stats (mxswitch_milter_reads_saved_total).
+ * Each read served from a buffer, a read(2) saved, counts in stats
+ * (mxswitch_milter_reads_saved_total).
  */
 #ifndef READAHEAD_H
 #define READAHEAD_H
