@@ -67,6 +67,35 @@ sizes(void)
     cache_free(c);
 }
 
+/*
+ * big - 100,000 entries over many blocks (1,023 one-line entries each):
+ * every one read back, the bound still kept, and the blocks freed (ASan
+ * and valgrind check that)
+ */
+static void
+big(void)
+{
+    struct cache *c = cache_create(100000, 1000);
+    uint64_t g = cache_generation(c);
+    char k[32];
+    int i, wrong = 0;
+
+    for (i = 0; i < 110000; i++) {
+        snprintf(k, sizeof(k), "d%d.test", i);
+        cache_put(c, k, i % 4, 0, g);
+    }
+    for (i = 10000; i < 110000; i++) {
+        snprintf(k, sizeof(k), "d%d.test", i);
+        wrong += cache_get(c, k, 1) != i % 4;
+    }
+    check_int("big: the last 100,000 of 110,000 come back", "wrong", wrong, 0);
+    check_int("big: the bound holds", "count", (long long)cache_count(c),
+              100000);
+    check_int("big: the first put went", "get", cache_get(c, "d0.test", 1),
+              CACHE_MISS);
+    cache_free(c);
+}
+
 int
 main(void)
 {
@@ -185,5 +214,6 @@ main(void)
     cache_free(NULL);
 
     sizes();
+    big();
     return check_done("test_cache");
 }
