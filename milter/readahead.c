@@ -94,16 +94,25 @@ sys_read(int fd, void *buf, size_t n)
     return syscall(SYS_read, fd, buf, n);
 }
 
+/* in_table - whether fd's number has a place in bufs */
+static int
+in_table(int fd)
+{
+    return fd >= 0 && fd < READAHEAD_FDS;
+}
+
+/* kept - whether fd is a socket libmilter has read a command from */
+static int
+kept(int fd)
+{
+    return in_table(fd) && bufs[fd] != NULL;
+}
+
 /* held - fd's buffer if it holds bytes, else NULL */
 static struct rabuf *
 held(int fd)
 {
-    struct rabuf *b;
-
-    if (fd < 0 || fd >= READAHEAD_FDS)
-        return NULL;
-    b = bufs[fd];
-    return b != NULL && b->off < b->len ? b : NULL;
+    return kept(fd) && bufs[fd]->off < bufs[fd]->len ? bufs[fd] : NULL;
 }
 
 /* take - up to n of b's bytes into buf; how many */
@@ -150,8 +159,7 @@ read(int fd, void *buf, size_t n)
     struct rabuf *b;
 
     seen.fd = -1;
-    if (!from_milter((uintptr_t)__builtin_return_address(0)) || fd < 0 ||
-        fd >= READAHEAD_FDS)
+    if (!from_milter((uintptr_t)__builtin_return_address(0)) || !in_table(fd))
         return sys_read(fd, buf, n);
     if ((b = held(fd)) != NULL) {
         stats_read_saved();
@@ -166,18 +174,11 @@ read(int fd, void *buf, size_t n)
 int
 close(int fd)
 {
-    if (fd >= 0 && fd < READAHEAD_FDS && bufs[fd] != NULL)
+    if (kept(fd))
         bufs[fd]->off = bufs[fd]->len = 0;
     if (real_close != NULL)
         return real_close(fd);
     return (int)syscall(SYS_close, fd);
-}
-
-/* kept - whether fd is a socket libmilter has read a command from */
-static int
-kept(int fd)
-{
-    return fd >= 0 && fd < READAHEAD_FDS && bufs[fd] != NULL;
 }
 
 /*

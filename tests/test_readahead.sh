@@ -89,7 +89,8 @@ $WANT_EOM
 EOF
 
 # Pauses longer than libmilter's 1 ms wait give the session back to its
-# pool; the pool's poll must see what is already read ahead.
+# pool, whose poll of every waiting session must wake it for what comes
+# next, and its read-ahead must carry on from there.
 check_mt "pauses that hand the session to libmilter's pool" <<EOF
 connect client.test 127.0.0.1
 sleep 20
