@@ -4,7 +4,8 @@
 #   make test            run every test once (release build)
 #   make test-asan       the same suite built with ASan + UBSan
 #   make test-valgrind   the same suite under valgrind (memcheck, leaks)
-#   make check           format check + all three of the above
+#   make test-tsan       ThreadSanitizer over test_cache (threads sharing it)
+#   make check           format check + all four of the above
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each (clang)
 #   make run             scripts/run: private Redis + mxswitch in the foreground
 #   make demo            scripts/demo: a private Postfix routing real mail
@@ -98,6 +99,18 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c milter/*.[ch]
 fuzz: $(FUZZ_BINS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
+# ThreadSanitizer over the cache, which lookups share under a read lock:
+# test_cache's threads() case.  Only the pure module: libmilter's threads
+# in the daemon are not instrumented.
+build/tsan/test_cache: tests/test_cache.c tests/check.h milter/*.[ch]
+	mkdir -p build/tsan
+	$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) \
+	    -Imilter -Itests -fsanitize=thread -o $@ $< \
+	    $(CORE:%=milter/%.c) $(PKG_LIBS) -pthread
+
+test-tsan: build/tsan/test_cache
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66 build/tsan/test_cache
+
 # rshare: the pool's shared round trips, against tests/test_rclient.sh's Redis.
 $(BUILD)/rshare: $(BUILD)/t_rshare.o $(BUILD)/rclient.o $(BUILD)/stats.o \
                  $(BUILD)/lookup.o $(BUILD)/dns.o \
@@ -180,6 +193,6 @@ clean:
 	rm -rf build milter/mxswitch milter/mxswitch-ctl
 
 
-.PHONY: all test test-bins test-asan test-valgrind check format-check run demo \
+.PHONY: all test test-bins test-asan test-valgrind test-tsan check format-check run demo \
         install clean fuzz bench bench-bins
 .SECONDARY:

@@ -25,7 +25,8 @@ struct entry {
     uint32_t hash;
     uint16_t len; /* of key */
     signed char value;
-    unsigned char read; /* read since it was last put at the head */
+    unsigned char read; /* read since it was last put at the head; set
+                           under the read lock, so atomically */
     char key[];
 };
 
@@ -39,7 +40,7 @@ struct block {
 };
 
 struct cache {
-    pthread_mutex_t lock;
+    pthread_rwlock_t lock; /* read: get; write: all that changes the table */
     struct entry **slots;
     size_t nslots; /* power of two */
     size_t count;
@@ -61,7 +62,30 @@ lines(size_t len)
     return (offsetof(struct entry, key) + len + 1 + LINE - 1) / LINE;
 }
 
-/* entry_new - room for an entry with a key of len bytes (lock held) */
+/* rdlock, wrlock, unlock - the table's lock; a broken lock is a broken
+ * invariant, as in xlock() */
+static void
+rdlock(struct cache *c)
+{
+    if (pthread_rwlock_rdlock(&c->lock) != 0)
+        fatalx("cache: rwlock rdlock failed");
+}
+
+static void
+wrlock(struct cache *c)
+{
+    if (pthread_rwlock_wrlock(&c->lock) != 0)
+        fatalx("cache: rwlock wrlock failed");
+}
+
+static void
+unlock(struct cache *c)
+{
+    if (pthread_rwlock_unlock(&c->lock) != 0)
+        fatalx("cache: rwlock unlock failed");
+}
+
+/* entry_new - room for an entry with a key of len bytes (write lock held) */
 static struct entry *
 entry_new(struct cache *c, size_t len)
 {
@@ -90,7 +114,7 @@ entry_new(struct cache *c, size_t len)
     return e;
 }
 
-/* entry_free - give an entry's room back (lock held) */
+/* entry_free - give an entry's room back (write lock held) */
 static void
 entry_free(struct cache *c, struct entry *e)
 {
@@ -148,7 +172,7 @@ drop(struct cache *c, struct entry **pp)
 }
 
 /*
- * evict - drop the entry least recently put or read, nearly (lock held)
+ * evict - drop the entry least recently put or read, nearly (write lock held)
  *
  * A read marks its entry instead of moving it to the head of the list,
  * which would touch two more entries' memory on every hit (a third of a
@@ -170,7 +194,7 @@ evict(struct cache *c)
     drop(c, find(c, old->key, old->len, old->hash));
 }
 
-/* free_entries - free every entry and empty the table (lock held) */
+/* free_entries - free every entry and empty the table (write lock held) */
 static void
 free_entries(struct cache *c)
 {
@@ -198,6 +222,7 @@ struct cache *
 cache_create(size_t max_entries, uint64_t ttl_ms)
 {
     struct cache *c = xcalloc(1, sizeof(*c));
+    pthread_rwlockattr_t a;
 
     if (ttl_ms == 0)
         max_entries = 0;
@@ -208,8 +233,13 @@ cache_create(size_t max_entries, uint64_t ttl_ms)
         c->nslots <<= 1;
     c->slots = xcalloc(c->nslots, sizeof(*c->slots));
     c->head.next = c->head.prev = &c->head;
-    if (pthread_mutex_init(&c->lock, NULL) != 0)
-        fatalx("cache: mutex init failed");
+    /* Writers first: a put must not wait for a gap between lookups. */
+    if (pthread_rwlockattr_init(&a) != 0 ||
+        pthread_rwlockattr_setkind_np(
+            &a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) != 0 ||
+        pthread_rwlock_init(&c->lock, &a) != 0)
+        fatalx("cache: rwlock init failed");
+    pthread_rwlockattr_destroy(&a);
     return c;
 }
 
@@ -221,44 +251,50 @@ cache_free(struct cache *c)
         return;
     free_entries(c);
     free(c->slots);
-    pthread_mutex_destroy(&c->lock);
+    pthread_rwlock_destroy(&c->lock);
     free(c);
 }
 
-/* lookup - the entry for a key, or NULL; drops it past its stale time */
-static struct entry *
-lookup(struct cache *c, const char *key, uint64_t now_ms)
-{
-    size_t len = strlen(key);
-    struct entry **pp = find(c, key, len, mxs_hash(key, len));
-
-    if (*pp == NULL)
-        return NULL;
-    if ((*pp)->expires + c->stale <= now_ms) {
-        drop(c, pp);
-        return NULL;
-    }
-    return *pp;
-}
-
-/* get - a key's value; past its ttl only when stale_ok (see lookup()) */
+/*
+ * get - a key's value; past its ttl only when stale_ok
+ *
+ * Lookups share the read lock: a hit changes nothing but its entry's
+ * mark.  An entry found past its stale time is dropped under the write
+ * lock, if it is still there and still dead then.  The key's hash is
+ * taken, and its slot fetched, before the lock.
+ */
 static int
 get(struct cache *c, const char *key, uint64_t now_ms, int stale_ok)
 {
-    struct entry *e;
-    int value = CACHE_MISS;
+    size_t len;
+    uint32_t h;
+    struct entry *e, **pp;
+    int value = CACHE_MISS, dead = 0;
 
     if (c->max == 0)
         return CACHE_MISS;
-    xlock(&c->lock);
-    e = lookup(c, key, now_ms);
-    if (e != NULL && e->expires > now_ms) {
+    len = strlen(key);
+    h = mxs_hash(key, len);
+    __builtin_prefetch(&c->slots[h & (c->nslots - 1)]);
+    rdlock(c);
+    if ((e = *find(c, key, len, h)) == NULL) {
+        /* a miss */
+    } else if (e->expires + c->stale <= now_ms) {
+        dead = 1;
+    } else if (e->expires > now_ms) {
         value = e->value;
-        e->read = 1; /* not relinked: see evict() */
-    } else if (e != NULL && stale_ok) {
+        __atomic_store_n(&e->read, 1, __ATOMIC_RELAXED); /* see evict() */
+    } else if (stale_ok) {
         value = e->value;
     }
-    xunlock(&c->lock);
+    unlock(c);
+    if (dead) {
+        wrlock(c);
+        pp = find(c, key, len, h);
+        if (*pp != NULL && (*pp)->expires + c->stale <= now_ms)
+            drop(c, pp);
+        unlock(c);
+    }
     return value;
 }
 
@@ -291,9 +327,9 @@ cache_get_stale(struct cache *c, const char *key, uint64_t now_ms)
 void
 cache_set_stale(struct cache *c, uint64_t stale_ms)
 {
-    xlock(&c->lock);
+    wrlock(c);
     c->stale = stale_ms;
-    xunlock(&c->lock);
+    unlock(c);
 }
 
 /* cache_generation - the invalidation counter, read before a fetch */
@@ -302,9 +338,9 @@ cache_generation(struct cache *c)
 {
     uint64_t g;
 
-    xlock(&c->lock);
+    rdlock(c);
     g = c->generation;
-    xunlock(&c->lock);
+    unlock(c);
     return g;
 }
 
@@ -320,9 +356,9 @@ cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
 
     if (c->max == 0 || len > UINT16_MAX) /* no domain is that long */
         return;
-    xlock(&c->lock);
+    wrlock(c);
     if (generation != c->generation) {
-        xunlock(&c->lock);
+        unlock(c);
         return;
     }
     pp = find(c, key, len, h);
@@ -346,7 +382,7 @@ cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
     e->expires = now_ms + c->ttl;
     e->read = 0;
     lru_push(c, e);
-    xunlock(&c->lock);
+    unlock(c);
 }
 
 /* cache_invalidate - forget one key (len bytes, need not be terminated) */
@@ -356,24 +392,24 @@ cache_invalidate(struct cache *c, const char *key, size_t len)
     uint32_t h = mxs_hash(key, len);
     struct entry **pp;
 
-    xlock(&c->lock);
+    wrlock(c);
     c->generation++;
     if (c->max > 0) {
         pp = find(c, key, len, h);
         if (*pp != NULL)
             drop(c, pp);
     }
-    xunlock(&c->lock);
+    unlock(c);
 }
 
 /* cache_flush - forget everything */
 void
 cache_flush(struct cache *c)
 {
-    xlock(&c->lock);
+    wrlock(c);
     c->generation++;
     free_entries(c);
-    xunlock(&c->lock);
+    unlock(c);
 }
 
 /* cache_count - entries held now */
@@ -382,8 +418,8 @@ cache_count(struct cache *c)
 {
     size_t n;
 
-    xlock(&c->lock);
+    rdlock(c);
     n = c->count;
-    xunlock(&c->lock);
+    unlock(c);
     return n;
 }

@@ -1,7 +1,8 @@
 /*
  * cache.h - bounded, expiring cache of Redis routing keys
  *
- * Pure: no I/O; time is an argument.  Thread safe: one mutex inside.
+ * Pure: no I/O; time is an argument.  Thread safe: one read-write lock
+ * inside, which lookups share.
  *
  * Keys are normalised domains (the Redis key minus the prefix); a value is
  * a mode (0-127), or CACHE_ABSENT for a key that Redis does not hold.  Entries

@@ -1,7 +1,8 @@
 /*
- * test_cache - expiry, CLOCK bound, invalidation, generation races and
- * stale answers
+ * test_cache - expiry, CLOCK bound, invalidation, generation races,
+ * stale answers, and lookups shared among threads
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -93,6 +94,93 @@ big(void)
               100000);
     check_int("big: the first put went", "get", cache_get(c, "d0.test", 1),
               CACHE_MISS);
+    cache_free(c);
+}
+
+/* Each thread of threads() below, and what they share. */
+#define T_THREADS 8
+#define T_OPS     200000
+#define T_KEYS    64
+#define T_MAX     32
+
+struct worker {
+    struct cache *c;
+    unsigned seed;
+    long wrong, hits;
+};
+
+/* want_of - the one value key k may ever have */
+static int
+want_of(int k)
+{
+    return k % 5 == 0 ? CACHE_ABSENT : k % 4;
+}
+
+/* work - lookups (some past the ttl or the stale time, which drop
+ * entries), puts, invalidations and the odd flush, on shared keys */
+static void *
+work(void *arg)
+{
+    struct worker *w = arg;
+    char key[32];
+    int i, k, v, op;
+
+    for (i = 0; i < T_OPS; i++) {
+        uint64_t now = (uint64_t)i;
+
+        k = (int)(rand_r(&w->seed) % T_KEYS);
+        op = (int)(rand_r(&w->seed) % 100);
+        snprintf(key, sizeof(key), "d%d.test", k);
+        if (op < 80) {
+            uint64_t at = now + rand_r(&w->seed) % 2000;
+
+            v = op < 70 ? cache_get(w->c, key, at)
+                        : cache_get_stale(w->c, key, at);
+            w->wrong += v != CACHE_MISS && v != want_of(k);
+            w->hits += v != CACHE_MISS;
+        } else if (op < 97) {
+            cache_put(w->c, key, want_of(k), now, cache_generation(w->c));
+        } else if (op < 99 || rand_r(&w->seed) % 1000 != 0) {
+            cache_invalidate(w->c, key, strlen(key));
+        } else {
+            cache_flush(w->c);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * threads - 8 threads at once on one cache of 32 entries over 64
+ * keys: a lookup must never see another key's value, however the others
+ * put, evict, drop, invalidate and flush around it; the bound holds
+ * (ASan and valgrind check the memory)
+ */
+static void
+threads(void)
+{
+    struct cache *c = cache_create(T_MAX, 1000);
+    struct worker w[T_THREADS];
+    pthread_t t[T_THREADS];
+    long wrong = 0, hits = 0;
+    int i, n;
+
+    cache_set_stale(c, 500);
+    for (n = 0; n < T_THREADS; n++) {
+        w[n] = (struct worker){c, (unsigned)n + 1, 0, 0};
+        if (pthread_create(&t[n], NULL, work, &w[n]) != 0)
+            break;
+    }
+    check_int("threads: all started", "threads", n, T_THREADS);
+    for (i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        wrong += w[i].wrong;
+        hits += w[i].hits;
+    }
+    check_int("threads: no lookup saw another key's value", "wrong", wrong, 0);
+    check_int("threads: lookups hit (the test is not empty)", "hits>1%",
+              hits > T_THREADS * T_OPS / 100, 1);
+    check_int("threads: the bound holds", "count<=max", cache_count(c) <= T_MAX,
+              1);
     cache_free(c);
 }
 
@@ -215,5 +303,6 @@ main(void)
 
     sizes();
     big();
+    threads();
     return check_done("test_cache");
 }
