@@ -193,6 +193,6 @@ clean:
 	rm -rf build milter/mxswitch milter/mxswitch-ctl
 
 
-.PHONY: all test test-bins test-asan test-valgrind test-tsan check format-check run demo \
-        install clean fuzz bench bench-bins
+.PHONY: all test test-bins test-asan test-valgrind test-tsan check \
+        format-check run demo install clean fuzz bench bench-bins
 .SECONDARY:
