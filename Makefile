@@ -4,7 +4,7 @@
 #   make test            run every test once (release build)
 #   make test-asan       the same suite built with ASan + UBSan
 #   make test-valgrind   the same suite under valgrind (memcheck, leaks)
-#   make test-tsan       ThreadSanitizer over test_cache (threads sharing it)
+#   make test-tsan       ThreadSanitizer over the cache and the Redis pool
 #   make check           format check + all four of the above
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each (clang)
 #   make run             scripts/run: private Redis + mxswitch in the foreground
@@ -36,6 +36,12 @@ ifeq ($(VARIANT),asan)
 XCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
+BIN = $(BUILD)/mxswitch
+CTL = $(BUILD)/mxswitch-ctl
+else ifeq ($(VARIANT),tsan)
+# ThreadSanitizer: only for the modules threads share (test-tsan below).
+XCFLAGS += -fsanitize=thread
+LDFLAGS += -fsanitize=thread
 BIN = $(BUILD)/mxswitch
 CTL = $(BUILD)/mxswitch-ctl
 else
@@ -99,17 +105,14 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c milter/*.[ch]
 fuzz: $(FUZZ_BINS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-# ThreadSanitizer over the cache, which lookups share under a read lock:
-# test_cache's threads() case.  Only the pure module: libmilter's threads
-# in the daemon are not instrumented.
-build/tsan/test_cache: tests/test_cache.c tests/check.h milter/*.[ch]
-	mkdir -p build/tsan
-	$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) \
-	    -Imilter -Itests -fsanitize=thread -o $@ $< \
-	    $(CORE:%=milter/%.c) $(PKG_LIBS) -pthread
-
-test-tsan: build/tsan/test_cache
-	TSAN_OPTIONS=halt_on_error=1:exitcode=66 build/tsan/test_cache
+# ThreadSanitizer over what threads share: the cache (test_cache's
+# threads() case) and the Redis pool's shared round trips (rshare, by
+# test_rclient.sh).  Not the daemon: libmilter's threads are not
+# instrumented.
+test-tsan:
+	$(MAKE) VARIANT=tsan build/tsan/test_cache build/tsan/rshare
+	MXSWITCH=$(BIN) TESTBIN=build/tsan VARIANT=tsan UNITS=cache \
+	    SCRIPTS=tests/test_rclient.sh tests/run
 
 # rshare: the pool's shared round trips, against tests/test_rclient.sh's Redis.
 $(BUILD)/rshare: $(BUILD)/t_rshare.o $(BUILD)/rclient.o $(BUILD)/stats.o \
