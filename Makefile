@@ -36,17 +36,18 @@ ifeq ($(VARIANT),asan)
 XCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
-BIN = $(BUILD)/mxswitch
-CTL = $(BUILD)/mxswitch-ctl
 else ifeq ($(VARIANT),tsan)
 # ThreadSanitizer: only for the modules threads share (test-tsan below).
 XCFLAGS += -fsanitize=thread
 LDFLAGS += -fsanitize=thread
-BIN = $(BUILD)/mxswitch
-CTL = $(BUILD)/mxswitch-ctl
-else
+endif
+# The release binaries live beside their sources; other variants' in BUILD.
+ifeq ($(VARIANT),release)
 BIN = milter/mxswitch
 CTL = milter/mxswitch-ctl
+else
+BIN = $(BUILD)/mxswitch
+CTL = $(BUILD)/mxswitch-ctl
 endif
 
 CORE = util log addr domain route cache cfg cfgref

@@ -255,6 +255,13 @@ cache_free(struct cache *c)
     free(c);
 }
 
+/* past_stale - whether an entry is past its stale time: to be dropped */
+static int
+past_stale(const struct cache *c, const struct entry *e, uint64_t now_ms)
+{
+    return e->expires + c->stale <= now_ms;
+}
+
 /*
  * get - a key's value; past its ttl only when stale_ok
  *
@@ -279,7 +286,7 @@ get(struct cache *c, const char *key, uint64_t now_ms, int stale_ok)
     rdlock(c);
     if ((e = *find(c, key, len, h)) == NULL) {
         /* a miss */
-    } else if (e->expires + c->stale <= now_ms) {
+    } else if (past_stale(c, e, now_ms)) {
         dead = 1;
     } else if (e->expires > now_ms) {
         value = e->value;
@@ -291,7 +298,7 @@ get(struct cache *c, const char *key, uint64_t now_ms, int stale_ok)
     if (dead) {
         wrlock(c);
         pp = find(c, key, len, h);
-        if (*pp != NULL && (*pp)->expires + c->stale <= now_ms)
+        if (*pp != NULL && past_stale(c, *pp, now_ms))
             drop(c, pp);
         unlock(c);
     }

@@ -14,7 +14,6 @@
 #include "readahead.h"
 #include "stats.h"
 
-#define PKT_HDR   5 /* a milter packet: 4-byte length, then the command */
 #define IOV_EXTRA 7 /* libmilter writes a packet as header + data */
 
 typedef ssize_t (*writev_fn)(int, const struct iovec *, int);

@@ -13,8 +13,6 @@
 #include "readahead.h"
 #include "stats.h"
 
-#define PKT_HDR 5 /* a milter packet: 4-byte length, then the command */
-
 typedef ssize_t (*read_fn)(int, void *, size_t);
 typedef int (*close_fn)(int);
 

@@ -40,6 +40,7 @@
 #include <poll.h>
 #include <stdint.h>
 
+#define PKT_HDR       5     /* a milter packet: 4-byte length, then command */
 #define READAHEAD_MAX 4096  /* bytes read ahead at most, per socket */
 #define READAHEAD_FDS 65536 /* sockets with a higher number: no read-ahead */
 

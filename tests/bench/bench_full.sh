@@ -332,8 +332,8 @@ CF
         "key (nothing to change) mxswitch $nk (mxswitch/noop $(ratio "$nk" "$np"));" \
         "the no-op milter making the same change (noop -r) $nr, mxswitch" \
         "against it $(ratio "$nw" "$nr")" | tee -a "$OUT/table.txt"
-    # The machine's CPU per message is steadier than a run's rate (the
-    # two cores are not always both busy); no-op's over a subject's is
+    # The machine's CPU per message does not depend on how busy the two
+    # cores were kept, as a run's rate does; no-op's over a subject's is
     # the rate ratio the CPU alone would give.
     local cn cp cw ck cr
     cn=$(e2e_med none 3) cp=$(e2e_med noop 3) cw=$(e2e_med warm 3)
