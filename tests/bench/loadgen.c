@@ -24,6 +24,14 @@
  * Output (timed run), one line of key=value: conns rcpts domains msgs
  * rcpts_sent secs msg_s rcpt_s rcpt_p50_us rcpt_p99_us rcpt_max_us eom_p50_us
  * eom_p99_us eom_max_us errors.  Exit status 0 only with no error.
+ *
+ * A -t run measures the steady state: the first quarter of the time is
+ * left out (every connection starts its first message at once, and the
+ * milter starts its threads), and so is the end (after the time is up,
+ * each connection finishes the message it is in).  msg_s, rcpt_s and the
+ * latencies count the messages finished, and the replies received, in
+ * between, over secs, its length; msgs and rcpts_sent count all messages
+ * finished, for CPU time per message.  A -n run counts all of it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -75,6 +83,7 @@ struct worker {
     int id;
     uint64_t rng;
     long msgs, rcpts;
+    long win_msgs, win_rcpts; /* finished while g_window was set */
     long errors;
     char err[512];
     struct samples rcpt_ns, eom_ns;
@@ -82,7 +91,15 @@ struct worker {
 };
 
 static volatile int g_stop;
+static int g_window; /* atomic: a -t run's measured part is under way */
 static pthread_barrier_t g_ready;
+
+/* in_window - whether what just finished counts */
+static int
+in_window(void)
+{
+    return __atomic_load_n(&g_window, __ATOMIC_RELAXED);
+}
 
 /* now_ns - monotonic clock in nanoseconds */
 static uint64_t
@@ -297,7 +314,7 @@ message(struct worker *w, struct mc *m, int timed)
         }
         t0 = now_ns();
         r = mc_rcpt(m, argv, 1);
-        if (timed)
+        if (timed && in_window())
             sample_add(&w->rcpt_ns, now_ns() - t0);
         if (want_kind(w, m, r, "rcpt") < 0)
             return -1;
@@ -309,12 +326,16 @@ message(struct worker *w, struct mc *m, int timed)
     }
     t0 = now_ns();
     r = mc_eom(m);
-    if (timed)
+    if (timed && in_window())
         sample_add(&w->eom_ns, now_ns() - t0);
     if (want_kind(w, m, r, "eom") < 0 || check_mods(w, r, addr, dom, n) < 0)
         return -1;
     w->msgs++;
     w->rcpts += n;
+    if (in_window()) {
+        w->win_msgs++;
+        w->win_rcpts += n;
+    }
     return 0;
 }
 
@@ -340,6 +361,16 @@ worker_run(void *arg)
     mc_quit(m);
     mc_close(m);
     return NULL;
+}
+
+/* sleep_s - sleep this many seconds */
+static void
+sleep_s(double secs)
+{
+    struct timespec ts = {(time_t)secs, (long)((secs - (time_t)secs) * 1e9)};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }
 
 /* cmp_u32 - qsort order */
@@ -503,8 +534,8 @@ run(const struct opts *o)
     struct worker *w = calloc((size_t)o->conns, sizeof(*w));
     pthread_attr_t attr;
     struct samples rs, es;
-    long msgs = 0, rcpts = 0, errors = 0;
-    uint64_t t0, t1;
+    long msgs = 0, rcpts = 0, win_msgs = 0, win_rcpts = 0, errors = 0;
+    uint64_t t0, t1 = 0;
     double secs;
     int i;
 
@@ -526,37 +557,49 @@ run(const struct opts *o)
     pthread_barrier_wait(&g_ready);
     t0 = now_ns();
     if (!o->walk && o->count == 0) {
-        struct timespec ts = {(time_t)o->secs,
-                              (long)((o->secs - (time_t)o->secs) * 1e9)};
-
-        nanosleep(&ts, NULL);
+        sleep_s(o->secs / 4);
+        t0 = now_ns();
+        __atomic_store_n(&g_window, 1, __ATOMIC_RELAXED);
+        sleep_s(o->secs - o->secs / 4);
+        __atomic_store_n(&g_window, 0, __ATOMIC_RELAXED);
+        t1 = now_ns();
         g_stop = 1;
+    } else {
+        __atomic_store_n(&g_window, 1, __ATOMIC_RELAXED);
     }
     for (i = 0; i < o->conns; i++)
         pthread_join(w[i].tid, NULL);
-    t1 = now_ns();
+    if (o->walk || o->count > 0)
+        t1 = now_ns();
     secs = (double)(t1 - t0) / 1e9;
     for (i = 0; i < o->conns; i++) {
         msgs += w[i].msgs;
         rcpts += w[i].rcpts;
+        win_msgs += w[i].win_msgs;
+        win_rcpts += w[i].win_rcpts;
         errors += w[i].errors;
         if (w[i].errors)
             fprintf(stderr, "loadgen: connection %d: %s\n", i, w[i].err);
     }
+    if (win_msgs == 0 && errors == 0)
+        fprintf(stderr,
+                "loadgen: no message finished in the measured %.3f s"
+                " (-t too short for this load)\n",
+                secs);
     rs = merge(w, o->conns, 0);
     es = merge(w, o->conns, 1);
     printf("conns=%d rcpts=%d domains=%ld msgs=%ld rcpts_sent=%ld secs=%.3f "
            "msg_s=%.1f "
            "rcpt_s=%.1f rcpt_p50_us=%.1f rcpt_p99_us=%.1f rcpt_max_us=%.1f "
            "eom_p50_us=%.1f eom_p99_us=%.1f eom_max_us=%.1f errors=%ld\n",
-           o->conns, o->rcpts, o->domains, msgs, rcpts, secs, msgs / secs,
-           rcpts / secs, pct(&rs, 0.5), pct(&rs, 0.99), pct(&rs, 1.0),
+           o->conns, o->rcpts, o->domains, msgs, rcpts, secs, win_msgs / secs,
+           win_rcpts / secs, pct(&rs, 0.5), pct(&rs, 0.99), pct(&rs, 1.0),
            pct(&es, 0.5), pct(&es, 0.99), pct(&es, 1.0), errors);
     free(rs.v);
     free(es.v);
     free(w);
     pthread_attr_destroy(&attr);
-    return errors || msgs == 0 ? 1 : 0;
+    return errors || win_msgs == 0 ? 1 : 0;
 }
 
 int
