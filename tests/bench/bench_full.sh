@@ -40,6 +40,51 @@ full_logging() {
     done
 }
 
+# full_noise - the resolution of a ratio: two copies of the no-op milter
+# (the same binary, both started here), interleaved as the scale points
+# are.  Two identical milters should come out 1.000; how far they do not,
+# in the median and round by round, is how far a ratio in the table can
+# move with nothing changed.  (Fresh copies: a milter that has just served
+# 512 connections runs its next 8 x 50 rounds up to a fifth slower, so a
+# long-lived milter against a new one would measure that as well.)
+full_noise() {
+    local point i s a b
+    free_port APORT
+    free_port BPORT
+    for s in "$APORT" "$BPORT"; do
+        "$NOOP" "inet:$s@127.0.0.1" >>"$WORK/noop.log" 2>&1 &
+        track $!
+        wait_port "$s" 5 || die "a no-op milter on port $s did not start"
+    done
+    for point in "8 1" "8 50" "512 50"; do
+        set -- $point
+        : >"$WORK/noise.runs"
+        for ((i = 0; i < REPS; i++)); do
+            for s in $(in_order "$i" noopa noopb); do
+                lg $s -c "$1" -r "$2" -d 10 -t "$SECS"
+                echo "$s $LINE" >>"$WORK/noise.runs"
+            done
+        done
+        cat "$WORK/noise.runs" >>"$OUT/runs.log"
+        a=$(med noopa msg_s "$WORK/noise.runs")
+        b=$(med noopb msg_s "$WORK/noise.runs")
+        echo "# noise, two copies of the no-op milter, $1 x $2: $a and $b" \
+            "msg/s (b/a $(ratio "$b" "$a"); round by round" \
+            "$(paired noopb noopa "$WORK/noise.runs"))" |
+            tee -a "$OUT/table.txt"
+    done
+}
+
+# paired A B RUNS - the lowest and highest A/B msg_s ratio of one round
+# (the Nth run of A against the Nth of B), as "LOW-HIGH"
+paired() {
+    paste <(grep "^$1 " "$3" | while read -r _ l; do field "$l" msg_s; done) \
+        <(grep "^$2 " "$3" | while read -r _ l; do field "$l" msg_s; done) |
+        awk '{ r = $1 / $2; if (NR == 1 || r < lo) lo = r
+               if (NR == 1 || r > hi) hi = r }
+             END { printf "%.3f-%.3f", lo, hi }'
+}
+
 # full_io - mxswitch against the no-op milter doing its I/O the same way
 # (noopio: milter/readahead.c and coalesce.c under it), to tell what
 # mxswitch itself costs from what that I/O saves over plain libmilter
