@@ -44,9 +44,10 @@ full_logging() {
 # (the same binary, both started here), interleaved as the scale points
 # are.  Two identical milters should come out 1.000; how far they do not,
 # in the median and round by round, is how far a ratio in the table can
-# move with nothing changed.  (Fresh copies: a milter that has just served
-# 512 connections runs its next 8 x 50 rounds up to a fifth slower, so a
-# long-lived milter against a new one would measure that as well.)
+# move with nothing changed.  (Fresh copies: a milter that has just
+# served 512 connections often runs its next 8 x 50 rounds up to a fifth
+# slower, so a long-lived milter against a new one would measure that as
+# well.)
 full_noise() {
     local point i s a b
     free_port APORT
