@@ -81,9 +81,14 @@ full_noise() {
 paired() {
     paste <(grep "^$1 " "$3" | while read -r _ l; do field "$l" msg_s; done) \
         <(grep "^$2 " "$3" | while read -r _ l; do field "$l" msg_s; done) |
-        awk '{ r = $1 / $2; if (NR == 1 || r < lo) lo = r
-               if (NR == 1 || r > hi) hi = r }
-             END { printf "%.3f-%.3f", lo, hi }'
+        ratio_range
+}
+
+# ratio_range - "LOW-HIGH" of column 1 over column 2, over the lines read
+ratio_range() {
+    awk '{ r = $1 / $2; if (NR == 1 || r < lo) lo = r
+           if (NR == 1 || r > hi) hi = r }
+         END { printf "%.3f-%.3f", lo, hi }'
 }
 
 # full_io - mxswitch against the no-op milter doing its I/O the same way
@@ -322,19 +327,21 @@ CF
     local noop_tcp=$PID_noop
     noop_start "unix:$WORK/noop.sock"
     noop_start -r "unix:$WORK/noopr.sock"
+    noop_start "unix:$WORK/noop2.sock"
     mx_start e2e "unix:$WORK/mx.sock" "$RPORT" 3600
-    local i s m subjects="none noop warm keep noop_rw noop_tcp warm_tcp"
+    # noop2, a second copy of the no-op milter: the noise of a ratio here
+    local i s m subjects="none noop warm keep noop_rw noop_tcp warm_tcp noop2"
     if [ -n "${E2E_OLD:-}" ]; then
         MXSWITCH=$E2E_OLD mx_start e2e_old "unix:$WORK/mxold.sock" "$RPORT" 3600
         subjects="$subjects old"
     fi
     : >"$WORK/e2e.runs"
-    # Seven interleaved rounds (a Postfix run is noisier than a loadgen
+    # Eight interleaved rounds (a Postfix run is noisier than a loadgen
     # one), the order turning round by round (in_order): in one fixed
     # order, the same build in the last place came out 1.056 of no-op and
-    # in the third 0.927.  Seven puts each of the seven subjects once in
+    # in the third 0.927.  Eight puts each of the eight subjects once in
     # every place.
-    for ((i = 0; i < ${E2E_REPS:-7}; i++)); do
+    for ((i = 0; i < ${E2E_REPS:-8}; i++)); do
         for s in $(in_order "$i" $subjects); do
             local rcpt=u@d0.test # remote: every message is rewritten
             case $s in
@@ -343,6 +350,7 @@ CF
             warm) m="unix:$WORK/mx.sock" ;;
             keep) m="unix:$WORK/mx.sock" rcpt=u@nokey.test ;; # kept as is
             noop_rw) m="unix:$WORK/noopr.sock" ;; # the same change, no work
+            noop2) m="unix:$WORK/noop2.sock" ;;
             noop_tcp) m="inet:127.0.0.1:$NPORT" ;;
             warm_tcp) m="inet:127.0.0.1:$WPORT" ;;
             old) m="unix:$WORK/mxold.sock" ;;
@@ -366,6 +374,11 @@ CF
     local nn np nw nk nr npt nwt
     # e2e_med SUBJECT [FIELD] - median msg/s (2) or CPU us per message (3)
     e2e_med() { grep "^$1 " "$WORK/e2e.runs" | cut -d' ' -f"${2:-2}" | median; }
+    # e2e_paired A B - lowest and highest A/B rate of one round, "LOW-HIGH"
+    e2e_paired() {
+        paste <(grep "^$1 " "$WORK/e2e.runs" | cut -d' ' -f2) \
+            <(grep "^$2 " "$WORK/e2e.runs" | cut -d' ' -f2) | ratio_range
+    }
     nn=$(e2e_med none) np=$(e2e_med noop) nw=$(e2e_med warm)
     nk=$(e2e_med keep) nr=$(e2e_med noop_rw)
     npt=$(e2e_med noop_tcp) nwt=$(e2e_med warm_tcp)
@@ -378,6 +391,12 @@ CF
         "key (nothing to change) mxswitch $nk (mxswitch/noop $(ratio "$nk" "$np"));" \
         "the no-op milter making the same change (noop -r) $nr, mxswitch" \
         "against it $(ratio "$nw" "$nr")" | tee -a "$OUT/table.txt"
+    local n2
+    n2=$(e2e_med noop2)
+    echo "# end to end, noise: a second copy of the no-op milter $n2" \
+        "(noop2/noop $(ratio "$n2" "$np"), by CPU" \
+        "$(ratio "$(e2e_med noop 3)" "$(e2e_med noop2 3)"); round by round" \
+        "$(e2e_paired noop2 noop))" | tee -a "$OUT/table.txt"
     # The machine's CPU per message does not depend on how busy the two
     # cores were kept, as a run's rate does; no-op's over a subject's is
     # the rate ratio the CPU alone would give.
