@@ -79,9 +79,7 @@ full_noise() {
 # paired A B RUNS - the lowest and highest A/B msg_s ratio of one round
 # (the Nth run of A against the Nth of B), as "LOW-HIGH"
 paired() {
-    paste <(grep "^$1 " "$3" | while read -r _ l; do field "$l" msg_s; done) \
-        <(grep "^$2 " "$3" | while read -r _ l; do field "$l" msg_s; done) |
-        ratio_range
+    paste <(vals "$1" msg_s "$3") <(vals "$2" msg_s "$3") | ratio_range
 }
 
 # ratio_range - "LOW-HIGH" of column 1 over column 2, over the lines read
@@ -372,13 +370,12 @@ CF
     cat "$WORK/e2e.runs" >>"$OUT/runs.log"
     PID_noop=$noop_tcp
     local nn np nw nk nr npt nwt
-    # e2e_med SUBJECT [FIELD] - median msg/s (2) or CPU us per message (3)
-    e2e_med() { grep "^$1 " "$WORK/e2e.runs" | cut -d' ' -f"${2:-2}" | median; }
+    # e2e_vals SUBJECT [FIELD] - msg/s (2) or CPU us per message (3) of each
+    # of its runs, one a line; e2e_med the median of them
+    e2e_vals() { grep "^$1 " "$WORK/e2e.runs" | cut -d' ' -f"${2:-2}"; }
+    e2e_med() { e2e_vals "$@" | median; }
     # e2e_paired A B - lowest and highest A/B rate of one round, "LOW-HIGH"
-    e2e_paired() {
-        paste <(grep "^$1 " "$WORK/e2e.runs" | cut -d' ' -f2) \
-            <(grep "^$2 " "$WORK/e2e.runs" | cut -d' ' -f2) | ratio_range
-    }
+    e2e_paired() { paste <(e2e_vals "$1") <(e2e_vals "$2") | ratio_range; }
     nn=$(e2e_med none) np=$(e2e_med noop) nw=$(e2e_med warm)
     nk=$(e2e_med keep) nr=$(e2e_med noop_rw)
     npt=$(e2e_med noop_tcp) nwt=$(e2e_med warm_tcp)

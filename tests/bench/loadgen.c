@@ -537,7 +537,7 @@ run(const struct opts *o)
     long msgs = 0, rcpts = 0, win_msgs = 0, win_rcpts = 0, errors = 0;
     uint64_t t0, t1 = 0;
     double secs;
-    int i;
+    int i, timed = !o->walk && o->count == 0; /* -t: a window to measure */
 
     if (w == NULL)
         return 2;
@@ -555,8 +555,7 @@ run(const struct opts *o)
         }
     }
     pthread_barrier_wait(&g_ready);
-    t0 = now_ns();
-    if (!o->walk && o->count == 0) {
+    if (timed) {
         sleep_s(o->secs / 4);
         t0 = now_ns();
         __atomic_store_n(&g_window, 1, __ATOMIC_RELAXED);
@@ -565,11 +564,12 @@ run(const struct opts *o)
         t1 = now_ns();
         g_stop = 1;
     } else {
+        t0 = now_ns();
         __atomic_store_n(&g_window, 1, __ATOMIC_RELAXED);
     }
     for (i = 0; i < o->conns; i++)
         pthread_join(w[i].tid, NULL);
-    if (o->walk || o->count > 0)
+    if (!timed)
         t1 = now_ns();
     secs = (double)(t1 - t0) / 1e9;
     for (i = 0; i < o->conns; i++) {
