@@ -23,7 +23,15 @@
  *
  * Output (timed run), one line of key=value: conns rcpts domains msgs
  * rcpts_sent secs msg_s rcpt_s rcpt_p50_us rcpt_p99_us rcpt_max_us eom_p50_us
- * eom_p99_us eom_max_us errors.  Exit status 0 only with no error.
+ * eom_p99_us eom_max_us errors sched.  Exit status 0 only with no error.
+ *
+ * -P runs the connections at the lowest real-time priority (SCHED_FIFO),
+ * so that each is scheduled as soon as its reply arrives: the load is then
+ * the milter's to carry, not a contest for the CPU between C connection
+ * threads and the milter's C threads, which at 64 and 512 connections on
+ * two cores decides how fast both go and varies from run to run (see
+ * README.md here).  Where that is not permitted, it says so on stderr and
+ * runs at normal priority; sched= in the output says which it was.
  *
  * A -t run measures the steady state: the first quarter of the time is
  * left out (every connection starts its first message at once, and the
@@ -35,6 +43,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +78,7 @@ struct opts {
     int walk;
     int toggles;
     int redis_port;
+    int fifo; /* -P: run at real-time priority (SCHED_FIFO) */
 };
 
 /* Samples of one kind of reply, in nanoseconds. */
@@ -521,10 +531,26 @@ usage(void)
     fprintf(
         stderr,
         "usage: loadgen [-c conns] [-r rcpts] [-d domains] [-D depth]\n"
-        "               [-t secs | -n msgs] [-m] [-e noop|route] [-W] MILTER\n"
+        "               [-t secs | -n msgs] [-m] [-e noop|route] [-W] [-P]\n"
+        "               MILTER\n"
         "       loadgen -F -d domains\n"
         "       loadgen -T toggles -R redis-port MILTER\n");
     exit(2);
+}
+
+/* realtime - SCHED_FIFO for this thread and the workers it starts: 1, or
+ * 0 (said on stderr) where that is not permitted */
+static int
+realtime(void)
+{
+    struct sched_param sp = {.sched_priority =
+                                 sched_get_priority_min(SCHED_FIFO)};
+
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) == 0)
+        return 1;
+    fprintf(stderr, "loadgen: -P: SCHED_FIFO: %s; running at normal priority\n",
+            strerror(errno));
+    return 0;
 }
 
 /* run - the timed run (or the walk) with o->conns workers */
@@ -538,11 +564,13 @@ run(const struct opts *o)
     uint64_t t0, t1 = 0;
     double secs;
     int i, timed = !o->walk && o->count == 0; /* -t: a window to measure */
+    int fifo = o->fifo && realtime();
 
     if (w == NULL)
         return 2;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 1024 * 1024);
+    pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED); /* -P */
     pthread_barrier_init(&g_ready, NULL, (unsigned)o->conns + 1);
     for (i = 0; i < o->conns; i++) {
         w[i].o = o;
@@ -591,10 +619,12 @@ run(const struct opts *o)
     printf("conns=%d rcpts=%d domains=%ld msgs=%ld rcpts_sent=%ld secs=%.3f "
            "msg_s=%.1f "
            "rcpt_s=%.1f rcpt_p50_us=%.1f rcpt_p99_us=%.1f rcpt_max_us=%.1f "
-           "eom_p50_us=%.1f eom_p99_us=%.1f eom_max_us=%.1f errors=%ld\n",
+           "eom_p50_us=%.1f eom_p99_us=%.1f eom_max_us=%.1f errors=%ld "
+           "sched=%s\n",
            o->conns, o->rcpts, o->domains, msgs, rcpts, secs, win_msgs / secs,
            win_rcpts / secs, pct(&rs, 0.5), pct(&rs, 0.99), pct(&rs, 1.0),
-           pct(&es, 0.5), pct(&es, 0.99), pct(&es, 1.0), errors);
+           pct(&es, 0.5), pct(&es, 0.99), pct(&es, 1.0), errors,
+           fifo ? "fifo" : "other");
     free(rs.v);
     free(es.v);
     free(w);
@@ -608,7 +638,7 @@ main(int argc, char **argv)
     struct opts o = {.conns = 8, .rcpts = 1, .domains = 10, .secs = 3};
     int c, do_fill = 0;
 
-    while ((c = getopt(argc, argv, "c:r:d:D:t:n:me:WFT:R:")) != -1) {
+    while ((c = getopt(argc, argv, "c:r:d:D:t:n:me:WFPT:R:")) != -1) {
         switch (c) {
         case 'c':
             o.conns = atoi(optarg);
@@ -644,6 +674,9 @@ main(int argc, char **argv)
             break;
         case 'F':
             do_fill = 1;
+            break;
+        case 'P':
+            o.fifo = 1;
             break;
         case 'T':
             o.toggles = atoi(optarg);
