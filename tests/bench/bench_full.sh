@@ -18,24 +18,33 @@ full_memory() {
 }
 
 # full_logging - what the info line per recipient costs: warm against the
-# same daemon with its log lines going to /dev/null
+# same daemon with its log lines going to /dev/null, in throughput and in
+# the p99 RCPT each adds over the no-op milter (another session's end of
+# message, lines and all, is what a RCPT waits behind: README item 19)
 full_logging() {
-    local r i s w n
+    local r i s w n np wp lp
     free_port LPORT
     mx_start nolog "$LPORT" "$RPORT" 3600 /dev/null
     lg nolog -c 8 -r 10 -d 10 -n 200
     for r in 1 50; do
         : >"$WORK/log.runs"
         for ((i = 0; i < REPS; i++)); do
-            for s in $(in_order "$i" warm nolog); do
+            for s in $(in_order "$i" noop warm nolog); do
                 lg $s -c 8 -r "$r" -d 10 -t "$SECS"
-                echo "$s $(field "$LINE" msg_s)" >>"$WORK/log.runs"
+                echo "$s $LINE" >>"$WORK/log.runs"
             done
         done
-        w=$(grep '^warm ' "$WORK/log.runs" | cut -d' ' -f2 | median)
-        n=$(grep '^nolog ' "$WORK/log.runs" | cut -d' ' -f2 | median)
+        cat "$WORK/log.runs" >>"$OUT/runs.log"
+        w=$(med warm msg_s "$WORK/log.runs")
+        n=$(med nolog msg_s "$WORK/log.runs")
+        np=$(med noop rcpt_p99_us "$WORK/log.runs")
+        wp=$(med warm rcpt_p99_us "$WORK/log.runs")
+        lp=$(med nolog rcpt_p99_us "$WORK/log.runs")
         echo "# logging, 8 x $r: warm $w msg/s, warm with its log to" \
-            "/dev/null $n msg/s (log/nolog $(ratio "$w" "$n"))" |
+            "/dev/null $n msg/s (log/nolog $(ratio "$w" "$n")); p99 RCPT" \
+            "no-op $np us, warm $wp, to /dev/null $lp (added" \
+            "$(awk -v a="$wp" -v b="$np" 'BEGIN { printf "%+.1f", a - b }')" \
+            "and $(awk -v a="$lp" -v b="$np" 'BEGIN { printf "%+.1f", a - b }'))" |
             tee -a "$OUT/table.txt"
     done
 }
