@@ -94,6 +94,9 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # ratio A B - A / B to three places
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
+# added A B - A - B with its sign, to one place (microseconds over a baseline)
+added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
+
 # in_order ROUND SUBJECT... - the subjects in the order of round ROUND of a
 # Williams design: over n rounds (2n when n is odd) each subject runs once
 # in every place and once right after each other one, so neither "first in

@@ -43,8 +43,7 @@ full_logging() {
         echo "# logging, 8 x $r: warm $w msg/s, warm with its log to" \
             "/dev/null $n msg/s (log/nolog $(ratio "$w" "$n")); p99 RCPT" \
             "no-op $np us, warm $wp, to /dev/null $lp (added" \
-            "$(awk -v a="$wp" -v b="$np" 'BEGIN { printf "%+.1f", a - b }')" \
-            "and $(awk -v a="$lp" -v b="$np" 'BEGIN { printf "%+.1f", a - b }'))" |
+            "$(added "$wp" "$np") and $(added "$lp" "$np"))" |
             tee -a "$OUT/table.txt"
     done
 }
