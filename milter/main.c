@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,7 +35,8 @@
 #include "smap.h"
 #include "stats.h"
 
-#define DRAIN_SECONDS 30
+#define DRAIN_SECONDS    30
+#define LISTENER_WAIT_MS 10000
 
 /* What the signal thread needs; set in main() before it starts. */
 static const char *g_path;    /* the config file, read again on SIGHUP */
@@ -428,17 +430,48 @@ nodelay(int fd)
         log_warn("milter socket: TCP_NODELAY");
 }
 
-/* poke - connect to a listening socket and hang up */
-static void
-poke(const void *addr, socklen_t len)
+/* dial - a connection to a listening socket, or -1 */
+static int
+dial(const void *addr, socklen_t len)
 {
     const struct sockaddr *sa = addr;
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+    if (fd >= 0 && connect(fd, sa, len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* poke - connect to a listening socket and hang up */
+static void
+poke(const void *addr, socklen_t len)
+{
+    int fd = dial(addr, len);
+
+    if (fd >= 0)
+        close(fd);
+}
+
+/*
+ * hung_up - 1 once the other end closed fd (libmilter accepted it, read
+ * our EOF and ended the session), 0 after ms milliseconds; closes fd
+ */
+static int
+hung_up(int fd, int ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char c;
+    int done = 0;
+
     if (fd < 0)
-        return;
-    (void)connect(fd, sa, len);
+        return 0;
+    (void)shutdown(fd, SHUT_WR);
+    while (!done && poll(&pfd, 1, ms) > 0)
+        done = read(fd, &c, 1) <= 0;
     close(fd);
+    return done;
 }
 
 /* loopback - a wildcard address made one this host can connect to */
@@ -489,7 +522,7 @@ retire_listener(void)
 {
     struct sockaddr_storage old;
     socklen_t oldlen = sizeof(old);
-    int fd;
+    int fd, probe;
 
     if (g_listen_fd < 0 ||
         getsockname(g_listen_fd, (struct sockaddr *)&old, &oldlen) != 0 ||
@@ -502,9 +535,17 @@ retire_listener(void)
     close(fd);
     /* A poll under way still watches the old socket: wake it, and have a
      * connection waiting on the spare for the accept that follows. */
-    poke(&g_spare, g_sparelen);
+    probe = dial(&g_spare, g_sparelen);
     loopback(&old);
     poke(&old, oldlen);
+    /* Its end shows libmilter's listener in its loop.  A SIGTERM in the
+     * first moments can come before: smfi_stop() then closes the socket
+     * while the listener opens one again, and libmilter's two paths share
+     * no lock (listener.c: mi_opensocket, mi_closener), so it reopens the
+     * socket and leaks or frees its name twice. */
+    if (!hung_up(probe, LISTENER_WAIT_MS))
+        log_warnx("libmilter's listener took no connection in %d ms",
+                  LISTENER_WAIT_MS);
     return 0;
 }
 

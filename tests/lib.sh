@@ -214,12 +214,13 @@ start_mxswitch() {
     fi
 }
 
-# stop_mxswitch NAME - SIGTERM it; a clean exit (and no valgrind error) passes
+# stop_mxswitch NAME [LOG] - SIGTERM it; a clean exit (and no valgrind
+# error) passes; a failure shows the end of LOG ($WORK/mxswitch.log)
 stop_mxswitch() {
     stop_pid "$MX_PID"
     if [ "$STOP_RC" = 0 ]; then pass "$1"; else
         fail "$1" "exit status $STOP_RC"
-        tail -n 30 "$WORK/mxswitch.log" | sed 's/^/    | /'
+        tail -n 30 "${2:-$WORK/mxswitch.log}" | sed 's/^/    | /'
     fi
 }
 

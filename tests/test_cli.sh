@@ -144,9 +144,27 @@ CONF
         "$(stat -c '%a %G' "$WORK/run/mx.sock")" "660 nogroup"
     expect_eq "milter.pid_file holds the daemon's pid" \
         "$(cat "$WORK/run/mx.pid")" "$MX_PID"
-    stop_mxswitch "milter.user: clean exit"
+    stop_mxswitch "milter.user: clean exit" "$WORK/drop.log"
     expect_eq "the pid file and the unix socket are removed at exit" \
         "$(ls "$WORK/run" | wc -l)" 0
+    # SIGTERM as soon as the daemon says it listens: it waits for
+    # libmilter's listener to run before stopping it.  Stopping it earlier
+    # raced libmilter's own start (a leak, or as root with a unix socket
+    # exit 1), about one start in 40 under valgrind: a few rounds here.
+    for i in 1 2 3 4 5; do
+        # shellcheck disable=SC2086
+        $WRAP "$MXSWITCH" -f -c "$WORK/drop.conf" 2>>"$WORK/early.log" &
+        MX_PID=$!
+        track "$MX_PID"
+        for _ in $(seq 1 1000); do
+            [ "$(grep -c 'milter on' "$WORK/early.log")" = "$i" ] && break
+            sleep 0.01
+        done
+        stop_mxswitch "SIGTERM at once after start ($i): clean exit" \
+            "$WORK/early.log"
+    done
+    expect_eq "SIGTERM at once after start: no wait for the listener" \
+        "$(grep -c 'took no connection' "$WORK/early.log")" 0
 fi
 
 if [ -z "$WRAP" ]; then
