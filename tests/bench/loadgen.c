@@ -570,7 +570,6 @@ run(const struct opts *o)
         return 2;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 1024 * 1024);
-    pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED); /* -P */
     pthread_barrier_init(&g_ready, NULL, (unsigned)o->conns + 1);
     for (i = 0; i < o->conns; i++) {
         w[i].o = o;
