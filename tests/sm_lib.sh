@@ -210,3 +210,15 @@ sm_count() {
 # sm_submit ARGS... - the server's own sendmail(1) through submit.cf (the
 # MSP), message on stdin; delivers to the MTA at once (-odi)
 sm_submit() { "$SM_BIN" -C "$SM_SUBMIT" -odi "$@"; }
+
+# sm_inject FROM RCPT... - queue a message (stdin) with the MTA's own
+# sendmail.cf, as a local program using it would: no SMTP, so no milter;
+# -odq: into the queue only, the daemon's queue runner delivers it
+sm_inject() {
+    local from=$1
+    shift
+    "$SM_BIN" -C "$SM_CF" -odq -f "$from" "$@"
+}
+
+# sm_queued - messages in the MTA's queue
+sm_queued() { find "$SM_DIR/mqueue" -type f -name 'qf*' | wc -l; }

@@ -2,9 +2,14 @@
 # test_sendmail - end to end through a real Sendmail 8.17 (Debian 12's
 # sendmail-bin, unpacked, never installed: see sm_lib.sh), wired with
 # scripts/mxswitch-sendmail-setup as a user would; a real redis-server and
-# mxswitch; dnsmasq serving the MX records; smtp-sink exchangers on
-# 127.0.0.2x:25; a local mailer that files each copy per user.  Everything
-# runs in a private network namespace (see pf_lib.sh).
+# mxswitch (milter and socket map server); dnsmasq serving the MX records;
+# smtp-sink exchangers on 127.0.0.2x:25; a local mailer that files each
+# copy per user.  Everything runs in a private network namespace (see
+# pf_lib.sh).
+#
+# Sendmail asks mxswitch at every delivery attempt, in ruleset 0, through
+# the socket map "mode": no recipient is rewritten, queued mail, aliases
+# and bounces follow the mode of the moment.
 T_NAME=test_sendmail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pf_lib.sh"
@@ -18,18 +23,21 @@ PF_DNS=(
     --host-record=mx.remote.test,127.0.0.21
     --mx-host=unknown.test,mx.unknown.test,10
     --host-record=mx.unknown.test,127.0.0.22
-    --mx-host=fresh.test,mx.unknown.test,10
+    --mx-host=local.test,mx.local.test,10
+    --host-record=mx.local.test,127.0.0.23
+    --mx-host=bad.test,mx.bad.test,10
+    --host-record=mx.bad.test,127.0.0.24
     --mx-host=relayed.test,mx.relayed.test,10
     --host-record=mx.relayed.test,127.0.0.25
-    --mx-host=routed.test,mx.routed.test,10
-    --host-record=mx.routed.test,127.0.0.26
-    --mx-host=selfmx.test,mx.hosting.test,10
+    --mx-host=held.test,mx.hosting.test,10
 )
 pf_net_up || abort "private network and DNS"
-# routed: the MX of routed.test; mailertable sends routed.test to "table"
-for s in remote:21 unknown:22 relayed:25 routed:26 table:27; do
+# localmx: the MX of local.test, used only by a per-address key; bad: an
+# exchanger that refuses every recipient (550), for bounces
+for s in remote:21 unknown:22 localmx:23 relayed:25; do
     pf_sink "${s%:*}" "127.0.0.${s#*:}" || abort "sink ${s%:*}"
 done
+pf_sink bad 127.0.0.24 -f RCPT || abort "sink bad"
 
 start_redis 6379 || abort "redis"
 rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
@@ -37,28 +45,32 @@ set_keys() {
     rset local.test local
     rset remote.test remote
     rset relayed.test local
-    rset routed.test remote
+    rset held.test remote
 }
 set_keys
 
 cat >"$WORK/mx.conf" <<CONF
 milter: { socket = "inet:8891@127.0.0.1"; allow_root = true; };
+socketmap: { socket = "inet:8893@127.0.0.1"; };
 redis: { host = "127.0.0.1"; port = 6379; timeout_ms = 300; };
+routing: { address_prefix = "mxswitch:address:"; };
 cache: { ttl = 3600; };
 CONF
 start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
+wait_port 8893 5 || abort "mxswitch serves the socket map"
 
 sm_unpack "$WORK/smroot" || abort "sendmail unpacked from the Debian packages"
-# local.test and remote.test are both hosted here (class w); relayed.test is
-# a relay domain (DNS MX); routed.test has a mailertable route.
+# local.test, remote.test, held.test and fresh.test (no key) are hosted
+# here (class w);
+# relayed.test is a relay domain (DNS MX).
 sm_make <<'MC' || abort "sendmail config" "$(tail -n 5 "$WORK/sm/start.log")"
-LOCAL_DOMAIN(`local.test remote.test')dnl
+LOCAL_DOMAIN(`local.test remote.test held.test fresh.test')dnl
 RELAY_DOMAIN(`relayed.test')dnl
 MC
-printf 'routed.test\tesmtp:[127.0.0.27]\n' >"$SM_DIR/mailertable"
-printf 'info: alice\n' >>"$SM_DIR/aliases"
-sm_makemap mailertable && "$SM_BIN" -C "$SM_CF" -bi >/dev/null 2>&1 ||
-    abort "sendmail maps"
+# info: a local alias in a remote-mode domain; sales: an alias of a local
+# domain into a remote-mode domain
+printf 'info: alice\nsales: carol@remote.test\n' >>"$SM_DIR/aliases"
+"$SM_BIN" -C "$SM_CF" -bi >/dev/null 2>&1 || abort "sendmail aliases"
 cp "$SM_MC" "$WORK/sendmail.mc.orig"
 cp "$SM_CF" "$WORK/sendmail.cf.orig"
 
@@ -67,16 +79,27 @@ setup() {
         --cf "$SM_CF" --cf-dir "$SM_CFDIR" --config "$WORK/mx.conf" "$@"
 }
 
-# The delimiter check: only "+" can work with Sendmail's rules.
+# The checks: a socket map to ask is required.
 setup -t >"$WORK/check.log" 2>&1
-expect_eq "-t accepts the default delimiter" "$?" 0
-sed 's/^redis:/routing: { delimiter = "-"; };\nredis:/' "$WORK/mx.conf" \
-    >"$WORK/mx-dash.conf"
+expect_eq "-t accepts a config with socketmap.socket" "$?" 0
+grep -v '^socketmap:' "$WORK/mx.conf" >"$WORK/mx-nomap.conf"
 MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup -t --mc "$SM_MC" \
-    --config "$WORK/mx-dash.conf" >"$WORK/check-dash.log" 2>&1
-expect_eq "-t refuses delimiter '-'" "$?" 1
-expect_grep "-t says why: + is a Sendmail operator" "$WORK/check-dash.log" \
-    "operator character"
+    --config "$WORK/mx-nomap.conf" >"$WORK/check-nomap.log" 2>&1
+expect_eq "-t refuses a config without socketmap.socket" "$?" 1
+expect_grep "-t says why: socketmap.socket is empty" \
+    "$WORK/check-nomap.log" "socketmap.socket is empty"
+MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --mc "$SM_MC" \
+    --cf-dir "$SM_CFDIR" --config "$WORK/mx-nomap.conf" \
+    >>"$WORK/check-nomap.log" 2>&1
+expect_eq "setup without socketmap.socket fails and changes nothing" \
+    "$?/$(cmp -s "$SM_MC" "$WORK/sendmail.mc.orig" && cmp -s "$SM_CF" "$WORK/sendmail.cf.orig" && echo same)" \
+    1/same
+sed 's|inet:8893@127.0.0.1|unix:/run/mxswitch/map.sock|' "$WORK/mx.conf" \
+    >"$WORK/mx-unix.conf"
+expect_eq "a unix: socket map becomes Sendmail's local: form" \
+    "$(MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --print-block \
+        --config "$WORK/mx-unix.conf" | grep '^K')" \
+    'Kmode socket -T<TMPF> local:/run/mxswitch/map.sock'
 
 # Look first, then apply, as a postmaster would.
 setup --dry-run >"$WORK/dry.log" 2>&1
@@ -88,26 +111,48 @@ setup >"$WORK/setup.log" 2>&1
 expect_eq "setup succeeds" "$?" 0
 expect_eq "setup put one block into the .mc" \
     "$(grep -c '^dnl # BEGIN mxswitch' "$SM_MC")/$(grep -c '^dnl # END mxswitch' "$SM_MC")" 1/1
-expect_grep "the .cf has the milter with F=T" "$SM_CF" \
-    '^Xmxswitch, S=inet:8891@127.0.0.1, F=T, T=C:10s;S:10s;R:20s;E:1m'
-expect_grep "the .cf asks for the RCPT macros" "$SM_CF" \
-    '^O Milter.macros.envrcpt=\{rcpt_mailer\}, \{rcpt_host\}, \{rcpt_addr\}, i'
+expect_grep "the .cf has the milter with F=T and a short end-of-message timeout" \
+    "$SM_CF" '^Xmxswitch, S=inet:8891@127.0.0.1, F=T, T=C:10s;S:10s;R:20s;E:10s$'
+expect_grep "the .cf asks for the queue id at RCPT" "$SM_CF" \
+    '^O Milter.macros.envrcpt=.*, i$'
+expect_grep "the .cf defines the socket map at socketmap.socket" "$SM_CF" \
+    '^Kmode socket -T<TMPF> inet:8893@127.0.0.1$'
+expect_eq "the .cf has no tag route left: the only tag rules strip the tag" \
+    "$(grep -e 'mx-remote' -e 'mx-local' "$SM_CF" | cut -f2 | sort -u)" \
+    '$: $1 < @ $2 >'
 cp "$SM_MC" "$WORK/mc.after"
 cp "$SM_CF" "$WORK/cf.after"
 setup >>"$WORK/setup.log" 2>&1
 expect_eq "setup is idempotent: a second run changes neither file" \
     "$(cmp -s "$SM_MC" "$WORK/mc.after" && cmp -s "$SM_CF" "$WORK/cf.after" && echo same)" same
-# How ruleset 0 resolves the tags (sendmail -bt, the address test mode).
-bt() { printf '3,0 %s\n' "$1" | "$SM_BIN" -C "$SM_CF" -bt 2>/dev/null |
+
+# How ruleset 0 resolves (sendmail -bt, the address test mode, asks the
+# running mxswitch through the socket map).
+bt() { printf '3,0 %s\n' "$1" | "$SM_BIN" -C "${2:-$SM_CF}" -bt 2>/dev/null |
     sed -n 's/^parse *returns: //p'; }
-expect_eq "rules: remote tag of a class-w domain -> esmtp to the domain, untagged" \
+expect_eq "rules: a remote-mode class-w domain -> esmtp to the domain, address unchanged" \
+    "$(bt bob@remote.test)" '$# esmtp $@ remote . test $: bob < @ remote . test . >'
+expect_eq "rules: a local-mode class-w domain -> Sendmail's local delivery" \
+    "$(bt alice@local.test)" '$# local $: alice'
+expect_eq "rules: a local-mode relay domain -> the local mailer" \
+    "$(bt dave@relayed.test)" '$# local $: dave'
+expect_eq "rules: a domain with no key resolves as without mxswitch" \
+    "$(bt carol@unknown.test)" "$(bt carol@unknown.test "$WORK/sendmail.cf.orig")"
+expect_eq "rules: remote mode while the best MX is here -> 451 4.4.6 (held)" \
+    "$(bt zoe@held.test | cut -d'"' -f2 | cut -c1-9)" '451 4.4.6'
+expect_eq "rules: an old remote tag is stripped and the address decided anew" \
     "$(bt bob+mx-remote@remote.test)" '$# esmtp $@ remote . test $: bob < @ remote . test . >'
-expect_eq "rules: local tag of a relay domain -> local mailer, untagged" \
+expect_eq "rules: an old local tag is stripped and the address decided anew" \
     "$(bt dave+mx-local@relayed.test)" '$# local $: dave'
+# bt_sender ADDRESS - the same for an envelope sender ({addr_type} "e s")
+bt_sender() { printf '.D{addr_type}e s\n3,0 %s\n' "$1" |
+    "$SM_BIN" -C "${2:-$SM_CF}" -bt 2>/dev/null | sed -n 's/^parse *returns: //p'; }
+expect_eq "rules: a sender is not decided: a held domain's sender resolves as without mxswitch" \
+    "$(bt_sender zoe@held.test)" "$(bt_sender zoe@held.test "$WORK/sendmail.cf.orig")"
 sm_start || abort "sendmail starts"
 
 # s1: local, remote (hosted here too: class w) and a foreign domain with no
-# key in one message: each copy in its place once, no tag on the wire.
+# key in one message: each copy in its place once, the address unchanged.
 SUBJECT=s1 smtp_send sender@client.test alice@local.test \
     "bob@remote.test NOTIFY=SUCCESS,FAILURE" carol@unknown.test \
     >"$WORK/s1.out"
@@ -119,137 +164,178 @@ DATA 250"
 sm_wait_queue 20 || fail "s1: queue drains" "mail left in the queue"
 expect_eq "s1: local recipient delivered here once" "$(sm_count alice s1)" 1
 expect_eq "s1: remote recipient not delivered here" "$(sm_count bob s1)" 0
-expect_eq "s1: remote recipient at the domain's MX once" \
-    "$(sink_count remote s1)" 1
-expect_eq "s1: the MX saw no tag, the client's NOTIFY and an ORCPT" \
-    "$(sink_rcpts remote s1)" \
-    "<bob@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@remote.test"
+expect_eq "s1: remote recipient at the domain's MX once, RCPT exactly the address" \
+    "$(sink_count remote s1)/$(sink_rcpts remote s1)" \
+    "1/<bob@remote.test> NOTIFY=SUCCESS,FAILURE"
 expect_eq "s1: foreign domain with no key goes to its own MX, untouched" \
     "$(sink_rcpts unknown s1 | cut -d' ' -f1)/$(sink_count unknown s1)" \
     "<carol@unknown.test>/1"
-expect_eq "s1: no tag anywhere on the wire" \
-    "$(grep -rl 'mx-remote\|mx-local' "$WORK/sink" | wc -l)" 0
+expect_grep "s1: the milter is in the chain: it saw the remote recipient" \
+    "$WORK/mxswitch.log" 'rcpt=<bob@remote.test>'
 
-# s2: a toggle between two messages, no restart of anything.
+# s2: a flip between two messages, no restart of anything.
 SUBJECT=s2a smtp_send sender@client.test bob@remote.test >/dev/null
 sm_wait_queue 20
 rset remote.test local
 SUBJECT=s2b smtp_send sender@client.test bob@remote.test >/dev/null
 sm_wait_queue 20
-expect_eq "s2: before the toggle: at the MX" \
-    "$(sink_count remote s2a)/$(sm_count bob s2a)" 1/0
-expect_eq "s2: after SET local: delivered here" \
-    "$(sink_count remote s2b)/$(sm_count bob s2b)" 0/1
 rset remote.test remote
+expect_eq "s2: before the flip at the MX, after SET local delivered here" \
+    "$(sink_count remote s2a)/$(sm_count bob s2a) $(sink_count remote s2b)/$(sm_count bob s2b)" \
+    "1/0 0/1"
 
-# s3: a remote decision beats aliases and mailertable routes; local mode
-# for a relay domain is delivered here through the local tag.
-SUBJECT=s3 smtp_send sender@client.test info@remote.test eve@routed.test \
+# s3: the decision is made before aliases: an alias of a local domain into
+# a remote-mode domain goes remote; a local alias in a remote-mode domain
+# is not used; local mode for a relay domain is delivered here.
+SUBJECT=s3 smtp_send sender@client.test sales@local.test info@remote.test \
     dave@relayed.test >/dev/null
 sm_wait_queue 20
-expect_eq "s3: aliased remote recipient reaches the MX, the alias target nothing" \
-    "$(sink_rcpts remote s3 | cut -d' ' -f1)/$(sm_count alice s3)" \
-    "<info@remote.test>/0"
-expect_eq "s3: remote mode overrides the mailertable route" \
-    "$(sink_rcpts routed s3 | cut -d' ' -f1)/$(sink_count table s3)" \
-    "<eve@routed.test>/0"
+expect_eq "s3: an alias into a remote-mode domain reaches that domain's MX" \
+    "$(sink_rcpts remote s3 | cut -d' ' -f1 | tr '\n' ' ')" \
+    "<carol@remote.test> <info@remote.test> "
+expect_eq "s3: neither alias target is delivered here" \
+    "$(sm_count carol s3)/$(sm_count alice s3)" 0/0
 expect_eq "s3: local mode for a relay domain: delivered here, not relayed" \
     "$(sm_count dave s3)/$(sink_count relayed s3)" 1/0
 
-# s4: mail from this server's own command line, through the MSP
-# (submit.cf) and so through the MTA's milters: -t and -bs.
-submit_t() {
-    printf 'From: <www@hosting.test>\nTo: <bob@remote.test>\nSubject: %s\n\nbody\n' \
-        "$1" | sm_submit -f www@hosting.test -t
-}
-submit_bs() {
-    # Sendmail rejects a client that talks before each reply: pace it.
-    local l
-    for l in 'EHLO localhost' 'MAIL FROM:<www@hosting.test>' \
-        'RCPT TO:<bob@remote.test>' DATA "Subject: $1"$'\r\n\r\nbody\r\n.' QUIT; do
-        sleep 0.2
-        printf '%s\r\n' "$l"
-    done | sm_submit -bs >"$WORK/bs-$1.out" 2>&1
-}
-submit_t s4a
-submit_bs s4b
-sm_wait_queue 20
-rset remote.test local
-submit_t s4c
-submit_bs s4d
-sm_wait_queue 20
-rset remote.test remote
-expect_eq "s4: sendmail -t to a remote domain: at the MX, untagged" \
-    "$(sink_rcpts remote s4a | cut -d' ' -f1)/$(sm_count bob s4a)" \
-    "<bob@remote.test>/0"
-expect_eq "s4: sendmail -bs to a remote domain: at the MX, untagged" \
-    "$(sink_rcpts remote s4b | cut -d' ' -f1)/$(sm_count bob s4b)" \
-    "<bob@remote.test>/0"
-expect_eq "s4: after the toggle both are delivered here" \
-    "$(sink_count remote s4c)$(sink_count remote s4d)/$(sm_count bob s4c)$(sm_count bob s4d)" \
-    "00/11"
-
-# s5: class-w domains share one user namespace, and Sendmail's delrcpt of
-# bob@remote.test also drops bob@local.test of the same message: mxswitch
-# adds it back.
-SUBJECT=s5 smtp_send sender@client.test bob@local.test bob@remote.test \
+# s4: per-address key: only that address of the domain goes remote.
+redis-cli -p 6379 SET mxswitch:address:ceo@local.test remote >/dev/null
+SUBJECT=s4 smtp_send sender@client.test ceo@local.test alice@local.test \
     >/dev/null
 sm_wait_queue 20
-expect_eq "s5: same user in a local and a remote class-w domain: one copy each" \
-    "$(sm_count bob s5)/$(sink_count remote s5)" 1/1
+expect_eq "s4: an address key sends just that address to the domain's MX" \
+    "$(sink_rcpts localmx s4 | cut -d' ' -f1)/$(sm_count ceo s4)/$(sm_count alice s4)" \
+    "<ceo@local.test>/0/1"
+redis-cli -p 6379 DEL mxswitch:address:ceo@local.test >/dev/null
 
-expect_grep "s5: the re-add is logged" "$WORK/mxswitch.log" \
-    'rcpt=<bob@local.test> action=re-add'
-
-# s9: remote mode for a domain whose MX is this server: Sendmail cannot
-# deliver it remotely ("MX list points back"); mxswitch warns, once.
-rset selfmx.test remote
-SUBJECT=s9 smtp_send sender@client.test zoe@selfmx.test >/dev/null
-SUBJECT=s9b smtp_send sender@client.test zoe@selfmx.test >/dev/null
+# s5: a bounce (no milter sees it) to a remote-mode sender goes to the
+# sender's domain's MX.
+SUBJECT=s5 smtp_send bob@remote.test nobody@bad.test >"$WORK/s5.out"
 sm_wait_queue 20
-expect_eq "s9: mxswitch warns that the domain's MX is this server, once" \
-    "$(grep -c 'domain selfmx.test is in remote or backup mode, but its best MX is this server (MX 10 mx.hosting.test \[127.0.0.1 (this server: 127.0.0.1)\]' "$WORK/mxswitch.log")" 1
+expect_eq "s5: the message to the refusing exchanger was accepted" \
+    "$(cat "$WORK/s5.out")" "RCPT <nobody@bad.test> 250
+DATA 250"
+expect_eq "s5: the bounce to a remote-mode sender reaches its MX, from <>" \
+    "$(sink_rcpts remote s5 | cut -d' ' -f1)/$(grep -lx 'Subject: s5' "$WORK"/sink/remote/* 2>/dev/null |
+        xargs -r sed -n 's/^X-Mail-Args: //p')" "<bob@remote.test>/<>"
+expect_eq "s5: the bounce is not delivered here" "$(sm_count bob s5)" 0
 
-# s6: Redis stopped: a recipient whose domain is not cached gets 4xx at
-# RCPT; after Redis is back the retry is accepted.
+# s6: a flip applies to mail already queued, at the next queue run: mail
+# for a remote-mode relay domain waits while its MX is down, then the
+# domain is switched to local (without mxswitch Sendmail would keep it for
+# that MX).
+rset relayed.test remote
+stop_pid "$SINK_PID_relayed"
+SUBJECT=s6 smtp_send sender@client.test dave@relayed.test >/dev/null
+sleep 2
+expect_eq "s6: with the MX down the message waits in the queue" \
+    "$(sm_queued)/$(sm_count dave s6)" 1/0
+rset relayed.test local
+sm_wait_queue 20
+expect_eq "s6: after the flip to local the queued message is delivered here" \
+    "$(sm_count dave s6)/$(sm_queued)" 1/0
+pf_sink relayed 127.0.0.25 || abort "sink relayed restarts"
+
+# s7: hold: remote mode while the domain's best MX is this server.  At RCPT
+# a 4xx; mail already queued (the server's own sendmail, which passes no
+# milter) stays queued, neither bounced nor looped; a flip to local
+# delivers it.
+SMTP_VERBOSE=1 SUBJECT=s7a smtp_send sender@client.test zoe@held.test \
+    >"$WORK/s7a.out"
+expect_eq "s7: RCPT for a held domain gets 451 4.4.6" \
+    "$(cut -d' ' -f1-5 "$WORK/s7a.out")" "RCPT <zoe@held.test> 451 451 4.4.6"
+SMTP_VERBOSE=1 SUBJECT=s7b smtp_send zoe@held.test carol@unknown.test \
+    >"$WORK/s7b.out"
+sm_wait_queue 20
+expect_eq "s7: a user of a held domain can still send out" \
+    "$(cut -d' ' -f1-3 "$WORK/s7b.out" | tr '\n' ' ')/$(sink_count unknown s7b)" \
+    "RCPT <carol@unknown.test> 250 DATA 250 250 /1"
+printf 'Subject: s7\n\nbody\n' |
+    sm_inject www@local.test zoe@held.test >>"$WORK/inject.log" 2>&1
+sleep 3
+expect_eq "s7: held mail stays queued over several queue runs" \
+    "$(sm_queued)" 1
+expect_eq "s7: nothing came back to the sender (no bounce, no warning)" \
+    "$(ls "$SM_MAIL/www" 2>/dev/null | wc -l)" 0
+rset held.test local
+sm_wait_queue 20
+expect_eq "s7: after the flip to local the held message is delivered here" \
+    "$(sm_count zoe s7)/$(sm_queued)" 1/0
+rset held.test remote
+
+# s8: Redis down and no cached answer: the socket map answers TEMP, and
+# ruleset 0 refuses a class-w recipient with 451 4.3.0 before the milter
+# is asked; once Redis is back the retry is accepted.
 stop_pid "$REDIS_PID"
-SUBJECT=s6a smtp_send sender@client.test eve@fresh.test >"$WORK/s6a.out"
-expect_eq "s6: Redis down: RCPT gets 451" "$(cat "$WORK/s6a.out")" \
-    "RCPT <eve@fresh.test> 451"
-start_redis 6379
+SMTP_VERBOSE=1 SUBJECT=s8a smtp_send sender@client.test eve@fresh.test \
+    >"$WORK/s8a.out"
+expect_eq "s8: Redis down: RCPT for a class-w domain not cached gets the map's 451 4.3.0" \
+    "$(cat "$WORK/s8a.out")" \
+    "RCPT <eve@fresh.test> 451 451 4.3.0 Mail routing temporarily unavailable"
+start_redis 6379 || abort "redis restarts"
 set_keys
-s6_retry() { SUBJECT=s6a smtp_send sender@client.test eve@fresh.test; }
+s8_retry() { SUBJECT=s8a smtp_send sender@client.test eve@fresh.test; }
 poll_for "RCPT <eve@fresh.test> 250
-DATA 250" 30 s6_retry
+DATA 250" 30 s8_retry
 sm_wait_queue 20
-expect_eq "s6: Redis back: the retry is accepted and delivered once" \
-    "$GOT/$(sink_count unknown s6a)" "RCPT <eve@fresh.test> 250
+expect_eq "s8: Redis back: the retry is accepted and delivered here once" \
+    "$GOT/$(sm_count eve s8a)" "RCPT <eve@fresh.test> 250
 DATA 250/1"
 
-# s7: mxswitch stopped: Sendmail answers 4xx (F=T), accepts nothing.
+# s8: the map down (mxswitch stopped): no class-w recipient is accepted,
+# queued mail is deferred, not bounced nor delivered here; after the
+# restart it is delivered at once.
+stop_pid "$SINK_PID_remote"
+SUBJECT=s8q smtp_send sender@client.test bob@remote.test >/dev/null
+sleep 1
 stop_mxswitch "mxswitch stops for the outage test"
-SMTP_VERBOSE=1 SUBJECT=s7 smtp_send sender@client.test bob@remote.test \
-    alice@local.test >"$WORK/s7.out"
-expect_eq "s7: mxswitch down: a 4xx and nothing accepted" \
-    "$(grep -c ' 4[0-9][0-9]' "$WORK/s7.out" | sed 's/^[1-9][0-9]*$/4xx/')/$(grep -c -e '^DATA 2' -e ' 2[0-9][0-9]' "$WORK/s7.out")" \
+pf_sink remote 127.0.0.21 || abort "sink remote restarts"
+SMTP_VERBOSE=1 SUBJECT=s8 smtp_send sender@client.test alice@local.test \
+    >"$WORK/s8.out"
+expect_eq "s8: mxswitch down: a 4xx and nothing accepted" \
+    "$(grep -c ' 4[0-9][0-9] ' "$WORK/s8.out" | sed 's/^[1-9][0-9]*$/4xx/')/$(grep -c -e ' 2[0-9][0-9] ' "$WORK/s8.out")" \
     "4xx/0"
+sleep 3
+expect_eq "s8: mxswitch down: the queued message is deferred, not delivered" \
+    "$(sm_queued)/$(sink_count remote s8q)/$(sm_count bob s8q)" 1/0/0
 start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch restarts"
-SUBJECT=s7 smtp_send sender@client.test bob@remote.test alice@local.test \
-    >/dev/null
 sm_wait_queue 20
-expect_eq "s7: after restart the retry lands where the modes say, once" \
-    "$(sink_count remote s7)/$(sm_count bob s7)/$(sm_count alice s7)" 1/0/1
+expect_eq "s8: after the restart the queued message reaches the MX once" \
+    "$(sink_count remote s8q)/$(sm_count bob s8q)" 1/0
+SUBJECT=s8 smtp_send sender@client.test alice@local.test >/dev/null
+sm_wait_queue 20
+expect_eq "s8: after the restart the retry is delivered here once" \
+    "$(sm_count alice s8)" 1
 
-# s8: undo: both files as before, the tag is routed no more.
+expect_eq "no tag anywhere: exchangers, mailboxes, Sendmail's and mxswitch's logs" \
+    "$(grep -rl -e 'mx-remote' -e 'mx-local' "$WORK/sink" "$SM_MAIL" \
+        "$SM_DIR/traffic.log" "$WORK/mxswitch.log" | wc -l)" 0
+
+# s9: mail queued before the upgrade still carries the old tag: it goes to
+# the exchanger without it.
+sm_stop
+printf 'Subject: s9\n\nbody\n' | sm_inject sender@client.test \
+    bob+mx-remote@remote.test dave+mx-local@relayed.test >>"$WORK/inject.log" 2>&1
+expect_eq "s9: the queued message carries the old tags" \
+    "$(cat "$SM_DIR"/mqueue/qf* | grep -c -e '^R.*bob+mx-remote@remote.test$' -e '^R.*dave+mx-local@relayed.test$')" 2
+sm_start || abort "sendmail restarts"
+sm_wait_queue 20
+expect_eq "s9: an old remote tag reaches the MX as the plain address" \
+    "$(sink_rcpts remote s9 | cut -d' ' -f1)/$(sm_count bob s9)" \
+    "<bob@remote.test>/0"
+expect_eq "s9: an old local tag is delivered here to the plain user" \
+    "$(sm_count dave s9)/$(sink_count relayed s9)" 1/0
+
+# s10: undo: both files as before, mxswitch is asked no more.
 setup --undo >>"$WORK/setup.log" 2>&1
-expect_eq "s8: --undo succeeds" "$?" 0
-expect_eq "s8: .mc and .cf are the originals again" \
+expect_eq "s10: --undo succeeds" "$?" 0
+expect_eq "s10: .mc and .cf are the originals again" \
     "$(cmp -s "$SM_MC" "$WORK/sendmail.mc.orig" && cmp -s "$SM_CF" "$WORK/sendmail.cf.orig" && echo same)" same
 sm_restart || abort "sendmail restarts"
-SUBJECT=s8 smtp_send sender@client.test bob@remote.test >/dev/null
+SUBJECT=s10 smtp_send sender@client.test bob@remote.test >/dev/null
 sm_wait_queue 20
-expect_eq "s8: without mxswitch a class-w domain is delivered here again" \
-    "$(sink_count remote s8)/$(sm_count bob s8)" 0/1
+expect_eq "s10: without mxswitch a class-w domain is delivered here again" \
+    "$(sink_count remote s10)/$(sm_count bob s10)" 0/1
 
 sm_stop
 stop_mxswitch "mxswitch exits cleanly"
