@@ -459,6 +459,81 @@ lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
 }
 
 /*
+ * self_mx - whether a domain's best MX is this server, from the resolver's
+ * cache when it can answer; a DNS failure counts as "not here" (the MTA
+ * then meets the same DNS and defers by itself)
+ */
+static int
+self_mx(struct dns *dns, const char *domain, uint64_t now_ms, char *evidence,
+        size_t evlen)
+{
+    enum route_mode mode;
+    char why[256];
+    int stale;
+
+    if (dns == NULL)
+        return 0;
+    if (dns_auto_mode(dns, domain, now_ms, &mode, evidence, evlen, &stale, why,
+                      sizeof(why)) != MXS_OK) {
+        snprintf(evidence, evlen, "MX not known (%s): taken as elsewhere", why);
+        return 0;
+    }
+    return mode == ROUTE_LOCAL;
+}
+
+/*
+ * lookup_route - the decision for one recipient address
+ *
+ * MXS_OK: lr holds the decision (a failed lookup is decided too: TEMP,
+ * or routing.default with on_error "default"; lr->failed and why say
+ * so).  MXS_NOMATCH: no domain or an address literal: no opinion, nothing
+ * looked up.  MXS_INVALID: the domain is malformed (why).
+ */
+int
+lookup_route(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+             struct dns *dns, const struct addr *a, uint64_t now_ms,
+             struct lookup_route *lr, char *why, size_t whylen)
+{
+    struct route_in in;
+    int rcode;
+
+    memset(lr, 0, sizeof(*lr));
+    if (a->domain == NULL || a->literal) {
+        mxs_why(why, whylen, "%s",
+                a->literal ? "address literal" : "no domain");
+        return MXS_NOMATCH;
+    }
+    rcode = lookup_address(cfg, cache, rc, a, now_ms, lr->domain,
+                           sizeof(lr->domain), &lr->res, why, whylen);
+    if (rcode != MXS_OK && lr->domain[0] == '\0')
+        return MXS_INVALID;
+    if (rcode == MXS_OK)
+        rcode = lookup_auto(dns, lr->domain, now_ms, &lr->res, lr->evidence,
+                            sizeof(lr->evidence), why, whylen);
+    lr->failed = rcode != MXS_OK;
+    /* DNS already said where an auto domain's best MX is. */
+    if (!lr->failed && lr->res.source != LOOKUP_DNS &&
+        (lr->res.mode == ROUTE_REMOTE || lr->res.mode == ROUTE_BACKUP))
+        lr->self_mx = self_mx(dns, lr->domain, now_ms, lr->evidence,
+                              sizeof(lr->evidence));
+    memset(&in, 0, sizeof(in));
+    in.failed = lr->failed;
+    in.mode = lr->res.mode;
+    in.explicit_key = lr->res.explicit_key;
+    in.self_mx = lr->self_mx;
+    in.on_error_default = cfg->on_error == CFG_ON_ERROR_DEFAULT;
+    in.default_mode = (enum route_mode)cfg->default_mode;
+    if (lr->failed) {
+        char dwhy[256];
+
+        route_decide(&in, &lr->out, dwhy, sizeof(dwhy));
+    } else {
+        route_decide(&in, &lr->out, why, whylen);
+    }
+    return MXS_OK;
+}
+
+/*
  * lookup_probe - every candidate key of a domain with its raw value
  *
  * For showing how a decision is made (mxswitch-ctl explain): the keys
