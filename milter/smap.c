@@ -135,7 +135,7 @@ broken(struct smap_reader *r, const char *text)
  *
  * MXS_OK: req is filled; its strings are borrowed until the next call or
  * smap_reader_free().  A payload without a space, or with a NUL byte, gives
- * key NULL (smap_request_check() says "malformed request").  MXS_NOMATCH:
+ * key NULL: a malformed request.  MXS_NOMATCH:
  * more bytes are needed.  MXS_INVALID: the netstring framing is broken
  * (smap_reader_error() says how); the connection cannot go on.
  */
@@ -182,27 +182,6 @@ const char *
 smap_reader_error(const struct smap_reader *r)
 {
     return r->errstr;
-}
-
-/*
- * smap_request_check - a well-formed request for the map named name
- *
- * MXS_OK, or MXS_INVALID with why "malformed request" or "unknown map
- * name": the text of the PERM reply.
- */
-int
-smap_request_check(const struct smap_request *req, const char *name, char *why,
-                   size_t whylen)
-{
-    if (req->key == NULL) {
-        mxs_why(why, whylen, "malformed request");
-        return MXS_INVALID;
-    }
-    if (strcmp(req->name, name) != 0) {
-        mxs_why(why, whylen, "unknown map name");
-        return MXS_INVALID;
-    }
-    return MXS_OK;
 }
 
 /*
