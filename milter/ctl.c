@@ -902,7 +902,7 @@ cmd_explain(struct ctl *c, int argc, char **argv)
     cache_free(none);
     dns_free(dns);
     if (lr.failed)
-        printf("lookup: failed: %s\n", why);
+        printf("lookup: failed: %s\n", lr.note);
     if (lr.res.explicit_key && lr.res.key[0] != '\0')
         printf("winner: %s%s\n", lookup_key_prefix(c->cfg, lr.res.kind),
                lr.res.key);

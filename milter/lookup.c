@@ -287,6 +287,38 @@ lookup_plan_clear(struct lookup_plan *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* all_nil - whether Redis holds none of the keys */
+static int
+all_nil(const struct rclient_value *vals, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (vals[i].type != RCLIENT_NIL)
+            return 0;
+    return 1;
+}
+
+/*
+ * empty_stale - while Redis came back empty (rclient_empty()), a domain
+ * it has no key for keeps its last known mode from the stale cache, if
+ * that was a mode: MXS_OK with res filled, else MXS_NOMATCH
+ */
+static int
+empty_stale(const struct cfg *cfg, struct cache *cache,
+            const struct lookup_plan *p, uint64_t now_ms,
+            struct lookup_result *res)
+{
+    struct lookup_result s;
+
+    if (cfg->cache_stale_ttl == 0 ||
+        stale(cfg, cache, p, now_ms, &s) != MXS_OK || !s.explicit_key)
+        return MXS_NOMATCH;
+    *res = s;
+    res->stale_first = !__atomic_exchange_n(&stale_mode, 1, __ATOMIC_RELAXED);
+    return MXS_OK;
+}
+
 /* lookup_fetch - carry out a plan at once: one MGET, then lookup_finish() */
 static int
 lookup_fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
@@ -301,6 +333,13 @@ lookup_fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     fetched = stats_redis(
         rclient_mget(rc, (const char *const *)p->keys, n, vals, why, whylen),
         t0);
+    if (fetched == MXS_OK && rclient_empty(rc) && all_nil(vals, n) &&
+        empty_stale(cfg, cache, p, now_ms, res) == MXS_OK) {
+        mxs_why(why, whylen, "redis is empty, though it held keys before");
+        rclient_values_clear(vals, n);
+        lookup_plan_clear(p);
+        return MXS_OK;
+    }
     rcode =
         lookup_finish(cfg, cache, p, fetched, vals, now_ms, res, why, whylen);
     if (fetched == MXS_OK)
@@ -511,6 +550,8 @@ lookup_route(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
         rcode = lookup_auto(dns, lr->domain, now_ms, &lr->res, lr->evidence,
                             sizeof(lr->evidence), why, whylen);
     lr->failed = rcode != MXS_OK;
+    if (lr->failed || lr->res.source == LOOKUP_STALE)
+        snprintf(lr->note, sizeof(lr->note), "%s", why);
     /* DNS already said where an auto domain's best MX is. */
     if (!lr->failed && lr->res.source != LOOKUP_DNS &&
         (lr->res.mode == ROUTE_REMOTE || lr->res.mode == ROUTE_BACKUP))
@@ -523,13 +564,7 @@ lookup_route(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     in.self_mx = lr->self_mx;
     in.on_error_default = cfg->on_error == CFG_ON_ERROR_DEFAULT;
     in.default_mode = (enum route_mode)cfg->default_mode;
-    if (lr->failed) {
-        char dwhy[256];
-
-        route_decide(&in, &lr->out, dwhy, sizeof(dwhy));
-    } else {
-        route_decide(&in, &lr->out, why, whylen);
-    }
+    route_decide(&in, &lr->out, why, whylen);
     return MXS_OK;
 }
 

@@ -83,6 +83,8 @@ struct lookup_route {
     int self_mx;                 /* remote/backup with the best MX here */
     char domain[DOMAIN_MAX + 1]; /* normalised */
     char evidence[512];          /* auto or self-MX: the MX records seen */
+    char note[256]; /* what the lookup said: why it failed, or why a
+                       stale answer stood in */
 };
 
 /* One candidate key of lookup_probe() and the raw value Redis holds. */

@@ -68,11 +68,12 @@ on_key(const char *key, size_t len, void *arg)
     cache_invalidate(arg, key, len);
 }
 
-/* on_reset - changes may have been missed: forget everything */
+/* on_reset - changes may have been missed: ask Redis again, but keep
+ * the answers for stale use (a Redis that came back empty, rclient.h) */
 static void
 on_reset(void *arg)
 {
-    cache_flush(arg);
+    cache_expire(arg, mxs_now_ms());
 }
 
 /* drain - give sessions in progress time to finish before freeing */

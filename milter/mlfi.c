@@ -208,9 +208,9 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     }
     stats_decision((int)lr.out.mode, (int)lr.res.source, (int)lr.out.action);
     if (lr.res.source == LOOKUP_STALE && lr.res.stale_first)
-        log_warnx("%s: redis cannot answer: using cached answers up to "
+        log_warnx("%s: redis cannot answer (%s): using cached answers up to "
                   "cache.stale_ttl past their ttl until it is back",
-                  qid);
+                  qid, lr.note);
     if (lr.res.dns_stale == DNS_STALE_FIRST)
         log_warnx("%s: DNS cannot answer for %s: using its auto decision up "
                   "to cache.stale_ttl past its TTL (%s)",
@@ -223,7 +223,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     if (lr.failed)
         log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): using "
                   "routing.default %s",
-                  qid, shown, lr.domain, why, route_mode_name(lr.out.mode));
+                  qid, shown, lr.domain, lr.note, route_mode_name(lr.out.mode));
     decision_log(cfg, qid, shown, &lr, why);
     if (lr.out.action == ROUTE_ACT_HOLD) {
         log_warnx("%s: rcpt=%s domain=%s: mode %s, but the best MX is this "

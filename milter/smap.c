@@ -330,21 +330,21 @@ decide(struct smap *s, const struct cfg *cfg, enum route_map m, const char *key,
     if (!lr.failed && lr.res.source == LOOKUP_STALE && lr.res.stale_first)
         log_warnx("socketmap: redis cannot answer (%s): using cached answers "
                   "up to cache.stale_ttl past their ttl until it is back",
-                  why);
+                  lr.note);
     if (lr.out.action == ROUTE_ACT_TEMP) {
         log_warnx("socketmap: %s %s domain=%s: lookup failed (%s): %s",
-                  route_map_name(m), shown, lr.domain, why,
+                  route_map_name(m), shown, lr.domain, lr.note,
                   cfg->dry_run ? "dry_run would=TEMP, answered NOTFOUND"
                                : "answered TEMP");
         if (cfg->dry_run)
             return smap_reply(out, outlen, "NOTFOUND", "");
-        mxs_escape(text, sizeof(text), why, strlen(why));
+        mxs_escape(text, sizeof(text), lr.note, strlen(lr.note));
         return smap_reply(out, outlen, "TEMP", text);
     }
     if (lr.failed)
         log_warnx("socketmap: %s %s domain=%s: lookup failed (%s): using "
                   "routing.default %s",
-                  route_map_name(m), shown, lr.domain, why,
+                  route_map_name(m), shown, lr.domain, lr.note,
                   route_mode_name(lr.out.mode));
     transports(s, cfg, mxs_now_ms(), &t);
     route_reply(m, &lr.out, lr.domain, key, t.local, t.remote, &status, text,
