@@ -90,6 +90,13 @@ expect_grep "the milter says why it answered 450" "$L" \
 expect_grep "the backup one says hold too" "$L" \
     'rcpt=<u@movingb.test> domain=movingb.test mode=backup source=(redis|cache) key=mxswitch:domain:movingb.test action=hold'
 
+# explain agrees: hold, exit 12, and the answers above.
+RC=0
+OUT=$($WRAP "$MXCTL" -c "$WORK/mx.conf" explain u@moving.test 2>&1) || RC=$?
+expect_eq "explain a remote domain whose best MX is here: hold, exit 12" \
+    "$RC/$(echo "$OUT" | grep -E '^(mode|decision|map transport|map rcpt|milter)' | tr '\n' '|')" \
+    "12/mode: remote|decision: hold (the best MX is still this server: held until DNS names the new exchanger)|map transport: OK retry:4.4.6 the best MX of moving.test is this server|map rcpt: OK 450 4.4.6 the best MX of moving.test is this server: try again later|milter at RCPT: 450 4.4.6|"
+
 # A backup key with a better MX elsewhere: routed there, and what that MX
 # accepts is verified with it.
 expect_eq "a backup domain below a better MX: transport smtp:" \
