@@ -792,9 +792,11 @@ action_exit(enum route_action action)
     return (unsigned)action < ROUTE_NACTIONS ? codes[action] : EX_SOFTWARE;
 }
 
-/* explain_maps - what each socket map answers, and the milter at RCPT */
+/* explain_maps - what each socket map answers, and the milter at RCPT;
+ * plain is the valias answer of an address with an earlier tag, or NULL */
 static void
-explain_maps(struct ctl *c, const struct lookup_route *lr, const char *key)
+explain_maps(struct ctl *c, const struct lookup_route *lr, const char *key,
+             const char *plain)
 {
     char path[4096], why[WHYLEN], text[ADDR_MAX + 256];
     struct cfg_transports t;
@@ -815,6 +817,10 @@ explain_maps(struct ctl *c, const struct lookup_route *lr, const char *key)
                t.remote);
     }
     for (m = 0; m < ROUTE_NMAPS; m++) {
+        if (m == ROUTE_MAP_VALIAS && plain != NULL) {
+            printf("map valias: OK %s\n", plain); /* as the daemon */
+            continue;
+        }
         if (lr->out.action == ROUTE_ACT_TEMP) {
             printf("map %s: TEMP\n", route_map_name((enum route_map)m));
             continue;
@@ -838,20 +844,22 @@ explain_maps(struct ctl *c, const struct lookup_route *lr, const char *key)
  *
  * Takes the daemon's path for one recipient (lookup_route(), with no
  * cache) and prints each step and what every map answers; the exit code
- * is the action (EXIT_*, EX_TEMPFAIL when the lookup fails), EX_DATAERR
- * for an address the milter refuses.
+ * is the action (EXIT_*; EX_TEMPFAIL when a failed lookup makes the
+ * recipient wait, as with routing.on_error "tempfail"), EX_DATAERR for
+ * an address the milter refuses.
  */
 static int
 cmd_explain(struct ctl *c, int argc, char **argv)
 {
     struct addr_tags tags = cfg_tags(c->cfg);
     char norm[DOMAIN_MAX + 1], why[WHYLEN], msg[WHYLEN + 320], *arg, *s;
+    char *plain = NULL;
     struct cache *none;
     struct lookup_route lr;
     struct dns *dns;
     struct addr a;
     size_t len;
-    int rcode, rv;
+    int rv;
 
     (void)argc;
     len = strlen(argv[0]) + 3;
@@ -865,12 +873,10 @@ cmd_explain(struct ctl *c, int argc, char **argv)
         free(arg);
         return EX_DATAERR;
     }
-    if (a.tag != ADDR_TAG_NONE) {
-        char *plain = addr_format(&a, &tags, ADDR_TAG_NONE);
-
+    if (a.tag != ADDR_TAG_NONE && a.domain != NULL) {
+        plain = addr_plain(&a, &tags);
         printf("tag: %s, of an earlier mxswitch: map valias answers %s\n",
                addr_tag_name(a.tag), plain);
-        free(plain);
     }
     rv = EXIT_NONE;
     if (a.domain == NULL || a.literal) {
@@ -885,13 +891,10 @@ cmd_explain(struct ctl *c, int argc, char **argv)
         goto out;
     }
     printf("domain: %s\n", norm);
-    rcode = explain_candidates(c, &a, norm, why, sizeof(why));
-    if (rcode != MXS_OK) {
-        printf("lookup: failed: %s\n", redis_why(c, why, msg, sizeof(msg)));
-        printf("decision: temp (451 4.3.0 at RCPT, TEMP to the maps)\n");
-        rv = EX_TEMPFAIL;
-        goto out;
-    }
+    /* A Redis that cannot answer here fails the daemon's lookup below
+     * too, which then decides as the daemon would (routing.on_error). */
+    if (explain_candidates(c, &a, norm, why, sizeof(why)) != MXS_OK)
+        printf("candidates: %s\n", redis_why(c, why, msg, sizeof(msg)));
     dns = dns_create((const char *const *)c->cfg->local_addresses.v,
                      c->cfg->local_addresses.n, 0, msg, sizeof(msg));
     if (dns == NULL)
@@ -915,11 +918,12 @@ cmd_explain(struct ctl *c, int argc, char **argv)
     printf("decision: %s (%s)\n", route_action_name(lr.out.action),
            lr.failed ? "lookup failed" : why);
     s = xstrndup(arg + 1, strlen(arg) - 2); /* as the MTA asks: no <> */
-    explain_maps(c, &lr, s);
+    explain_maps(c, &lr, s, plain);
     free(s);
     rv = action_exit(lr.out.action);
 out:
     addr_clear(&a);
+    free(plain);
     free(arg);
     return rv;
 }
@@ -950,7 +954,6 @@ static void __attribute__((noreturn)) usage(int code)
             "                      remotedomains and secondarymx in DIR\n"
             "  history [DOMAIN]    the audit log of changes\n"
             "  explain ADDRESS     what the MTA is told for one recipient\n"
-            "                      how the milter routes a recipient\n"
             "  -c FILE  configuration file (default %s)\n",
             CFG_DEFAULT_PATH);
     exit(code);

@@ -552,6 +552,16 @@ lookup_route(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     lr->failed = rcode != MXS_OK;
     if (lr->failed || lr->res.source == LOOKUP_STALE)
         snprintf(lr->note, sizeof(lr->note), "%s", why);
+    if (lr->failed) { /* what stands in is routing.default, if anything */
+        char key[LOOKUP_KEY_MAX + 1];
+        enum lookup_kind kind = lr->res.kind;
+
+        memcpy(key, lr->res.key, sizeof(key)); /* an invalid key's name */
+        memset(&lr->res, 0, sizeof(lr->res));
+        lr->res.source = LOOKUP_DEFAULT;
+        lr->res.kind = kind;
+        memcpy(lr->res.key, key, sizeof(key));
+    }
     /* DNS already said where an auto domain's best MX is. */
     if (!lr->failed && lr->res.source != LOOKUP_DNS &&
         (lr->res.mode == ROUTE_REMOTE || lr->res.mode == ROUTE_BACKUP))

@@ -68,7 +68,8 @@ route_action_name(enum route_action action)
  * up with the panel's flip.  Backup routes like remote (the MTA skips MX
  * hosts at or below its own preference), but accepts from anyone what the
  * better MX accepts; remote refuses untrusted clients, as a domain whose
- * mail exchanger is elsewhere does.
+ * mail exchanger is elsewhere does.  A default standing in for a failed
+ * lookup routes, but refuses no one for good: untrusted clients wait.
  */
 void
 route_decide(const struct route_in *in, struct route_out *out, char *why,
@@ -115,6 +116,8 @@ route_decide(const struct route_in *in, struct route_out *out, char *why,
         out->action = ROUTE_ACT_REMOTE;
         out->rcpt =
             mode == ROUTE_REMOTE ? ROUTE_RCPT_REFUSE : ROUTE_RCPT_VERIFY;
+        if (in->failed) /* never refuse for good on a guess: wait */
+            out->rcpt = ROUTE_RCPT_TEMP;
         mxs_why(why, whylen, "%s",
                 mode == ROUTE_REMOTE ? "to the domain's MX hosts"
                                      : "to the MX hosts better than this one");
@@ -184,6 +187,10 @@ route_reply(enum route_map m, const struct route_out *o, const char *domain,
                      domain);
         else if (o->rcpt == ROUTE_RCPT_VERIFY)
             snprintf(text, textlen, "reject_unverified_recipient");
+        else if (o->rcpt == ROUTE_RCPT_TEMP)
+            snprintf(text, textlen,
+                     "451 4.3.0 mail routing temporarily "
+                     "unavailable, try again later");
         else if (o->rcpt == ROUTE_RCPT_HOLD)
             snprintf(text, textlen,
                      "450 4.4.6 the best MX of %s is this server: try again "

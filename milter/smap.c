@@ -302,12 +302,9 @@ decide(struct smap *s, const struct cfg *cfg, enum route_map m, const char *key,
     }
     if (m == ROUTE_MAP_VALIAS && a.tag != ADDR_TAG_NONE) {
         /* Queued under the design that tagged recipients: its plain form. */
-        char *plain = addr_format(&a, &tags, ADDR_TAG_NONE);
-        size_t plen = strlen(plain);
+        char *plain = addr_plain(&a, &tags);
 
         addr_clear(&a);
-        memmove(plain, plain + 1, plen - 2); /* as the MTA wrote it: no <> */
-        plain[plen - 2] = '\0';
         log_info("socketmap: valias %s -> OK %s (the tag of an earlier "
                  "mxswitch)",
                  shown, plain);

@@ -113,18 +113,6 @@ has_control(const char *s)
     return 0;
 }
 
-/* plain_of - the address in the form the MTA writes it: no <>, no tag */
-static char *
-plain_of(const struct addr *a)
-{
-    char *s = addr_format(a, &tags, ADDR_TAG_NONE);
-    size_t len = strlen(s);
-
-    memmove(s, s + 1, len - 2);
-    s[len - 2] = '\0';
-    return s;
-}
-
 /*
  * decide - one recipient the way the milter and the maps take it
  *
@@ -158,9 +146,9 @@ decide(const char *arg, enum route_mode mode, int explicit_key, char *key,
         route_decide(&in, &out, why, sizeof(why));
     }
     if (a->domain != NULL && a->tag != ADDR_TAG_NONE) {
-        *valias = plain_of(a); /* queued under the tagging design */
+        *valias = addr_plain(a, &tags); /* queued under the tagging design */
     } else if (a->domain != NULL) {
-        char *asked = plain_of(a); /* the key the MTA sends */
+        char *asked = addr_plain(a, &tags); /* the key the MTA sends */
 
         route_reply(ROUTE_MAP_VALIAS, &out, key, asked,
                     "virtual:", "smtp:", &status, text, sizeof(text));

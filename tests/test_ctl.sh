@@ -299,7 +299,7 @@ expect_eq "explain with no key: routing.default (none), exit 0" \
 ctl explain 'bob+mx-remote@none.test'
 expect_eq "explain an address tagged by an earlier mxswitch: the tag named, valias answers the plain form" \
     "$RC/$(pick tag decision 'map valias')" \
-    "0/tag: remote, of an earlier mxswitch: map valias answers <bob@none.test>|decision: none (no opinion)|map valias: OK bob@none.test|"
+    "0/tag: remote, of an earlier mxswitch: map valias answers bob@none.test|decision: none (no opinion)|map valias: OK bob@none.test|"
 ctl explain 'bob@BÜCHER.example'
 expect_eq "explain an IDN address: the A-label key decides" \
     "$RC/$(pick domain winner 'map rcpt')" \
