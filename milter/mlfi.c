@@ -217,7 +217,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
                   qid, lr.domain, lr.evidence);
     if (lr.out.action == ROUTE_ACT_TEMP) {
         log_warnx("%s: rcpt=%s domain=%s: lookup failed (%s): %s451 4.3.0", qid,
-                  shown, lr.domain, why, answered(cfg));
+                  shown, lr.domain, lr.note, answered(cfg));
         return refuse(ctx, cfg, "451", "4.3.0", TEXT_4_3_0);
     }
     if (lr.failed)
