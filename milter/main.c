@@ -750,6 +750,7 @@ main(int argc, char **argv)
     if (dns == NULL)
         fatalx("routing.local_addresses: %s", why);
     dns_set_stale(dns, (uint64_t)cfg->cache_stale_ttl * 1000);
+    dns_start(dns, DNS_WAIT_MS); /* answers never wait long on DNS */
     mlfi_setup(cache, rc, dns);
     g_cache = cache;
     g_rc = rc;
