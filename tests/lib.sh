@@ -264,15 +264,17 @@ rcpt_answer() {
 # the MTA does; prints each answer on a line: "OK smtp:", "NOTFOUND",
 # "TEMP <why>", "PERM <why>", or "NO ANSWER" when none came in 5 s
 smap_ask() {
-    local map=$1 key req ans LC_ALL=C
+    local map=$1 key req len ans LC_ALL=C
     shift
     local hp=${SMAP:-127.0.0.1:${SMAP_PORT:?}}
     exec 6<>"/dev/tcp/${hp%:*}/${hp##*:}" || { echo "NO CONNECTION"; return 1; }
     for key in "$@"; do
         req="$map $key"
         printf '%d:%s,' "${#req}" "$req" >&6
-        if IFS= read -r -d , -t 5 ans <&6; then
-            ans=${ans#*:}
+        # by its length: a reason may hold a comma ("SERVFAIL, REFUSED")
+        if IFS= read -r -d : -t 5 len <&6 && [[ $len =~ ^[0-9]+$ ]] &&
+            IFS= read -r -N $((len + 1)) -t 5 ans <&6; then
+            ans=${ans%,}
             echo "${ans% }"
         else
             echo "NO ANSWER"
