@@ -27,6 +27,11 @@ enum addr_tag {
     ADDR_TAG_LOCAL     /* local part ended in delimiter + local tag */
 };
 
+/* The tags of the design that rewrote recipients: mail queued then may
+ * still carry them, and is routed as its plain form. */
+#define ADDR_LEGACY_REMOTE "mx-remote"
+#define ADDR_LEGACY_LOCAL  "mx-local"
+
 struct addr_tags {
     char delimiter;     /* e.g. '+' */
     const char *remote; /* e.g. "mx-remote" */
