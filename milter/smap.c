@@ -26,12 +26,13 @@
 #include "mxs.h"
 #include "smap.h"
 
-#define POLL_MS      200   /* how soon a thread notices smap_stop() */
-#define IDLE_MS      60000 /* close a client silent this long (Postfix: 10 s) */
-#define SEND_TIMEOUT 10    /* seconds a reply may wait for the client */
-#define READ_CHUNK   4096
-#define REPLY_MAX    (SMAP_MAX_REQUEST + 64)
-#define WHYLEN       512
+#define POLL_MS          200 /* how soon a thread notices smap_stop() */
+#define IDLE_MS          60000 /* close a client silent this long (Postfix: 10 s) */
+#define SEND_TIMEOUT     10 /* seconds a reply may wait for the client */
+#define READ_CHUNK       4096
+#define REPLY_MAX        (SMAP_MAX_REQUEST + 64)
+#define WHYLEN           512
+#define SMAP_LEGACY_NAME "mxswitch" /* socketmap.name's old default */
 
 struct smap_reader {
     char *buf;  /* bytes fed and not yet consumed start at buf + pos */
@@ -72,6 +73,8 @@ struct smap {
     struct timespec xmtime;
     off_t xsize;
     struct cfg_transports x;
+
+    int legacy_said; /* atomic: the legacy map name was warned about */
 
     /* Listener thread only. */
     struct client *clients;
@@ -383,6 +386,16 @@ answer(struct client *c, const struct smap_request *req, char *out,
     enum route_map m = route_map_of(req->name);
     size_t n;
 
+    if (m == ROUTE_NMAPS && strcmp(req->name, SMAP_LEGACY_NAME) == 0) {
+        /* An earlier version's virtual_alias_maps entry, until the setup
+         * script runs again: it meant what valias means. */
+        if (!__atomic_exchange_n(&c->s->legacy_said, 1, __ATOMIC_RELAXED))
+            log_warnx("socketmap: client %s asks map \"%s\" of an earlier "
+                      "mxswitch: answered as valias; run the setup script "
+                      "again",
+                      c->peer, SMAP_LEGACY_NAME);
+        m = ROUTE_MAP_VALIAS;
+    }
     if (req->key == NULL || m == ROUTE_NMAPS) {
         mxs_why(why, sizeof(why), "%s",
                 req->key == NULL ? "malformed request" : "unknown map name");
