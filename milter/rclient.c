@@ -1115,7 +1115,7 @@ static void *
 watch_main(void *arg)
 {
     struct rclient *rc = arg;
-    int backoff = 0, was_up = 0, warned = 0;
+    int backoff = 0, was_up = 0, warned = 0, said = 0;
     char why[512], name[400];
 
     while (!stopping(rc)) {
@@ -1155,8 +1155,13 @@ watch_main(void *arg)
             log_warnx("redis: change watcher lost %s: %s; reconnecting "
                       "(cached routes are kept for cache.ttl)",
                       name, why);
+        else if (!said)
+            log_warnx("redis: change watcher: %s; retrying (until it "
+                      "subscribes, a change takes effect within cache.ttl)",
+                      why);
         else
             log_debug("redis: change watcher: %s", why);
+        said = !was_up;
         was_up = 0;
         backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
         if (backoff > BACKOFF_MAX_MS)

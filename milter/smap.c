@@ -25,6 +25,7 @@
 #include "lookup.h"
 #include "mxs.h"
 #include "smap.h"
+#include "stats.h"
 
 #define POLL_MS          200 /* how soon a thread notices smap_stop() */
 #define IDLE_MS          60000 /* close a client silent this long (Postfix: 10 s) */
@@ -371,6 +372,21 @@ decide(struct smap *s, const struct cfg *cfg, enum route_map m, const char *key,
     return smap_reply(out, outlen, status, text);
 }
 
+/* status_of - the status word of a framed reply, in a static string */
+static const char *
+status_of(const char *reply, size_t len)
+{
+    static const char *const words[] = {"OK", "NOTFOUND", "TEMP", "PERM"};
+    const char *p = memchr(reply, ':', len);
+    size_t i;
+
+    for (i = 0; p != NULL && i < sizeof(words) / sizeof(words[0]); i++)
+        if (strncmp(p + 1, words[i], strlen(words[i])) == 0 &&
+            p[1 + strlen(words[i])] == ' ')
+            return words[i];
+    return "";
+}
+
 /*
  * answer - the framed reply to one request
  *
@@ -405,6 +421,7 @@ answer(struct client *c, const struct smap_request *req, char *out,
         n = smap_reply(out, outlen, "PERM", why);
     } else {
         n = decide(c->s, ref->cfg, m, req->key, out, outlen);
+        stats_map((int)m, status_of(out, n));
     }
     cfgref_release(ref);
     return n;

@@ -21,6 +21,10 @@
 #define NSOURCES LOOKUP_NSOURCES
 #define NACTIONS ROUTE_NACTIONS
 
+/* Socket map answers, by status word. */
+static const char *const answers[] = {"OK", "NOTFOUND", "TEMP", "PERM"};
+#define NANSWERS (sizeof(answers) / sizeof(answers[0]))
+
 /* Tempfail reasons by enhanced status code; the last slot is "other". */
 static const char *const tf_codes[] = {"4.3.0", "4.1.3", "4.1.2", "4.4.6",
                                        "other"};
@@ -43,6 +47,7 @@ static struct {
     uint64_t sessions;
     uint64_t reloads_ok, reloads_failed;
     uint64_t coalesced;
+    uint64_t maps[ROUTE_NMAPS][NANSWERS];
     uint64_t reads_saved;
 } g;
 
@@ -59,6 +64,19 @@ stats_decision(int mode, int source, int action)
         ADD(g.decisions[mode][source], 1);
     if ((unsigned)action < NACTIONS)
         ADD(g.actions[action], 1);
+}
+
+/* stats_map - one socket map answer: its map and status word */
+void
+stats_map(int map, const char *status)
+{
+    size_t i;
+
+    for (i = 0; (unsigned)map < ROUTE_NMAPS && i < NANSWERS; i++)
+        if (strcmp(status, answers[i]) == 0) {
+            ADD(g.maps[map][i], 1);
+            return;
+        }
 }
 
 /* stats_coalesced - a reply sent in one write with its modifications */
@@ -235,6 +253,16 @@ stats_render(void)
     head(f, "sessions_total", "counter", "SMTP sessions the MTA opened.");
     fprintf(f, "mxswitch_sessions_total %llu\n",
             (unsigned long long)GET(g.sessions));
+    head(f, "map_answers_total", "counter",
+         "Socket map answers (what the MTA is told when it delivers), by "
+         "map and status.");
+    for (i = 0; i < ROUTE_NMAPS; i++)
+        for (j = 0; j < NANSWERS; j++)
+            fprintf(f,
+                    "mxswitch_map_answers_total{map=\"%s\",status=\"%s\"} "
+                    "%llu\n",
+                    route_map_name((enum route_map)i), answers[j],
+                    (unsigned long long)GET(g.maps[i][j]));
     head(f, "coalesced_replies_total", "counter",
          "End-of-message replies sent in one write with the recipient "
          "changes before them.");

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 void stats_decision(int mode, int source, int action); /* enum route_* */
+void stats_map(int map, const char *status);           /* enum route_map */
 void stats_tempfail(const char *dsn);
 void stats_cache(int hit);
 uint64_t stats_clock(void);

@@ -283,5 +283,8 @@ expect_eq "the final Prometheus file counts every session" \
     "$(prom mxswitch_sessions_total)" "$SESSIONS"
 expect_eq "the final Prometheus file counts every remote action" \
     "$(prom 'mxswitch_actions_total{action="remote"}')" 5
+expect_eq "the final Prometheus file counts every transport answer the log shows" \
+    "$(prom 'mxswitch_map_answers_total{map="transport",status="OK"}')/$(prom 'mxswitch_map_answers_total{map="transport",status="NOTFOUND"}')" \
+    "$(grep -c 'socketmap: transport .* -> OK ' "$LOG")/0"
 
 finish
