@@ -51,7 +51,7 @@ CTL = $(BUILD)/mxswitch-ctl
 endif
 
 CORE = util log addr domain route cache cfg cfgref
-DAEMON = $(CORE) dns stats rclient lookup smap mxcheck readahead coalesce mlfi main
+DAEMON = $(CORE) dns stats rclient lookup smap readahead coalesce mlfi main
 # The admin tool links the daemon's own modules: one copy of the rules.
 CTLOBJ = $(CORE) dns stats rclient lookup ctl
 UNITS = util log addr domain route cache cfg cfgref smap lookup corpus dns

@@ -274,6 +274,21 @@ addr_format(const struct addr *a, const struct addr_tags *tags,
 }
 
 /*
+ * addr_plain - the address as an MTA writes it in a table lookup: no
+ * angle brackets, no mxswitch tag; the caller frees
+ */
+char *
+addr_plain(const struct addr *a, const struct addr_tags *tags)
+{
+    char *s = addr_format(a, tags, ADDR_TAG_NONE);
+    size_t len = strlen(s);
+
+    memmove(s, s + 1, len - 2);
+    s[len - 2] = '\0';
+    return s;
+}
+
+/*
  * addr_xtext_text - append "rfc822;" and the untagged address in xtext
  * (RFC 3461) to t
  *

@@ -27,6 +27,11 @@ enum addr_tag {
     ADDR_TAG_LOCAL     /* local part ended in delimiter + local tag */
 };
 
+/* The tags of the design that rewrote recipients: mail queued then may
+ * still carry them, and is routed as its plain form. */
+#define ADDR_LEGACY_REMOTE "mx-remote"
+#define ADDR_LEGACY_LOCAL  "mx-local"
+
 struct addr_tags {
     char delimiter;     /* e.g. '+' */
     const char *remote; /* e.g. "mx-remote" */
@@ -56,6 +61,7 @@ char *addr_format(const struct addr *a, const struct addr_tags *tags,
                   enum addr_tag tag);
 void addr_format_text(const struct addr *a, const struct addr_tags *tags,
                       enum addr_tag tag, struct mxs_text *t);
+char *addr_plain(const struct addr *a, const struct addr_tags *tags);
 char *addr_xtext(const struct addr *a);
 void addr_xtext_text(const struct addr *a, struct mxs_text *t);
 const char *addr_tag_name(enum addr_tag tag);

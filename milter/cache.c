@@ -419,6 +419,28 @@ cache_flush(struct cache *c)
     unlock(c);
 }
 
+/*
+ * cache_expire - end every entry's ttl now: the next lookups ask Redis,
+ * and the answers stay for stale use (cache_set_stale()); without a stale
+ * time it is cache_flush().  In-flight puts are dropped, as by a flush.
+ */
+void
+cache_expire(struct cache *c, uint64_t now_ms)
+{
+    struct entry *e;
+
+    if (c->stale == 0) {
+        cache_flush(c);
+        return;
+    }
+    wrlock(c);
+    c->generation++;
+    for (e = c->head.next; e != &c->head; e = e->next)
+        if (e->expires > now_ms)
+            e->expires = now_ms;
+    unlock(c);
+}
+
 /* cache_count - entries held now */
 size_t
 cache_count(struct cache *c)

@@ -17,7 +17,9 @@
  * Stale answers: with cache_set_stale(c, stale_ms) an expired entry is kept
  * stale_ms longer; cache_get() misses it, cache_get_stale() returns it.
  * The caller uses a stale answer only while Redis cannot answer.  An
- * invalidation or flush removes stale entries too.
+ * invalidation or flush removes stale entries too; cache_expire() ends
+ * every entry's ttl and keeps it for stale use (after a reconnect, when
+ * changes may have been missed but the answers are still the best known).
  *
  * Invalidation races: a lookup reads cache_generation() before asking
  * Redis and passes it to cache_put(); a put is dropped when any
@@ -45,6 +47,7 @@ void cache_put(struct cache *c, const char *key, int value, uint64_t now_ms,
                uint64_t generation);
 void cache_invalidate(struct cache *c, const char *key, size_t len);
 void cache_flush(struct cache *c);
+void cache_expire(struct cache *c, uint64_t now_ms);
 size_t cache_count(struct cache *c);
 
 #endif

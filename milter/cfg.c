@@ -33,12 +33,10 @@ struct key {
 
 static int check_socket(const char *, char *, size_t);
 static int check_socket_or_off(const char *, char *, size_t);
-static int check_mapname(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
 static int check_abspath(const char *, char *, size_t);
 static int check_prefix(const char *, char *, size_t);
 static int check_delimiter(const char *, char *, size_t);
-static int check_tag(const char *, char *, size_t);
 static int check_mode(const char *, char *, size_t);
 static int check_prefix_or_off(const char *, char *, size_t);
 static void list_set(struct cfg_list *, const char *const *, size_t);
@@ -47,7 +45,6 @@ static void list_set(struct cfg_list *, const char *const *, size_t);
 static const char *const modes[] = {"none",   "local", "remote",
                                     "backup", "auto",  NULL};
 static const char *const on_error[] = {"tempfail", "default", NULL};
-static const char *const fetch_at[] = {"rcpt", "eom", NULL};
 
 #define OFF(f) offsetof(struct cfg, f)
 
@@ -65,8 +62,6 @@ static const struct key keys[] = {
      NULL, check_mode, 0},
     {"milter", "pid_file", K_STR, OFF(milter_pid_file), "", 0, 0, 0, NULL,
      check_abspath, 0},
-    {"milter", "max_recipients", K_INT, OFF(milter_max_recipients), NULL, 1000,
-     1, 100000, NULL, NULL, 0},
     {"redis", "host", K_STR, OFF(redis_host), "127.0.0.1", 0, 0, 0, NULL,
      check_nonempty, 0},
     {"redis", "port", K_INT, OFF(redis_port), NULL, 6379, 1, 65535, NULL, NULL,
@@ -82,8 +77,6 @@ static const struct key keys[] = {
      NULL, NULL, 0},
     {"redis", "connections", K_INT, OFF(redis_connections), NULL, 8, 1, 1024,
      NULL, NULL, 0},
-    {"redis", "fetch_at", K_ENUM, OFF(redis_fetch_at), "rcpt", 0, 0, 0,
-     fetch_at, NULL, 0},
     {"redis", "servers", K_LIST, OFF(redis_servers), NULL, 0, 0, 0, NULL,
      cfg_check_endpoint, 0},
     {"redis.sentinel", "master", K_STR, OFF(sentinel_master), "", 0, 0, 0, NULL,
@@ -104,10 +97,6 @@ static const struct key keys[] = {
      NULL, 0},
     {"routing", "delimiter", K_STR, OFF(delimiter), "+", 0, 0, 0, NULL,
      check_delimiter, 0},
-    {"routing", "remote_tag", K_STR, OFF(remote_tag), "mx-remote", 0, 0, 0,
-     NULL, check_tag, 0},
-    {"routing", "local_tag", K_STR, OFF(local_tag), "mx-local", 0, 0, 0, NULL,
-     check_tag, 0},
     {"routing", "address_prefix", K_STR, OFF(address_prefix), "", 0, 0, 0, NULL,
      check_prefix_or_off, 0},
     {"routing", "dry_run", K_BOOL, OFF(dry_run), NULL, 0, 0, 1, NULL, NULL, 0},
@@ -120,8 +109,6 @@ static const struct key keys[] = {
      NULL, NULL, 0},
     {"socketmap", "socket", K_STR, OFF(smap_socket), "", 0, 0, 0, NULL,
      check_socket_or_off, 0},
-    {"socketmap", "name", K_STR, OFF(smap_name), "mxswitch", 0, 0, 0, NULL,
-     check_mapname, 0},
     {"socketmap", "max_clients", K_INT, OFF(smap_max_clients), NULL, 256, 1,
      4096, NULL, NULL, 0},
     {"stats", "prometheus_file", K_STR, OFF(stats_prometheus_file), "", 0, 0, 0,
@@ -131,6 +118,21 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Settings of earlier versions: a file that names one still loads, with a
+ * warning each, so that an upgrade never stops the daemon. */
+static const struct removed {
+    const char *group, *name, *why;
+} removed[] = {
+    {"redis", "fetch_at",
+     "the mode is looked up at RCPT and when the MTA delivers"},
+    {"routing", "remote_tag", "recipients are no longer tagged"},
+    {"routing", "local_tag", "recipients are no longer tagged"},
+    {"milter", "max_recipients",
+     "the milter keeps no recipients: the MTA's own limit applies"},
+    {"socketmap", "name",
+     "the maps are named transport, valias, rcpt and mode"},
+};
 
 struct errbuf {
     char *text;
@@ -209,22 +211,6 @@ static int
 check_socket_or_off(const char *v, char *why, size_t whylen)
 {
     return v[0] == '\0' ? MXS_OK : check_socket(v, why, whylen);
-}
-
-/* check_mapname - a socketmap name: 1-64 of A-Z a-z 0-9 _ - */
-static int
-check_mapname(const char *v, char *why, size_t whylen)
-{
-    size_t len = strlen(v);
-
-    if (len == 0 || len > 64 ||
-        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                  "abcdefghijklmnopqrstuvwxyz"
-                  "0123456789_-") != len) {
-        mxs_why(why, whylen, "must be 1-64 of A-Z, a-z, 0-9, '_' and '-'");
-        return MXS_INVALID;
-    }
-    return MXS_OK;
 }
 
 /* check_nonempty - any text but the empty string */
@@ -395,26 +381,6 @@ check_delimiter(const char *v, char *why, size_t whylen)
     return MXS_OK;
 }
 
-/* check_tag - lower-case letters, digits and '-', 1-32 bytes */
-static int
-check_tag(const char *v, char *why, size_t whylen)
-{
-    size_t i, len = strlen(v);
-
-    if (len == 0 || len > 32) {
-        mxs_why(why, whylen, "must be 1-32 bytes");
-        return MXS_INVALID;
-    }
-    for (i = 0; i < len; i++) {
-        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') ||
-              v[i] == '-')) {
-            mxs_why(why, whylen, "only a-z, 0-9 and '-' allowed");
-            return MXS_INVALID;
-        }
-    }
-    return MXS_OK;
-}
-
 /* find_key - the table row for group.name */
 static const struct key *
 find_key(const char *group, const char *name)
@@ -425,6 +391,19 @@ find_key(const char *group, const char *name)
         if (strcmp(keys[i].group, group) == 0 &&
             strcmp(keys[i].name, name) == 0)
             return &keys[i];
+    return NULL;
+}
+
+/* find_removed - the entry of a removed setting, or NULL */
+static const struct removed *
+find_removed(const char *group, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(removed) / sizeof(removed[0]); i++)
+        if (strcmp(removed[i].group, group) == 0 &&
+            strcmp(removed[i].name, name) == 0)
+            return &removed[i];
     return NULL;
 }
 
@@ -599,8 +578,9 @@ set_value(struct cfg *cfg, const struct key *k, config_setting_t *s,
 /* walk - check every setting of group g (path gpath) against the table */
 static void
 walk(struct cfg *cfg, config_setting_t *g, const char *gpath, const char *path,
-     struct errbuf *e, int *seen)
+     struct errbuf *e, struct errbuf *w, int *seen)
 {
+    const struct removed *r;
     int j;
 
     for (j = 0; j < config_setting_length(g); j++) {
@@ -616,12 +596,15 @@ walk(struct cfg *cfg, config_setting_t *g, const char *gpath, const char *path,
         if (k != NULL) {
             seen[k - keys] = line;
             set_value(cfg, k, s, e, file, line);
+        } else if ((r = find_removed(gpath, name)) != NULL) {
+            adderr(w, file, line, "%s: removed setting, ignored: %s", sub,
+                   r->why);
         } else if (!known_group(sub)) {
             adderr(e, file, line, "%s: unknown setting", sub);
         } else if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
             adderr(e, file, line, "%s: expected a group { ... }", sub);
         } else {
-            walk(cfg, s, sub, path, e, seen);
+            walk(cfg, s, sub, path, e, w, seen);
         }
     }
 }
@@ -635,8 +618,6 @@ cross_check(const struct cfg *cfg, const char *path, struct errbuf *e,
     int host_line = seen[find_key("redis", "host") - keys];
     int port_line = seen[find_key("redis", "port") - keys];
     int user_line = seen[find_key("redis", "username") - keys];
-    int ltag_line = seen[find_key("routing", "local_tag") - keys];
-    int rtag_line = seen[find_key("routing", "remote_tag") - keys];
     int smap_line = seen[find_key("socketmap", "socket") - keys];
     int srv_line = seen[find_key("redis", "servers") - keys];
     int master_line = seen[find_key("redis.sentinel", "master") - keys];
@@ -670,9 +651,6 @@ cross_check(const struct cfg *cfg, const char *path, struct errbuf *e,
                "or be the start of it");
     if (user_line && cfg->redis_password[0] == '\0')
         adderr(e, path, user_line, "redis.username: needs redis.password");
-    if (strcmp(cfg->local_tag, cfg->remote_tag) == 0)
-        adderr(e, path, ltag_line > rtag_line ? ltag_line : rtag_line,
-               "routing.local_tag: must differ from routing.remote_tag");
     if (cfg->smap_socket[0] != '\0' &&
         strcmp(cfg->smap_socket, cfg->milter_socket) == 0)
         adderr(e, path, smap_line,
@@ -688,7 +666,7 @@ cross_check(const struct cfg *cfg, const char *path, struct errbuf *e,
 struct cfg *
 cfg_load(const char *path, char **errors)
 {
-    struct errbuf e = {NULL, 0};
+    struct errbuf e = {NULL, 0}, w = {NULL, 0};
     struct cfg *cfg = xcalloc(1, sizeof(*cfg));
     int seen[NKEYS];
     config_t lc;
@@ -706,16 +684,18 @@ cfg_load(const char *path, char **errors)
                    config_error_line(&lc), "syntax error: %s",
                    config_error_text(&lc));
     } else {
-        walk(cfg, config_root_setting(&lc), "", path, &e, seen);
+        walk(cfg, config_root_setting(&lc), "", path, &e, &w, seen);
         if (e.text == NULL)
             cross_check(cfg, path, &e, seen);
     }
     config_destroy(&lc);
     if (e.text != NULL) {
+        free(w.text);
         cfg_free(cfg);
         *errors = e.text;
         return NULL;
     }
+    cfg->warnings = w.text;
     return cfg;
 }
 
@@ -737,6 +717,7 @@ cfg_free(struct cfg *cfg)
             free(((struct cfg_list *)base)->v);
         }
     }
+    free(cfg->warnings);
     free(cfg->path);
     free(cfg);
 }
@@ -844,9 +825,79 @@ cfg_tags(const struct cfg *cfg)
     struct addr_tags t;
 
     t.delimiter = cfg->delimiter[0];
-    t.remote = cfg->remote_tag;
-    t.local = cfg->local_tag;
+    t.remote = ADDR_LEGACY_REMOTE;
+    t.local = ADDR_LEGACY_LOCAL;
     return t;
+}
+
+/* cfg_transports_path - CFG_TRANSPORTS_FILE in the directory of cfg's file */
+void
+cfg_transports_path(const struct cfg *cfg, char *out, size_t outlen)
+{
+    const char *slash = strrchr(cfg->path, '/');
+
+    if (slash == NULL)
+        snprintf(out, outlen, "%s", CFG_TRANSPORTS_FILE);
+    else
+        snprintf(out, outlen, "%.*s/%s", (int)(slash - cfg->path), cfg->path,
+                 CFG_TRANSPORTS_FILE);
+}
+
+/* transport_get - one transport of the file: a non-empty "name:" string */
+static int
+transport_get(config_t *lc, const char *name, char *out, char *why,
+              size_t whylen)
+{
+    const char *v;
+
+    if (config_lookup_string(lc, name, &v) != CONFIG_TRUE)
+        return MXS_NOMATCH;
+    if (v[0] == '\0' || strchr(v, ':') == NULL ||
+        strlen(v) >= CFG_TRANSPORT_MAX || strpbrk(v, " \t\r\n") != NULL) {
+        mxs_why(why, whylen, "%s: \"%s\" is not a transport (name:nexthop)",
+                name, v);
+        return MXS_INVALID;
+    }
+    memcpy(out, v, strlen(v) + 1);
+    return MXS_OK;
+}
+
+/*
+ * cfg_transports_load - the instance's transports from path
+ *
+ * MXS_OK with t filled (what the file lacks keeps its default: local "",
+ * remote "smtp:"); MXS_NOMATCH when the file does not exist (t holds the
+ * defaults); MXS_INVALID with why for a file that cannot be read or says
+ * something else.
+ */
+int
+cfg_transports_load(const char *path, struct cfg_transports *t, char *why,
+                    size_t whylen)
+{
+    config_t lc;
+    int rc = MXS_OK;
+
+    snprintf(t->local, sizeof(t->local), "%s", "");
+    snprintf(t->remote, sizeof(t->remote), "%s", "smtp:");
+    config_init(&lc);
+    if (config_read_file(&lc, path) != CONFIG_TRUE) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO && errno == ENOENT) {
+            rc = MXS_NOMATCH;
+        } else {
+            mxs_why(why, whylen, "%s:%d: %s", path, config_error_line(&lc),
+                    config_error_type(&lc) == CONFIG_ERR_FILE_IO
+                        ? strerror(errno)
+                        : config_error_text(&lc));
+            rc = MXS_INVALID;
+        }
+    } else if (transport_get(&lc, "local", t->local, why, whylen) ==
+                   MXS_INVALID ||
+               transport_get(&lc, "remote", t->remote, why, whylen) ==
+                   MXS_INVALID) {
+        rc = MXS_INVALID;
+    }
+    config_destroy(&lc);
+    return rc;
 }
 
 /* same_value - whether setting k holds the same value in a and b */

@@ -13,12 +13,12 @@
 
 #include <stddef.h>
 
+#include "addr.h"
 #include "route.h"
 
 #define CFG_DEFAULT_PATH "/etc/mxswitch/mxswitch.conf"
 
 enum cfg_on_error { CFG_ON_ERROR_TEMPFAIL = 0, CFG_ON_ERROR_DEFAULT };
-enum cfg_fetch_at { CFG_FETCH_RCPT = 0, CFG_FETCH_EOM };
 
 /* A list of strings from the file; v[n] is NULL. */
 struct cfg_list {
@@ -31,12 +31,11 @@ struct cfg {
 
     char *milter_socket;
     int milter_timeout;
-    char *milter_user;         /* drop to this user after opening sockets */
-    char *milter_group;        /* "" = the user's primary group */
-    int milter_allow_root;     /* run as root when no user is set */
-    char *milter_socket_mode;  /* octal, for a unix milter socket */
-    char *milter_pid_file;     /* "" = none */
-    int milter_max_recipients; /* per message; more get 452 4.5.3 */
+    char *milter_user;        /* drop to this user after opening sockets */
+    char *milter_group;       /* "" = the user's primary group */
+    int milter_allow_root;    /* run as root when no user is set */
+    char *milter_socket_mode; /* octal, for a unix milter socket */
+    char *milter_pid_file;    /* "" = none */
 
     char *redis_host;
     int redis_port;
@@ -46,7 +45,6 @@ struct cfg {
     int redis_db;
     int redis_timeout_ms;
     int redis_connections;
-    int redis_fetch_at; /* enum cfg_fetch_at: when a cache miss asks Redis */
     struct cfg_list redis_servers; /* "host:port", "[v6]:port", "unix:/p" */
     char *sentinel_master;         /* "" = no Sentinel */
     struct cfg_list sentinel_servers;
@@ -57,9 +55,7 @@ struct cfg {
     int default_mode; /* enum route_mode */
     int on_error;     /* enum cfg_on_error */
     int subdomains;
-    char *delimiter; /* one byte */
-    char *remote_tag;
-    char *local_tag;
+    char *delimiter;                 /* one byte */
     char *address_prefix;            /* "" = no per-address keys */
     int dry_run;                     /* decide and log, change nothing */
     struct cfg_list local_addresses; /* IPs/CIDRs of this host; empty = own
@@ -71,11 +67,23 @@ struct cfg {
                             unreachable; 0 = off */
 
     char *smap_socket; /* "" = no socketmap server */
-    char *smap_name;
     int smap_max_clients;
 
     char *stats_prometheus_file; /* "" = off */
     int stats_interval;          /* seconds between writes */
+
+    char *warnings; /* "file:line: reason" lines for removed settings, or
+                       NULL: the file loads, the caller says them */
+};
+
+/* The instance's own transports, written by the Postfix setup script to
+ * CFG_TRANSPORTS_FILE beside the config: only it knows them. */
+#define CFG_TRANSPORTS_FILE "postfix-transports"
+#define CFG_TRANSPORT_MAX   256
+
+struct cfg_transports {
+    char local[CFG_TRANSPORT_MAX];  /* "" = unknown: local mode NOTFOUND */
+    char remote[CFG_TRANSPORT_MAX]; /* default "smtp:" */
 };
 
 const char *cfg_unix_path(const char *spec);
@@ -84,6 +92,9 @@ void cfg_free(struct cfg *cfg);
 char *cfg_dump(const struct cfg *cfg);
 char *cfg_changed(const struct cfg *a, const struct cfg *b);
 struct addr_tags cfg_tags(const struct cfg *cfg);
+void cfg_transports_path(const struct cfg *cfg, char *out, size_t outlen);
+int cfg_transports_load(const char *path, struct cfg_transports *t, char *why,
+                        size_t whylen);
 int cfg_check_cidr(const char *v, char *why, size_t whylen);
 int cfg_parse_cidr(const char *v, int *family, unsigned char *addr, int *bits,
                    char *why, size_t whylen);

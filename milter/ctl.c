@@ -37,11 +37,11 @@
 #define MGET_BATCH   1000
 #define WHYLEN       512
 
-/* explain's exit codes: what the milter does to the recipient */
-#define EXIT_KEEP   0  /* left as it is */
-#define EXIT_LOCAL  10 /* rewritten with the local tag */
-#define EXIT_REMOTE 11 /* rewritten with the remote tag */
-#define EXIT_PLAIN  12 /* its mxswitch tag removed */
+/* explain's exit codes: what the MTA is told to do with the recipient */
+#define EXIT_NONE   0  /* nothing: the MTA's own routing */
+#define EXIT_LOCAL  10 /* the mailbox on this server */
+#define EXIT_REMOTE 11 /* the domain's MX hosts */
+#define EXIT_HOLD   12 /* kept queued: the best MX is still this server */
 #define EXIT_REDIS  1  /* Redis refused a command */
 
 /*
@@ -782,128 +782,86 @@ explain_candidates(struct ctl *c, const struct addr *a, const char *norm,
     return MXS_OK;
 }
 
-/*
- * explain_auto - resolve an auto result from DNS as the milter does
- *
- * Prints the evidence.  MXS_OK, or MXS_TEMPFAIL with why (and *dns_fail
- * set) when DNS cannot tell.
- */
+/* action_exit - explain's exit code for an action */
 static int
-explain_auto(struct ctl *c, const char *norm, struct lookup_result *res,
-             int *dns_fail, char *why, size_t whylen)
+action_exit(enum route_action action)
 {
-    char evidence[WHYLEN], dwhy[WHYLEN];
-    struct dns *dns;
-    int rcode;
+    static const int codes[ROUTE_NACTIONS] = {
+        EXIT_NONE, EXIT_LOCAL, EXIT_REMOTE, EXIT_HOLD, EX_TEMPFAIL};
 
-    dns = dns_create((const char *const *)c->cfg->local_addresses.v,
-                     c->cfg->local_addresses.n, 0, dwhy, sizeof(dwhy));
-    if (dns == NULL) {
-        mxs_why(why, whylen, "routing.local_addresses: %s", dwhy);
-        *dns_fail = 1;
-        return MXS_TEMPFAIL;
+    return (unsigned)action < ROUTE_NACTIONS ? codes[action] : EX_SOFTWARE;
+}
+
+/* explain_maps - what each socket map answers, and the milter at RCPT;
+ * plain is the valias answer of an address with an earlier tag, or NULL */
+static void
+explain_maps(struct ctl *c, const struct lookup_route *lr, const char *key,
+             const char *plain)
+{
+    char path[4096], why[WHYLEN], text[ADDR_MAX + 256];
+    struct cfg_transports t;
+    const char *status;
+    int m;
+
+    cfg_transports_path(c->cfg, path, sizeof(path));
+    switch (cfg_transports_load(path, &t, why, sizeof(why))) {
+    case MXS_NOMATCH:
+        printf("transports: %s does not exist: local \"\", remote \"%s\"\n",
+               path, t.remote);
+        break;
+    case MXS_INVALID:
+        printf("transports: %s (the daemon keeps what it read before)\n", why);
+        break;
+    default:
+        printf("transports: %s: local \"%s\", remote \"%s\"\n", path, t.local,
+               t.remote);
     }
-    rcode = lookup_auto(dns, norm, mxs_now_ms(), res, evidence,
-                        sizeof(evidence), why, whylen);
-    dns_free(dns);
-    if (rcode != MXS_OK) {
-        if (evidence[0] != '\0') /* what was seen before it failed */
-            printf("auto: %s\n", evidence);
-        *dns_fail = 1;
-        return rcode;
-    }
-    /* the words of the milter's debug line */
-    printf("auto: domain %s is %s: %s\n", norm, route_mode_name(res->mode),
-           evidence);
-    printf("mode: %s (auto, from DNS)\n", route_mode_name(res->mode));
-    return MXS_OK;
-}
-
-/* explain_lookup - the daemon's lookup, uncached; prints the winner */
-static int
-explain_lookup(struct ctl *c, const struct addr *a, const char *norm,
-               struct lookup_result *res, int *dns_fail, char *why,
-               size_t whylen)
-{
-    struct cache *none = cache_create(0, 0);
-    char checked[DOMAIN_MAX + 1];
-    int rcode;
-
-    *dns_fail = 0;
-    rcode = explain_candidates(c, a, norm, why, whylen);
-    if (rcode == MXS_OK)
-        rcode = lookup_address(c->cfg, none, c->rc, a, mxs_now_ms(), checked,
-                               sizeof(checked), res, why, whylen);
-    cache_free(none);
-    if (rcode != MXS_OK)
-        return rcode;
-    if (res->explicit_key)
-        printf("winner: %s%s\nmode: %s\n", lookup_key_prefix(c->cfg, res->kind),
-               res->key, route_mode_name(res->mode));
-    else
-        printf("winner: none\nmode: %s (routing.default)\n",
-               route_mode_name(res->mode));
-    if (res->mode == ROUTE_AUTO)
-        rcode = explain_auto(c, norm, res, dns_fail, why, whylen);
-    return rcode;
-}
-
-/* exit_for - explain's exit code for a decision */
-static int
-exit_for(enum addr_tag want, enum addr_tag had)
-{
-    if (want == had)
-        return EXIT_KEEP;
-    if (want == ADDR_TAG_LOCAL)
-        return EXIT_LOCAL;
-    if (want == ADDR_TAG_REMOTE)
-        return EXIT_REMOTE;
-    return EXIT_PLAIN;
-}
-
-/* explain_options - --mailer M and --host H after the address */
-static int
-explain_options(int argc, char **argv, const char **mailer, const char **host)
-{
-    int i;
-
-    for (i = 1; i < argc; i++) {
-        const char **dst = strcmp(argv[i], "--mailer") == 0 ? mailer
-                           : strcmp(argv[i], "--host") == 0 ? host
-                                                            : NULL;
-
-        if (dst == NULL || i + 1 == argc) {
-            fprintf(stderr, "usage: mxswitch-ctl explain ADDRESS [--mailer M] "
-                            "[--host H]\n");
-            return EX_USAGE;
+    for (m = 0; m < ROUTE_NMAPS; m++) {
+        if (m == ROUTE_MAP_VALIAS && plain != NULL) {
+            printf("map valias: OK %s\n", plain); /* as the daemon */
+            continue;
         }
-        *dst = argv[++i];
+        if (lr->out.action == ROUTE_ACT_TEMP) {
+            printf("map %s: TEMP\n", route_map_name((enum route_map)m));
+            continue;
+        }
+        route_reply((enum route_map)m, &lr->out, lr->domain, key, t.local,
+                    t.remote, &status, text, sizeof(text));
+        printf("map %s: %s%s%s\n", route_map_name((enum route_map)m), status,
+               text[0] ? " " : "", text);
     }
-    return EX_OK;
+    printf("milter at RCPT: %s\n",
+           lr->out.action == ROUTE_ACT_TEMP   ? "451 4.3.0"
+           : lr->out.action == ROUTE_ACT_HOLD ? "450 4.4.6"
+                                              : "continue");
+    if (c->cfg->dry_run)
+        printf("note: routing.dry_run is on: the daemon only logs this and "
+               "answers NOTFOUND\n");
 }
 
 /*
- * cmd_explain - explain ADDRESS [--mailer M] [--host H]
+ * cmd_explain - explain ADDRESS
  *
- * Walks the milter's path for one recipient and prints each step; the
- * exit code is the decision (EXIT_*), EX_DATAERR for an address the
- * milter refuses, EX_TEMPFAIL when the lookup fails.
+ * Takes the daemon's path for one recipient (lookup_route(), with no
+ * cache) and prints each step and what every map answers; the exit code
+ * is the action (EXIT_*; EX_TEMPFAIL when a failed lookup makes the
+ * recipient wait, as with routing.on_error "tempfail"), EX_DATAERR for
+ * an address the milter refuses.
  */
 static int
 cmd_explain(struct ctl *c, int argc, char **argv)
 {
     struct addr_tags tags = cfg_tags(c->cfg);
-    char norm[DOMAIN_MAX + 1], why[WHYLEN], *arg, *newaddr, *s;
-    const char *mailer = NULL, *host = NULL;
-    struct lookup_result res;
-    struct route_in in;
-    enum addr_tag want;
+    char norm[DOMAIN_MAX + 1], why[WHYLEN], msg[WHYLEN + 320], *arg, *s;
+    char *plain = NULL;
+    struct cache *none;
+    struct lookup_route lr;
+    struct dns *dns;
     struct addr a;
     size_t len;
-    int rcode, rv, dns_fail;
+    int rv;
 
-    if ((rv = explain_options(argc, argv, &mailer, &host)) != EX_OK)
-        return rv;
+    (void)argc;
     len = strlen(argv[0]) + 3;
     arg = xmalloc(len);
     snprintf(arg, len, argv[0][0] == '<' ? "%s" : "<%s>", argv[0]);
@@ -915,14 +873,16 @@ cmd_explain(struct ctl *c, int argc, char **argv)
         free(arg);
         return EX_DATAERR;
     }
-    printf("arrived tag: %s\n", addr_tag_name(a.tag));
-    memset(&res, 0, sizeof(res));
-    rcode = MXS_OK;
+    if (a.tag != ADDR_TAG_NONE && a.domain != NULL) {
+        plain = addr_plain(&a, &tags);
+        printf("tag: %s, of an earlier mxswitch: map valias answers %s\n",
+               addr_tag_name(a.tag), plain);
+    }
+    rv = EXIT_NONE;
     if (a.domain == NULL || a.literal) {
         printf("domain: none (%s: never looked up)\n",
                a.literal ? "address literal" : "no domain");
-        rv = EXIT_KEEP;
-        printf("decision: keep %s\n", arg);
+        printf("decision: none\n");
         goto out;
     }
     if (check_domain(a.domain, norm, why, sizeof(why)) != MXS_OK) {
@@ -931,54 +891,39 @@ cmd_explain(struct ctl *c, int argc, char **argv)
         goto out;
     }
     printf("domain: %s\n", norm);
-    rcode = explain_lookup(c, &a, norm, &res, &dns_fail, why, sizeof(why));
-    if (rcode != MXS_OK) {
-        char msg[WHYLEN + 320];
-
-        /* a Redis or DNS failure, or a key that holds no mode */
-        printf("lookup: failed: %s\n", rcode == MXS_TEMPFAIL && !dns_fail
-                                           ? redis_why(c, why, msg, sizeof(msg))
-                                           : why);
-        if (c->cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
-            printf("decision: 451 4.3.0 (routing.on_error = tempfail)\n");
-            rv = EX_TEMPFAIL;
-            goto out;
-        }
-        memset(&res, 0, sizeof(res));
-        /* As the milter: a default of auto cannot stand in for a failed
-         * lookup. */
-        res.mode = c->cfg->default_mode == ROUTE_AUTO
-                       ? ROUTE_NONE
-                       : (enum route_mode)c->cfg->default_mode;
-        printf("mode: %s (routing.on_error = default)\n",
-               route_mode_name(res.mode));
-    }
-    if (a.tag != ADDR_TAG_NONE)
-        printf("macros: ignored (the address arrived tagged)\n");
-    else if (mailer == NULL)
-        printf("macros: none given\n");
-    else
-        printf("macros: {rcpt_mailer}=%s {rcpt_host}=%s\n", mailer,
-               host ? host : "(none)");
-    memset(&in, 0, sizeof(in));
-    in.mode = res.mode;
-    in.explicit_key = res.explicit_key;
-    in.tag = a.tag;
-    in.domain = norm;
-    in.mailer = mailer;
-    in.host = host;
-    want = route_decide(&in, why, sizeof(why));
-    newaddr = addr_format(&a, &tags, want);
-    if (want == a.tag)
-        printf("decision: keep %s (%s)\n", arg, why);
-    else
-        printf("decision: rewrite %s -> %s (%s)\n", arg, newaddr, why);
-    free(newaddr);
-    if (c->cfg->dry_run)
-        printf("note: routing.dry_run is on: the milter only logs this\n");
-    rv = rcode == MXS_OK ? exit_for(want, a.tag) : EX_TEMPFAIL;
+    /* A Redis that cannot answer here fails the daemon's lookup below
+     * too, which then decides as the daemon would (routing.on_error). */
+    if (explain_candidates(c, &a, norm, why, sizeof(why)) != MXS_OK)
+        printf("candidates: %s\n", redis_why(c, why, msg, sizeof(msg)));
+    dns = dns_create((const char *const *)c->cfg->local_addresses.v,
+                     c->cfg->local_addresses.n, 0, msg, sizeof(msg));
+    if (dns == NULL)
+        fatalx("routing.local_addresses: %s", msg);
+    none = cache_create(0, 0);
+    lookup_route(c->cfg, none, c->rc, dns, &a, mxs_now_ms(), &lr, why,
+                 sizeof(why));
+    cache_free(none);
+    dns_free(dns);
+    if (lr.failed)
+        printf("lookup: failed: %s\n", lr.note);
+    if (lr.res.explicit_key && lr.res.key[0] != '\0')
+        printf("winner: %s%s\n", lookup_key_prefix(c->cfg, lr.res.kind),
+               lr.res.key);
+    else if (!lr.failed)
+        printf("winner: none (routing.default)\n");
+    if (lr.evidence[0] != '\0')
+        printf("dns: %s\n", lr.evidence);
+    printf("mode: %s%s\n", route_mode_name(lr.out.mode),
+           lr.res.source == LOOKUP_DNS ? " (auto, from DNS)" : "");
+    printf("decision: %s (%s)\n", route_action_name(lr.out.action),
+           lr.failed ? "lookup failed" : why);
+    s = xstrndup(arg + 1, strlen(arg) - 2); /* as the MTA asks: no <> */
+    explain_maps(c, &lr, s, plain);
+    free(s);
+    rv = action_exit(lr.out.action);
 out:
     addr_clear(&a);
+    free(plain);
     free(arg);
     return rv;
 }
@@ -991,7 +936,7 @@ static const struct command {
     {"set", 2, 2, cmd_set},         {"get", 1, 1, cmd_get},
     {"del", 1, 1, cmd_del},         {"list", 0, 1, cmd_list},
     {"export", 0, 0, cmd_export},   {"import", 1, 1, cmd_import},
-    {"history", 0, 1, cmd_history}, {"explain", 1, 5, cmd_explain},
+    {"history", 0, 1, cmd_history}, {"explain", 1, 1, cmd_explain},
 };
 
 /* usage - print the synopsis and exit */
@@ -1008,8 +953,7 @@ static void __attribute__((noreturn)) usage(int code)
             "localdomains,\n"
             "                      remotedomains and secondarymx in DIR\n"
             "  history [DOMAIN]    the audit log of changes\n"
-            "  explain ADDRESS [--mailer M] [--host H]\n"
-            "                      how the milter routes a recipient\n"
+            "  explain ADDRESS     what the MTA is told for one recipient\n"
             "  -c FILE  configuration file (default %s)\n",
             CFG_DEFAULT_PATH);
     exit(code);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <errno.h>
 
 #include "cfg.h"
 #include "dns.h"
@@ -28,12 +30,35 @@ struct entry {
     int stale_used; /* served stale since it expired: warned once */
 };
 
+/* One domain being resolved in the background (dns_start()). */
+struct job {
+    char *domain;
+    int done;    /* the answer below is in */
+    int waiters; /* callers waiting for it; the last one frees a done job */
+    int rcode;
+    enum route_mode mode;
+    char evidence[512];
+    char why[256];
+    struct job *next;
+};
+
 struct dns {
     struct dns_nets local; /* routing.local_addresses; n = 0: interfaces */
     pthread_mutex_t lock;  /* guards slots */
     struct entry *slots;   /* direct-mapped: a domain has one slot */
     size_t nslots;         /* 0: no cache */
     uint64_t stale_ms;     /* cache.stale_ttl: serve expired this long */
+
+    /* Background resolution (dns_start()); all under jlock. */
+    pthread_mutex_t jlock;
+    pthread_cond_t jwork; /* a job was queued, or stop */
+    pthread_cond_t jdone; /* a job is done */
+    struct job *jobs;     /* queued, running and done-but-awaited */
+    size_t njobs;
+    pthread_t workers[DNS_WORKERS];
+    int nworkers; /* 0: resolve in the caller's thread */
+    int stop;
+    uint64_t wait_ms;
 };
 
 /* ev_add - append to an evidence or why buffer, cutting at its end */
@@ -284,7 +309,10 @@ dns_create(const char *const *local_addresses, size_t nlocal,
         }
         d->local.n++;
     }
-    if (pthread_mutex_init(&d->lock, NULL) != 0)
+    if (pthread_mutex_init(&d->lock, NULL) != 0 ||
+        pthread_mutex_init(&d->jlock, NULL) != 0 ||
+        pthread_cond_init(&d->jwork, NULL) != 0 ||
+        pthread_cond_init(&d->jdone, NULL) != 0)
         fatalx("dns: mutex init failed");
     d->nslots = max_entries;
     d->slots = xcalloc(max_entries ? max_entries : 1, sizeof(*d->slots));
@@ -299,12 +327,17 @@ dns_free(struct dns *d)
 
     if (d == NULL)
         return;
+    dns_stop(d);
     for (i = 0; d->slots != NULL && i < d->nslots; i++) {
         free(d->slots[i].domain);
         free(d->slots[i].evidence);
     }
-    if (d->slots != NULL)
+    if (d->slots != NULL) {
         pthread_mutex_destroy(&d->lock);
+        pthread_mutex_destroy(&d->jlock);
+        pthread_cond_destroy(&d->jwork);
+        pthread_cond_destroy(&d->jdone);
+    }
     free(d->slots);
     free(d->local.v);
     free(d);
@@ -632,6 +665,9 @@ resolve(res_state rs, const char *domain, const struct dns_nets *local,
     }
 }
 
+static int ask_background(struct dns *d, const char *domain, uint64_t now_ms,
+                          enum route_mode *mode, char *evidence, size_t evlen,
+                          char *why, size_t whylen);
 static int ask(struct dns *d, const char *domain, uint64_t now_ms,
                enum route_mode *mode, char *evidence, size_t evlen, char *why,
                size_t whylen);
@@ -652,7 +688,10 @@ dns_auto_mode(struct dns *d, const char *domain, uint64_t now_ms,
 
     if (stale != NULL)
         *stale = DNS_FRESH;
-    rcode = ask(d, domain, now_ms, mode, evidence, evlen, why, whylen);
+    rcode = d->nworkers > 0
+                ? ask_background(d, domain, now_ms, mode, evidence, evlen, why,
+                                 whylen)
+                : ask(d, domain, now_ms, mode, evidence, evlen, why, whylen);
     if (rcode == MXS_TEMPFAIL &&
         cache_stale(d, domain, now_ms, why, mode, evidence, evlen, &first)) {
         if (stale != NULL)
@@ -709,4 +748,173 @@ ask(struct dns *d, const char *domain, uint64_t now_ms, enum route_mode *mode,
     free(ifnets.v);
     free(mx);
     return rcode;
+}
+
+/* job_find - the job for domain, or NULL; under jlock */
+static struct job *
+job_find(struct dns *d, const char *domain)
+{
+    struct job *j;
+
+    for (j = d->jobs; j != NULL; j = j->next)
+        if (strcmp(j->domain, domain) == 0)
+            return j;
+    return NULL;
+}
+
+/* job_unlink - take j out of the list and free it; under jlock */
+static void
+job_unlink(struct dns *d, struct job *j)
+{
+    struct job **pp;
+
+    for (pp = &d->jobs; *pp != j; pp = &(*pp)->next)
+        ;
+    *pp = j->next;
+    d->njobs--;
+    free(j->domain);
+    free(j);
+}
+
+/* worker_main - resolve queued domains until dns_stop() */
+static void *
+worker_main(void *arg)
+{
+    struct dns *d = arg;
+
+    xlock(&d->jlock);
+    for (;;) {
+        struct job *j;
+
+        for (j = d->jobs; j != NULL && (j->done || j->rcode == -1); j = j->next)
+            ;
+        if (d->stop)
+            break;
+        if (j == NULL) {
+            pthread_cond_wait(&d->jwork, &d->jlock);
+            continue;
+        }
+        j->rcode = -1; /* running */
+        xunlock(&d->jlock);
+        {
+            enum route_mode mode = ROUTE_NONE;
+            char ev[sizeof(j->evidence)], why[sizeof(j->why)];
+            int rcode = ask(d, j->domain, mxs_now_ms(), &mode, ev, sizeof(ev),
+                            why, sizeof(why));
+
+            xlock(&d->jlock);
+            j->rcode = rcode;
+            j->mode = mode;
+            memcpy(j->evidence, ev, sizeof(ev));
+            memcpy(j->why, why, sizeof(why));
+        }
+        j->done = 1;
+        if (j->waiters == 0)
+            job_unlink(d, j); /* its answer is in the cache */
+        pthread_cond_broadcast(&d->jdone);
+    }
+    xunlock(&d->jlock);
+    return NULL;
+}
+
+/*
+ * ask_background - the decision from the cache, else from a worker: wait
+ * for it at most wait_ms.  Past that the caller gets MXS_TEMPFAIL (so a
+ * stale decision may stand in) and the worker goes on: its answer lands
+ * in the cache for the next caller.
+ */
+static int
+ask_background(struct dns *d, const char *domain, uint64_t now_ms,
+               enum route_mode *mode, char *evidence, size_t evlen, char *why,
+               size_t whylen)
+{
+    struct timespec until;
+    struct job *j;
+    int rcode = MXS_TEMPFAIL;
+
+    if (evlen > 0)
+        evidence[0] = '\0';
+    if (cache_find(d, domain, now_ms, mode, evidence, evlen))
+        return MXS_OK;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(d->wait_ms / 1000);
+    until.tv_nsec += (long)(d->wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    xlock(&d->jlock);
+    j = job_find(d, domain);
+    if (j == NULL && d->njobs >= DNS_QUEUE_MAX) {
+        xunlock(&d->jlock);
+        mxs_why(why, whylen, "DNS: %d lookups already waiting", DNS_QUEUE_MAX);
+        return MXS_TEMPFAIL;
+    }
+    if (j == NULL) {
+        j = xcalloc(1, sizeof(*j));
+        j->domain = xstrdup(domain);
+        j->next = d->jobs;
+        d->jobs = j;
+        d->njobs++;
+        pthread_cond_signal(&d->jwork);
+    }
+    j->waiters++;
+    while (!j->done && !d->stop &&
+           pthread_cond_timedwait(&d->jdone, &d->jlock, &until) == 0)
+        ;
+    if (j->done) {
+        rcode = j->rcode;
+        *mode = j->mode;
+        snprintf(evidence, evlen, "%s", j->evidence);
+        if (rcode != MXS_OK)
+            mxs_why(why, whylen, "%s", j->why);
+    } else {
+        mxs_why(why, whylen, "no DNS answer within %llu ms (still asking)",
+                (unsigned long long)d->wait_ms);
+    }
+    if (--j->waiters == 0 && j->done)
+        job_unlink(d, j);
+    xunlock(&d->jlock);
+    return rcode;
+}
+
+/*
+ * dns_start - resolve in background threads from now on; a caller of
+ * dns_auto_mode() waits at most wait_ms for an answer not in the cache
+ */
+void
+dns_start(struct dns *d, uint64_t wait_ms)
+{
+    int i, err;
+
+    d->wait_ms = wait_ms;
+    for (i = 0; i < DNS_WORKERS; i++) {
+        err = pthread_create(&d->workers[i], NULL, worker_main, d);
+        if (err != 0) {
+            errno = err;
+            fatal("dns: cannot start a resolver thread");
+        }
+        d->nworkers++;
+    }
+}
+
+/* dns_stop - stop and join the background threads; waiting callers give
+ * up at once */
+void
+dns_stop(struct dns *d)
+{
+    int i;
+
+    if (d->nworkers == 0)
+        return;
+    xlock(&d->jlock);
+    d->stop = 1;
+    pthread_cond_broadcast(&d->jwork);
+    pthread_cond_broadcast(&d->jdone);
+    xunlock(&d->jlock);
+    for (i = 0; i < d->nworkers; i++)
+        pthread_join(d->workers[i], NULL);
+    d->nworkers = 0;
+    while (d->jobs != NULL)
+        job_unlink(d, d->jobs);
 }

@@ -130,12 +130,28 @@ int dns_decide(const struct dns_mxset *mx, const struct dns_nets *local,
  *   not NULL) is DNS_STALE, or DNS_STALE_FIRST on its first use since it
  *   expired; else DNS_FRESH.
  * dns_set_stale - cache.stale_ttl in ms; call before threads use d.
+ * dns_start - from now on, lookups not in the cache go to DNS_WORKERS
+ *   background threads, and dns_auto_mode() waits at most wait_ms for
+ *   one (the MTA's table client serves its requests in turn: an answer
+ *   that waits on a slow DNS server stalls all its mail); past that it
+ *   fails (MXS_TEMPFAIL, or a stale decision) while the thread goes on
+ *   and leaves its answer in the cache.  Without it (the admin tool, the
+ *   unit tests) lookups run in the caller's thread.
+ * dns_stop - join the threads (dns_free() does it too).
  */
 enum { DNS_FRESH, DNS_STALE, DNS_STALE_FIRST };
+
+/* Background resolution: threads, and lookups queued at most. */
+#define DNS_WORKERS   4
+#define DNS_QUEUE_MAX 1024
+/* How long the daemon's table and milter answers wait for DNS. */
+#define DNS_WAIT_MS 1000
 struct dns *dns_create(const char *const *local_addresses, size_t nlocal,
                        size_t max_entries, char *why, size_t whylen);
 void dns_free(struct dns *d);
 void dns_set_stale(struct dns *d, uint64_t stale_ms);
+void dns_start(struct dns *d, uint64_t wait_ms);
+void dns_stop(struct dns *d);
 int dns_auto_mode(struct dns *d, const char *domain, uint64_t now_ms,
                   enum route_mode *mode, char *evidence, size_t evlen,
                   int *stale, char *why, size_t whylen);

@@ -287,6 +287,38 @@ lookup_plan_clear(struct lookup_plan *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* all_nil - whether Redis holds none of the keys */
+static int
+all_nil(const struct rclient_value *vals, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (vals[i].type != RCLIENT_NIL)
+            return 0;
+    return 1;
+}
+
+/*
+ * empty_stale - while Redis came back empty (rclient_empty()), a domain
+ * it has no key for keeps its last known mode from the stale cache, if
+ * that was a mode: MXS_OK with res filled, else MXS_NOMATCH
+ */
+static int
+empty_stale(const struct cfg *cfg, struct cache *cache,
+            const struct lookup_plan *p, uint64_t now_ms,
+            struct lookup_result *res)
+{
+    struct lookup_result s;
+
+    if (cfg->cache_stale_ttl == 0 ||
+        stale(cfg, cache, p, now_ms, &s) != MXS_OK || !s.explicit_key)
+        return MXS_NOMATCH;
+    *res = s;
+    res->stale_first = !__atomic_exchange_n(&stale_mode, 1, __ATOMIC_RELAXED);
+    return MXS_OK;
+}
+
 /* lookup_fetch - carry out a plan at once: one MGET, then lookup_finish() */
 static int
 lookup_fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
@@ -301,6 +333,13 @@ lookup_fetch(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     fetched = stats_redis(
         rclient_mget(rc, (const char *const *)p->keys, n, vals, why, whylen),
         t0);
+    if (fetched == MXS_OK && rclient_empty(rc) && all_nil(vals, n) &&
+        empty_stale(cfg, cache, p, now_ms, res) == MXS_OK) {
+        mxs_why(why, whylen, "redis is empty, though it held keys before");
+        rclient_values_clear(vals, n);
+        lookup_plan_clear(p);
+        return MXS_OK;
+    }
     rcode =
         lookup_finish(cfg, cache, p, fetched, vals, now_ms, res, why, whylen);
     if (fetched == MXS_OK)
@@ -456,6 +495,87 @@ lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
     if (rcode != MXS_PENDING)
         return rcode;
     return lookup_fetch(cfg, cache, rc, &p, now_ms, res, why, whylen);
+}
+
+/*
+ * self_mx - whether a domain's best MX is this server, from the resolver's
+ * cache when it can answer; a DNS failure counts as "not here" (the MTA
+ * then meets the same DNS and defers by itself)
+ */
+static int
+self_mx(struct dns *dns, const char *domain, uint64_t now_ms, char *evidence,
+        size_t evlen)
+{
+    enum route_mode mode;
+    char why[256];
+    int stale;
+
+    if (dns == NULL)
+        return 0;
+    if (dns_auto_mode(dns, domain, now_ms, &mode, evidence, evlen, &stale, why,
+                      sizeof(why)) != MXS_OK) {
+        snprintf(evidence, evlen, "MX not known (%s): taken as elsewhere", why);
+        return 0;
+    }
+    return mode == ROUTE_LOCAL;
+}
+
+/*
+ * lookup_route - the decision for one recipient address
+ *
+ * MXS_OK: lr holds the decision (a failed lookup is decided too: TEMP,
+ * or routing.default with on_error "default"; lr->failed and why say
+ * so).  MXS_NOMATCH: no domain or an address literal: no opinion, nothing
+ * looked up.  MXS_INVALID: the domain is malformed (why).
+ */
+int
+lookup_route(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+             struct dns *dns, const struct addr *a, uint64_t now_ms,
+             struct lookup_route *lr, char *why, size_t whylen)
+{
+    struct route_in in;
+    int rcode;
+
+    memset(lr, 0, sizeof(*lr));
+    if (a->domain == NULL || a->literal) {
+        mxs_why(why, whylen, "%s",
+                a->literal ? "address literal" : "no domain");
+        return MXS_NOMATCH;
+    }
+    rcode = lookup_address(cfg, cache, rc, a, now_ms, lr->domain,
+                           sizeof(lr->domain), &lr->res, why, whylen);
+    if (rcode != MXS_OK && lr->domain[0] == '\0')
+        return MXS_INVALID;
+    if (rcode == MXS_OK)
+        rcode = lookup_auto(dns, lr->domain, now_ms, &lr->res, lr->evidence,
+                            sizeof(lr->evidence), why, whylen);
+    lr->failed = rcode != MXS_OK;
+    if (lr->failed || lr->res.source == LOOKUP_STALE)
+        snprintf(lr->note, sizeof(lr->note), "%s", why);
+    if (lr->failed) { /* what stands in is routing.default, if anything */
+        char key[LOOKUP_KEY_MAX + 1];
+        enum lookup_kind kind = lr->res.kind;
+
+        memcpy(key, lr->res.key, sizeof(key)); /* an invalid key's name */
+        memset(&lr->res, 0, sizeof(lr->res));
+        lr->res.source = LOOKUP_DEFAULT;
+        lr->res.kind = kind;
+        memcpy(lr->res.key, key, sizeof(key));
+    }
+    /* DNS already said where an auto domain's best MX is. */
+    if (!lr->failed && lr->res.source != LOOKUP_DNS &&
+        (lr->res.mode == ROUTE_REMOTE || lr->res.mode == ROUTE_BACKUP))
+        lr->self_mx = self_mx(dns, lr->domain, now_ms, lr->evidence,
+                              sizeof(lr->evidence));
+    memset(&in, 0, sizeof(in));
+    in.failed = lr->failed;
+    in.mode = lr->res.mode;
+    in.explicit_key = lr->res.explicit_key;
+    in.self_mx = lr->self_mx;
+    in.on_error_default = cfg->on_error == CFG_ON_ERROR_DEFAULT;
+    in.default_mode = (enum route_mode)cfg->default_mode;
+    route_decide(&in, &lr->out, why, whylen);
+    return MXS_OK;
 }
 
 /*

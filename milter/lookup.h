@@ -10,6 +10,10 @@
  * socketmap server alike.  lookup_auto() then turns a result whose mode
  * is auto into the mode the domain's MX records give (dns.h); call it
  * right after lookup_address() / lookup_domain() with the same domain.
+ * lookup_route() does both, checks whether a remote- or backup-mode
+ * domain's best MX is still this server, and calls route_decide(): the
+ * one path from an address to its decision, for the socket map server,
+ * the milter and mxswitch-ctl explain.
  *
  * Per-address keys (routing.address_prefix set): address_prefix +
  * lookup_address_key() (e.g. mxswitch:address:ceo@example.com) beats every
@@ -68,6 +72,21 @@ struct lookup_result {
     int dns_stale; /* LOOKUP_DNS from an expired answer: DNS_STALE[_FIRST] */
 };
 
+/*
+ * The whole decision for one address (lookup_route()): how the mode was
+ * found, what route_decide() made of it, and the DNS evidence.
+ */
+struct lookup_route {
+    struct lookup_result res;
+    struct route_out out;
+    int failed;                  /* the lookup failed (why says how) */
+    int self_mx;                 /* remote/backup with the best MX here */
+    char domain[DOMAIN_MAX + 1]; /* normalised */
+    char evidence[512];          /* auto or self-MX: the MX records seen */
+    char note[256]; /* what the lookup said: why it failed, or why a
+                       stale answer stood in */
+};
+
 /* One candidate key of lookup_probe() and the raw value Redis holds. */
 struct lookup_probe {
     char *key;                /* the Redis key (prefix + domain), owned */
@@ -118,6 +137,9 @@ int lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
 int lookup_auto(struct dns *dns, const char *domain, uint64_t now_ms,
                 struct lookup_result *res, char *evidence, size_t evlen,
                 char *why, size_t whylen);
+int lookup_route(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
+                 struct dns *dns, const struct addr *a, uint64_t now_ms,
+                 struct lookup_route *lr, char *why, size_t whylen);
 const char *lookup_source_name(enum lookup_source source);
 const char *lookup_key_prefix(const struct cfg *cfg, enum lookup_kind kind);
 int lookup_probe(const struct cfg *cfg, struct rclient *rc, const char *domain,

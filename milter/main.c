@@ -28,7 +28,6 @@
 #include "dns.h"
 #include "log.h"
 #include "mlfi.h"
-#include "mxcheck.h"
 #include "mxs.h"
 #include "rclient.h"
 #include "readahead.h"
@@ -69,11 +68,12 @@ on_key(const char *key, size_t len, void *arg)
     cache_invalidate(arg, key, len);
 }
 
-/* on_reset - changes may have been missed: forget everything */
+/* on_reset - changes may have been missed: ask Redis again, but keep
+ * the answers for stale use (a Redis that came back empty, rclient.h) */
 static void
 on_reset(void *arg)
 {
-    cache_flush(arg);
+    cache_expire(arg, mxs_now_ms());
 }
 
 /* drain - give sessions in progress time to finish before freeing */
@@ -219,6 +219,8 @@ load(const char *path)
         fprintf(stderr, "%s", errors);
         fprintf(stderr, "mxswitch: %s: configuration rejected\n", path);
         free(errors);
+    } else if (cfg->warnings != NULL) {
+        fprintf(stderr, "%s", cfg->warnings);
     }
     return cfg;
 }
@@ -352,6 +354,10 @@ reload(void)
         stats_reload(0);
         return;
     }
+    if (next->warnings != NULL)
+        for (line = strtok_r(next->warnings, "\n", &save); line != NULL;
+             line = strtok_r(NULL, "\n", &save))
+            log_warnx("reload: %s", line);
     cur = cfgref_hold();
     prefix = log_changes(cur->cfg, next);
     cfgref_release(cur);
@@ -650,7 +656,6 @@ main(int argc, char **argv)
     const char *sock;
     struct rclient *rc;
     struct cache *cache;
-    struct mxcheck *mx;
     struct dns *dns;
     struct smap *smap;
     struct cfg *cfg;
@@ -687,8 +692,8 @@ main(int argc, char **argv)
     if (cfg->default_mode == ROUTE_LOCAL)
         fprintf(stderr,
                 "mxswitch: %s: warning: routing.default = \"local\": domains "
-                "with no key get no remote routing, and never the local "
-                "tag; \"none\" is the safe default\n",
+                "with no key are left to the MTA's own routing, never "
+                "delivered here by mxswitch; \"none\" says that plainly\n",
                 path);
     if (test) {
         if (verbose) {
@@ -703,6 +708,8 @@ main(int argc, char **argv)
     }
 
     log_init("mxswitch", foreground, verbose);
+    if (!foreground && cfg->warnings != NULL)
+        log_warnx("%s", cfg->warnings); /* stderr is not the log */
     if (cfg->default_mode == ROUTE_LOCAL && !foreground)
         log_warnx("routing.default = \"local\": \"none\" is the safe default");
     if (smfi_setconn(cfg->milter_socket) != MI_SUCCESS)
@@ -743,8 +750,8 @@ main(int argc, char **argv)
     if (dns == NULL)
         fatalx("routing.local_addresses: %s", why);
     dns_set_stale(dns, (uint64_t)cfg->cache_stale_ttl * 1000);
-    mx = mxcheck_create(dns);
-    mlfi_setup(cache, rc, mx, dns);
+    dns_start(dns, DNS_WAIT_MS); /* answers never wait long on DNS */
+    mlfi_setup(cache, rc, dns);
     g_cache = cache;
     g_rc = rc;
     if (rclient_ping(rc, why, sizeof(why)) != 0)
@@ -760,8 +767,8 @@ main(int argc, char **argv)
              route_mode_name((enum route_mode)cfg->default_mode),
              cfg->on_error == CFG_ON_ERROR_TEMPFAIL ? "tempfail" : "default",
              cfg->cache_ttl, cfg->cache_stale_ttl,
-             cfg->dry_run ? ", DRY RUN: recipients are logged, never "
-                            "changed or refused"
+             cfg->dry_run ? ", DRY RUN: decisions are logged, the MTA "
+                            "routes and accepts as without mxswitch"
                           : "");
     smap_start(smap, cache, rc, dns);
     stats_writer_start();
@@ -787,7 +794,6 @@ main(int argc, char **argv)
     rclient_free(rc);
     cache_free(cache);
     mlfi_teardown();
-    mxcheck_free(mx);
     dns_free(dns);
     if (cfg->milter_pid_file[0] != '\0' && unlink(cfg->milter_pid_file) != 0)
         log_warn("cannot remove %s", cfg->milter_pid_file);

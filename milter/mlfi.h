@@ -14,11 +14,9 @@
 
 struct cache;
 struct rclient;
-struct mxcheck;
 struct dns;
 
-void mlfi_setup(struct cache *cache, struct rclient *rc, struct mxcheck *mx,
-                struct dns *dns);
+void mlfi_setup(struct cache *cache, struct rclient *rc, struct dns *dns);
 void mlfi_teardown(void);
 extern struct smfiDesc mlfi_desc;
 int mlfi_sessions(void);

@@ -87,6 +87,8 @@ struct rclient {
     rclient_key_cb on_key;
     rclient_reset_cb on_reset;
     void *arg;
+    int seen_keys; /* watcher thread: the database held keys once */
+    int empty;     /* atomic: it holds none now, though it did (restart) */
 };
 
 /* simple_command - run a command whose reply is only checked for errors */
@@ -1031,6 +1033,9 @@ handle_event(struct rclient *rc, const redisReply *r)
 
         if (chan->len >= plen &&
             memcmp(chan->str, rc->chan_prefix[i], plen) == 0) {
+            if (__atomic_exchange_n(&rc->empty, 0, __ATOMIC_RELAXED))
+                log_info("redis: a routing key changed: the database is "
+                         "no longer taken as empty");
             rc->on_key(chan->str + plen, chan->len - plen, rc->arg);
             return;
         }
@@ -1070,12 +1075,47 @@ listen_loop(struct rclient *rc, redisContext *ctx, char *why, size_t whylen)
     }
 }
 
+/*
+ * check_empty - whether the database came back empty: it held keys at an
+ * earlier (re)connection, and DBSIZE is 0 now.  A Redis restarted without
+ * its data must not turn every remote-mode domain into no key at all.
+ */
+static void
+check_empty(struct rclient *rc, redisContext *ctx)
+{
+    redisReply *r = redisCommand(ctx, "DBSIZE");
+    int empty;
+
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return;
+    }
+    empty = r->integer == 0 && rc->seen_keys;
+    rc->seen_keys |= r->integer > 0;
+    freeReplyObject(r);
+    if (empty && !__atomic_exchange_n(&rc->empty, 1, __ATOMIC_RELAXED))
+        log_warnx("redis: the database is empty, though it held keys before "
+                  "(restarted without its data?): domains keep their last "
+                  "known mode up to cache.stale_ttl past their ttl, until "
+                  "keys come back");
+    else if (!empty && __atomic_exchange_n(&rc->empty, 0, __ATOMIC_RELAXED))
+        log_info("redis: the database holds keys again");
+}
+
+/* rclient_empty - whether the database came back empty (check_empty) */
+int
+rclient_empty(struct rclient *rc)
+{
+    return __atomic_load_n(&rc->empty, __ATOMIC_RELAXED);
+}
+
 /* watch_main - the watcher thread: (re)subscribe and listen, forever */
 static void *
 watch_main(void *arg)
 {
     struct rclient *rc = arg;
-    int backoff = 0, was_up = 0, warned = 0;
+    int backoff = 0, was_up = 0, warned = 0, said = 0;
     char why[512], name[400];
 
     while (!stopping(rc)) {
@@ -1089,6 +1129,7 @@ watch_main(void *arg)
             for (i = 0; i < rc->nwatch; i++)
                 argv[i + 1] = rc->pattern[i];
             check_notify(ctx, &warned);
+            check_empty(rc, ctx);
             r = redisCommandArgv(ctx, (int)rc->nwatch + 1, argv, NULL);
             if (r == NULL || r->type == REDIS_REPLY_ERROR)
                 mxs_why(why, sizeof(why), "PSUBSCRIBE: %s",
@@ -1114,8 +1155,13 @@ watch_main(void *arg)
             log_warnx("redis: change watcher lost %s: %s; reconnecting "
                       "(cached routes are kept for cache.ttl)",
                       name, why);
+        else if (!said)
+            log_warnx("redis: change watcher: %s; retrying (until it "
+                      "subscribes, a change takes effect within cache.ttl)",
+                      why);
         else
             log_debug("redis: change watcher: %s", why);
+        said = !was_up;
         was_up = 0;
         backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
         if (backoff > BACKOFF_MAX_MS)

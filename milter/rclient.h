@@ -121,6 +121,7 @@ int rclient_mget(struct rclient *rc, const char *const *keys, size_t n,
 void rclient_mget_many(struct rclient *rc, struct rclient_mget *m, size_t n);
 void rclient_values_clear(struct rclient_value *v, size_t n);
 int rclient_down(struct rclient *rc);
+int rclient_empty(struct rclient *rc);
 int rclient_ping(struct rclient *rc, char *why, size_t whylen);
 const char *rclient_endpoint(const struct rclient *rc);
 void rclient_watch_start(struct rclient *rc, const char *const *prefixes,

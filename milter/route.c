@@ -1,10 +1,10 @@
 /*
  * route.c - modes and the per-recipient decision; see route.h
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "domain.h"
 #include "mxs.h"
 #include "route.h"
 
@@ -45,114 +45,164 @@ route_mode_name(enum route_mode mode)
     return (unsigned)mode < ROUTE_NMODES ? mode_names[mode] : "?";
 }
 
+/* route_action_name - the word for an action, as logs and explain show it */
+const char *
+route_action_name(enum route_action action)
+{
+    static const char *const names[ROUTE_NACTIONS] = {"none", "local", "remote",
+                                                      "hold", "temp"};
+
+    return (unsigned)action < ROUTE_NACTIONS ? names[action] : "?";
+}
+
 /*
- * route_mailer_is_smtp - whether an MTA mailer delivers by SMTP
+ * route_decide - what the MTA does with one recipient, and what an
+ * untrusted client gets at RCPT
  *
- * Postfix: smtp, relay; Sendmail: smtp, esmtp, smtp8, dsmtp, relay.
+ * A failed lookup is TEMP (the MTA defers: nothing is lost), unless
+ * routing.on_error is "default": then routing.default stands in (auto as
+ * none).  Only an explicit local key (or DNS) earns local delivery: a
+ * local default must never pull foreign domains into the mailboxes here.
+ * Remote and backup while the best MX is still this server are held: the
+ * MTA would loop back to itself and bounce at once, while DNS will catch
+ * up with the panel's flip.  Backup routes like remote (the MTA skips MX
+ * hosts at or below its own preference), but accepts from anyone what the
+ * better MX accepts; remote refuses untrusted clients, as a domain whose
+ * mail exchanger is elsewhere does.  A default standing in for a failed
+ * lookup routes, but refuses no one for good: untrusted clients wait.
  */
-int
-route_mailer_is_smtp(const char *mailer)
+void
+route_decide(const struct route_in *in, struct route_out *out, char *why,
+             size_t whylen)
 {
-    static const char *const smtp[] = {"smtp", "esmtp", "smtp8", "dsmtp",
-                                       "relay"};
-    size_t i;
+    enum route_mode mode = in->mode;
+    int explicit_key = in->explicit_key;
 
-    for (i = 0; mailer != NULL && i < sizeof(smtp) / sizeof(smtp[0]); i++)
-        if (strcasecmp(mailer, smtp[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* smtp_to_domain - whether the MTA already sends it to the domain's MX */
-static int
-smtp_to_domain(const struct route_in *in)
-{
-    return in->mailer != NULL &&
-           (strcasecmp(in->mailer, "smtp") == 0 ||
-            strcasecmp(in->mailer, "esmtp") == 0) &&
-           domain_equal(in->domain, in->host);
-}
-
-/*
- * why_of - an explanation of up to four pieces (NULL: left out), made
- * without printf: with the MTA's macros, vsnprintf here was 800
- * instructions per recipient (callgrind)
- */
-static void
-why_of(char *why, size_t whylen, const char *a, const char *b, const char *c,
-       const char *d)
-{
-    const char *piece[4] = {a, b, c, d};
-    struct mxs_text t;
-    size_t i;
-
-    if (why == NULL || whylen == 0)
+    out->rcpt = ROUTE_RCPT_ACCEPT;
+    out->action = ROUTE_ACT_NONE;
+    if (in->failed) {
+        if (!in->on_error_default) {
+            out->mode = ROUTE_NONE;
+            out->action = ROUTE_ACT_TEMP;
+            out->rcpt = ROUTE_RCPT_TEMP;
+            mxs_why(why, whylen, "lookup failed: try again later");
+            return;
+        }
+        mode = in->default_mode == ROUTE_AUTO ? ROUTE_NONE : in->default_mode;
+        explicit_key = 0;
+    }
+    out->mode = mode;
+    switch (mode) {
+    case ROUTE_LOCAL:
+        if (!explicit_key) {
+            mxs_why(why, whylen,
+                    "a local default never overrides the MTA's "
+                    "routing");
+            return;
+        }
+        out->action = ROUTE_ACT_LOCAL;
+        mxs_why(why, whylen, "to the mailbox on this server");
         return;
-    mxs_text_init(&t, why, whylen);
-    for (i = 0; i < 4; i++)
-        if (piece[i] != NULL)
-            mxs_text_put(&t, piece[i]);
-}
-
-/*
- * route_decide - the form a recipient must take for its mode
- *
- * Returns the tag the recipient must carry (ADDR_TAG_NONE: plain).  The
- * caller rewrites only when that differs from in->tag.  The MTA's macros
- * describe the address as it arrived, so they are ignored for an address
- * that arrived tagged.  Only an explicit local key earns the local tag: a
- * local default must never pull foreign domains into local delivery.
- * Backup routes like remote: the MTA, finding itself among the MX hosts,
- * sends only to the better ones and keeps the mail queued while they
- * refuse.  Auto must have been resolved (dns.h); left over, it is no
- * opinion.
- */
-enum addr_tag
-route_decide(const struct route_in *in, char *why, size_t whylen)
-{
-    const char *mailer = in->tag == ADDR_TAG_NONE ? in->mailer : NULL;
-
-    switch (in->mode) {
     case ROUTE_REMOTE:
     case ROUTE_BACKUP:
-        if (in->tag == ADDR_TAG_NONE && smtp_to_domain(in)) {
-            why_of(why, whylen, "MTA already sends it by ", in->mailer, " to ",
-                   in->host);
-            return ADDR_TAG_NONE;
+        if (in->self_mx) {
+            out->action = ROUTE_ACT_HOLD;
+            out->rcpt = ROUTE_RCPT_HOLD;
+            mxs_why(why, whylen,
+                    "the best MX is still this server: held "
+                    "until DNS names the new exchanger");
+            return;
         }
-        if (in->tag != ADDR_TAG_NONE)
-            why_of(why, whylen, "arrived with the ", addr_tag_name(in->tag),
-                   " tag", NULL);
-        else if (mailer == NULL)
-            mxs_why(why, whylen, "MTA sent no routing macros");
-        else
-            why_of(why, whylen, "MTA would deliver it by ", mailer, " to ",
-                   in->host ? in->host : "?");
-        return ADDR_TAG_REMOTE;
-    case ROUTE_LOCAL:
-        if (mailer == NULL) {
-            if (in->tag == ADDR_TAG_LOCAL) {
-                mxs_why(why, whylen, "already local-tagged");
-                return ADDR_TAG_LOCAL;
-            }
-            mxs_why(why, whylen, "left to the MTA's local routing");
-            return ADDR_TAG_NONE;
-        }
-        if (in->explicit_key && route_mailer_is_smtp(mailer)) {
-            why_of(why, whylen, "MTA would send it by ", mailer, NULL, NULL);
-            return ADDR_TAG_LOCAL;
-        }
-        if (route_mailer_is_smtp(mailer))
-            why_of(why, whylen, "a local default never overrides ", mailer,
-                   NULL, NULL);
-        else
-            why_of(why, whylen, "MTA delivers it by ", mailer, NULL, NULL);
-        return ADDR_TAG_NONE;
-    case ROUTE_AUTO:
-        mxs_why(why, whylen, "auto mode not resolved from DNS: no opinion");
-        return ADDR_TAG_NONE;
+        out->action = ROUTE_ACT_REMOTE;
+        out->rcpt =
+            mode == ROUTE_REMOTE ? ROUTE_RCPT_REFUSE : ROUTE_RCPT_VERIFY;
+        if (in->failed) /* never refuse for good on a guess: wait */
+            out->rcpt = ROUTE_RCPT_TEMP;
+        mxs_why(why, whylen, "%s",
+                mode == ROUTE_REMOTE ? "to the domain's MX hosts"
+                                     : "to the MX hosts better than this one");
+        return;
     default:
         mxs_why(why, whylen, "no opinion");
-        return ADDR_TAG_NONE;
+        return;
     }
+}
+
+static const char *const map_names[ROUTE_NMAPS] = {"transport", "valias",
+                                                   "rcpt", "mode"};
+
+/* route_map_of - the map a request names, or ROUTE_NMAPS */
+enum route_map
+route_map_of(const char *name)
+{
+    int m;
+
+    for (m = 0; m < ROUTE_NMAPS; m++)
+        if (strcmp(name, map_names[m]) == 0)
+            break;
+    return (enum route_map)m;
+}
+
+/* route_map_name - the name the MTA asks a map by */
+const char *
+route_map_name(enum route_map m)
+{
+    return (unsigned)m < ROUTE_NMAPS ? map_names[m] : "?";
+}
+
+/*
+ * route_reply - what map m answers for a decision: *status "OK" with
+ * text, or "NOTFOUND" with text ""
+ *
+ * domain is the normalised domain, key the address as the MTA asked;
+ * local and remote are the instance's transports (local "" = unknown).
+ * A TEMP action is the caller's to answer.
+ */
+void
+route_reply(enum route_map m, const struct route_out *o, const char *domain,
+            const char *key, const char *local, const char *remote,
+            const char **status, char *text, size_t textlen)
+{
+    *status = "OK";
+    text[0] = '\0';
+    switch (m) {
+    case ROUTE_MAP_TRANSPORT:
+        if (o->action == ROUTE_ACT_REMOTE)
+            snprintf(text, textlen, "%s", remote);
+        else if (o->action == ROUTE_ACT_LOCAL && local[0] != '\0')
+            snprintf(text, textlen, "%s", local);
+        else if (o->action == ROUTE_ACT_HOLD)
+            snprintf(text, textlen,
+                     "retry:4.4.6 the best MX of %s is this server", domain);
+        break;
+    case ROUTE_MAP_VALIAS:
+        if (o->action == ROUTE_ACT_REMOTE || o->action == ROUTE_ACT_HOLD)
+            snprintf(text, textlen, "%s", key);
+        break;
+    case ROUTE_MAP_RCPT:
+        if (o->rcpt == ROUTE_RCPT_REFUSE)
+            snprintf(text, textlen,
+                     "550 5.7.1 mail for %s is not accepted here: its mail "
+                     "exchanger is elsewhere",
+                     domain);
+        else if (o->rcpt == ROUTE_RCPT_VERIFY)
+            snprintf(text, textlen, "reject_unverified_recipient");
+        else if (o->rcpt == ROUTE_RCPT_TEMP)
+            snprintf(text, textlen,
+                     "451 4.3.0 mail routing temporarily "
+                     "unavailable, try again later");
+        else if (o->rcpt == ROUTE_RCPT_HOLD)
+            snprintf(text, textlen,
+                     "450 4.4.6 the best MX of %s is this server: try again "
+                     "later",
+                     domain);
+        break;
+    default:
+        if (o->action == ROUTE_ACT_LOCAL || o->action == ROUTE_ACT_REMOTE ||
+            o->action == ROUTE_ACT_HOLD)
+            snprintf(text, textlen, "%s", route_action_name(o->action));
+        break;
+    }
+    if (text[0] == '\0')
+        *status = "NOTFOUND";
 }

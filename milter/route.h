@@ -7,17 +7,18 @@
  * local: the mailbox here; remote: the domain's MX hosts; backup: this
  * server is a lower-preference MX, so the better MX hosts, and the mail
  * stays queued here while they refuse; auto: one of those, from the
- * domain's MX records, see dns.h).  route_decide()
- * turns a mode plus what the MTA told the milter about its own routing
- * ({rcpt_mailer}, {rcpt_host}) into the form the recipient must have:
- * plain, remote-tagged or local-tagged.
+ * domain's MX records, see dns.h).
+ *
+ * route_decide() is the one decision for one recipient, used by the
+ * socket map server (what the MTA does at delivery), the milter (what the
+ * client gets at RCPT) and mxswitch-ctl explain: they only format its
+ * answer.  It takes what the lookup found and gives an action and the
+ * RCPT verdict for a client the MTA does not trust.
  */
 #ifndef ROUTE_H
 #define ROUTE_H
 
 #include <stddef.h>
-
-#include "addr.h"
 
 /* Values are stored in caches and config: append, never reorder. */
 enum route_mode {
@@ -30,18 +31,62 @@ enum route_mode {
 
 #define ROUTE_NMODES 5
 
-struct route_in {
-    enum route_mode mode;
-    int explicit_key;   /* mode came from a Redis key, not the default */
-    enum addr_tag tag;  /* mxswitch tag the recipient arrived with */
-    const char *domain; /* normalised recipient domain */
-    const char *mailer; /* {rcpt_mailer}, NULL when the MTA did not say */
-    const char *host;   /* {rcpt_host}, NULL when the MTA did not say */
+/* What the MTA does with the recipient when it delivers. */
+enum route_action {
+    ROUTE_ACT_NONE = 0, /* no opinion: the MTA's own routing */
+    ROUTE_ACT_LOCAL,    /* the mailbox on this server */
+    ROUTE_ACT_REMOTE,   /* the domain's MX hosts */
+    ROUTE_ACT_HOLD,     /* remote or backup, best MX here: keep it queued */
+    ROUTE_ACT_TEMP      /* the lookup failed: try again later */
 };
+
+#define ROUTE_NACTIONS 5
+
+/* What a client the MTA does not trust gets at RCPT (trusted clients,
+ * by the MTA's own rules, get ROUTE_RCPT_ACCEPT for remote and backup). */
+enum route_rcpt {
+    ROUTE_RCPT_ACCEPT = 0, /* accept: no objection */
+    ROUTE_RCPT_REFUSE,     /* 550 5.7.1: the domain's mail goes elsewhere */
+    ROUTE_RCPT_VERIFY,     /* backup: only what the better MX accepts */
+    ROUTE_RCPT_HOLD,       /* 450 4.4.6, to every client */
+    ROUTE_RCPT_TEMP        /* 451 4.3.0, to every client */
+};
+
+struct route_in {
+    int failed;           /* the lookup failed: mode is meaningless */
+    enum route_mode mode; /* auto already settled by DNS */
+    int explicit_key;     /* a key or DNS gave mode, not routing.default */
+    int self_mx;          /* the domain's best MX is this server */
+    int on_error_default; /* routing.on_error = "default" */
+    enum route_mode default_mode; /* routing.default */
+};
+
+struct route_out {
+    enum route_action action;
+    enum route_rcpt rcpt;
+    enum route_mode mode; /* the mode the action rests on */
+};
+
+/* The socket maps the MTA asks at delivery and RCPT (docs/design.md). */
+enum route_map {
+    ROUTE_MAP_TRANSPORT = 0, /* Postfix transport_maps */
+    ROUTE_MAP_VALIAS,        /* Postfix virtual_alias_maps */
+    ROUTE_MAP_RCPT,          /* Postfix check_recipient_access, untrusted */
+    ROUTE_MAP_MODE           /* Sendmail ruleset 0 */
+};
+
+#define ROUTE_NMAPS 4
 
 int route_mode_parse(const char *val, size_t len, enum route_mode *mode);
 const char *route_mode_name(enum route_mode mode);
-enum addr_tag route_decide(const struct route_in *in, char *why, size_t whylen);
-int route_mailer_is_smtp(const char *mailer);
+const char *route_action_name(enum route_action action);
+void route_decide(const struct route_in *in, struct route_out *out, char *why,
+                  size_t whylen);
+enum route_map route_map_of(const char *name);
+const char *route_map_name(enum route_map m);
+void route_reply(enum route_map m, const struct route_out *o,
+                 const char *domain, const char *key, const char *local,
+                 const char *remote, const char **status, char *text,
+                 size_t textlen);
 
 #endif

@@ -25,13 +25,15 @@
 #include "lookup.h"
 #include "mxs.h"
 #include "smap.h"
+#include "stats.h"
 
-#define POLL_MS      200   /* how soon a thread notices smap_stop() */
-#define IDLE_MS      60000 /* close a client silent this long (Postfix: 10 s) */
-#define SEND_TIMEOUT 10    /* seconds a reply may wait for the client */
-#define READ_CHUNK   4096
-#define REPLY_MAX    (SMAP_MAX_REQUEST + 64)
-#define WHYLEN       512
+#define POLL_MS          200 /* how soon a thread notices smap_stop() */
+#define IDLE_MS          60000 /* close a client silent this long (Postfix: 10 s) */
+#define SEND_TIMEOUT     10 /* seconds a reply may wait for the client */
+#define READ_CHUNK       4096
+#define REPLY_MAX        (SMAP_MAX_REQUEST + 64)
+#define WHYLEN           512
+#define SMAP_LEGACY_NAME "mxswitch" /* socketmap.name's old default */
 
 struct smap_reader {
     char *buf;  /* bytes fed and not yet consumed start at buf + pos */
@@ -65,14 +67,22 @@ struct smap {
     int running;
     int stop; /* atomic */
 
+    /* The instance's transports (transports()), under xlock. */
+    pthread_mutex_t xlock;
+    uint64_t xchecked; /* when the file was last looked at */
+    char xpath[4096];
+    struct timespec xmtime;
+    off_t xsize;
+    struct cfg_transports x;
+
+    int legacy_said; /* atomic: the legacy map name was warned about */
+
     /* Listener thread only. */
     struct client *clients;
     int nclients;
     int full; /* refusing connections, and said so */
     unsigned long refused;
 };
-
-enum verdict { V_FOUND, V_NOTFOUND, V_TEMP };
 
 /* smap_reader_create - a reader for payloads of at most max bytes */
 struct smap_reader *
@@ -129,7 +139,7 @@ broken(struct smap_reader *r, const char *text)
  *
  * MXS_OK: req is filled; its strings are borrowed until the next call or
  * smap_reader_free().  A payload without a space, or with a NUL byte, gives
- * key NULL (smap_request_check() says "malformed request").  MXS_NOMATCH:
+ * key NULL: a malformed request.  MXS_NOMATCH:
  * more bytes are needed.  MXS_INVALID: the netstring framing is broken
  * (smap_reader_error() says how); the connection cannot go on.
  */
@@ -179,27 +189,6 @@ smap_reader_error(const struct smap_reader *r)
 }
 
 /*
- * smap_request_check - a well-formed request for the map named name
- *
- * MXS_OK, or MXS_INVALID with why "malformed request" or "unknown map
- * name": the text of the PERM reply.
- */
-int
-smap_request_check(const struct smap_request *req, const char *name, char *why,
-                   size_t whylen)
-{
-    if (req->key == NULL) {
-        mxs_why(why, whylen, "malformed request");
-        return MXS_INVALID;
-    }
-    if (strcmp(req->name, name) != 0) {
-        mxs_why(why, whylen, "unknown map name");
-        return MXS_INVALID;
-    }
-    return MXS_OK;
-}
-
-/*
  * smap_reply - frame "<status> <text>" as a netstring into out
  *
  * Returns the bytes written (out is also NUL-terminated), or 0 when out
@@ -234,107 +223,168 @@ nap(void)
 }
 
 /*
- * decide - the verdict for one key; logs one line
- *
- * Only a full address whose mode is remote or backup by an explicit key
- * (its address key, else its domain's) or by DNS (auto) is found.  reason
- * gets the TEMP text.  In dry run the verdict is logged and NOTFOUND
- * answered: Postfix then checks recipients as it would without mxswitch.
+ * transports - the instance's transports, read again when the file the
+ * setup script writes beside the config changed (checked at most once a
+ * second)
  */
-static enum verdict
-decide(struct smap *s, const struct cfg *cfg, const char *key, char *reason,
-       size_t reasonlen)
+static void
+transports(struct smap *s, const struct cfg *cfg, uint64_t now,
+           struct cfg_transports *out)
 {
-    struct addr_tags t = cfg_tags(cfg);
-    char why[WHYLEN], shown[ADDR_MAX + 64], norm[DOMAIN_MAX + 1];
-    char evidence[WHYLEN];
-    struct lookup_result res;
-    uint64_t now = mxs_now_ms();
+    char path[4096], why[WHYLEN];
+    struct stat st;
+    int rc;
+
+    xlock(&s->xlock);
+    if (now - s->xchecked >= 1000 || s->xchecked == 0) {
+        s->xchecked = now;
+        cfg_transports_path(cfg, path, sizeof(path));
+        if (stat(path, &st) != 0)
+            memset(&st, 0, sizeof(st));
+        if (strcmp(path, s->xpath) != 0 ||
+            st.st_mtim.tv_sec != s->xmtime.tv_sec ||
+            st.st_mtim.tv_nsec != s->xmtime.tv_nsec || st.st_size != s->xsize) {
+            struct cfg_transports t;
+
+            snprintf(s->xpath, sizeof(s->xpath), "%s", path);
+            s->xmtime = st.st_mtim;
+            s->xsize = st.st_size;
+            rc = cfg_transports_load(path, &t, why, sizeof(why));
+            if (rc == MXS_INVALID) {
+                log_warnx("socketmap: %s; keeping the transports local \"%s\", "
+                          "remote \"%s\"",
+                          why, s->x.local, s->x.remote);
+            } else {
+                s->x = t;
+                log_info("socketmap: transports from %s%s: local \"%s\", "
+                         "remote \"%s\"%s",
+                         path, rc == MXS_NOMATCH ? " (no such file)" : "",
+                         t.local, t.remote,
+                         t.local[0] == '\0'
+                             ? ": local mode answers NOTFOUND (run the "
+                               "setup script)"
+                             : "");
+            }
+        }
+    }
+    *out = s->x;
+    xunlock(&s->xlock);
+}
+
+/*
+ * decide - the reply to one request for map m; logs one line
+ *
+ * Keys that cannot be an address (Postfix asks for "*" and for bare
+ * domains too) are NOTFOUND at once.  In dry run the answer is logged
+ * and NOTFOUND given: the MTA then routes as it would without mxswitch.
+ */
+static size_t
+decide(struct smap *s, const struct cfg *cfg, enum route_map m, const char *key,
+       char *out, size_t outlen)
+{
+    struct addr_tags tags = cfg_tags(cfg);
+    char why[WHYLEN], shown[ADDR_MAX + 64], text[ADDR_MAX + 256];
+    struct cfg_transports t;
+    struct lookup_route lr;
+    const char *status;
     size_t len = strlen(key);
     struct addr a;
     char *arg;
     int rcode;
 
+    if (memchr(key, '@', len) == NULL)
+        return smap_reply(out, outlen, "NOTFOUND", "");
     mxs_escape(shown, sizeof(shown), key, len);
     arg = xmalloc(len + 3);
     snprintf(arg, len + 3, "<%s>", key);
-    rcode = addr_parse(arg, &t, &a, why, sizeof(why));
+    rcode = addr_parse(arg, &tags, &a, why, sizeof(why));
     free(arg);
     if (rcode != MXS_OK) {
-        log_debug("socketmap: %s -> NOTFOUND (not an address: %s)", shown, why);
-        return V_NOTFOUND;
+        log_debug("socketmap: %s %s -> NOTFOUND (not an address: %s)",
+                  route_map_name(m), shown, why);
+        return smap_reply(out, outlen, "NOTFOUND", "");
     }
-    if (a.domain == NULL || a.literal || a.tag != ADDR_TAG_NONE) {
-        log_debug("socketmap: %s -> NOTFOUND (%s)", shown,
-                  a.domain == NULL ? "no domain"
-                  : a.literal      ? "address literal"
-                                   : "carries an mxswitch tag");
+    if (m == ROUTE_MAP_VALIAS && a.tag != ADDR_TAG_NONE) {
+        /* Queued under the design that tagged recipients: its plain form. */
+        char *plain = addr_plain(&a, &tags);
+
         addr_clear(&a);
-        return V_NOTFOUND;
+        log_info("socketmap: valias %s -> OK %s (the tag of an earlier "
+                 "mxswitch)",
+                 shown, plain);
+        len = smap_reply(out, outlen, "OK", plain);
+        free(plain);
+        return len;
     }
-    rcode = lookup_address(cfg, s->cache, s->rc, &a, now, norm, sizeof(norm),
-                           &res, why, sizeof(why));
+    rcode = lookup_route(cfg, s->cache, s->rc, s->dns, &a, mxs_now_ms(), &lr,
+                         why, sizeof(why));
     addr_clear(&a);
-    if (rcode == MXS_OK)
-        rcode = lookup_auto(s->dns, norm, now, &res, evidence, sizeof(evidence),
-                            why, sizeof(why));
-    if (rcode != MXS_OK && norm[0] == '\0') {
-        log_debug("socketmap: %s -> NOTFOUND (bad domain: %s)", shown, why);
-        return V_NOTFOUND;
+    if (rcode != MXS_OK) {
+        log_debug("socketmap: %s %s -> NOTFOUND (%s)", route_map_name(m), shown,
+                  why);
+        return smap_reply(out, outlen, "NOTFOUND", "");
     }
-    if (rcode != MXS_OK && cfg->on_error == CFG_ON_ERROR_TEMPFAIL) {
-        log_warnx("socketmap: %s domain=%s: lookup failed (%s): %s", shown,
-                  norm, why,
-                  cfg->dry_run ? "dry_run would=TEMP, answered NOTFOUND"
-                               : "answered TEMP");
-        mxs_escape(reason, reasonlen, why, strlen(why));
-        return cfg->dry_run ? V_NOTFOUND : V_TEMP;
-    }
-    if (rcode == MXS_OK && res.dns_stale == DNS_STALE_FIRST)
+    if (lr.res.dns_stale == DNS_STALE_FIRST)
         log_warnx("socketmap: DNS cannot answer for %s: using its auto "
                   "decision up to cache.stale_ttl past its TTL (%s)",
-                  norm, evidence);
-    if (rcode == MXS_OK && res.source == LOOKUP_STALE) {
-        if (res.stale_first)
-            log_warnx("socketmap: redis cannot answer (%s): using cached "
-                      "answers up to cache.stale_ttl past their ttl until it "
-                      "is back",
-                      why);
-        log_debug("socketmap: %s domain=%s: stale answer (%s)", shown, norm,
-                  why);
-    }
-    if (rcode != MXS_OK) {
-        /* routing.default is never an explicit key: not found. */
-        log_warnx("socketmap: %s domain=%s: lookup failed (%s): using "
-                  "routing.default, answered NOTFOUND",
-                  shown, norm, why);
-        return V_NOTFOUND;
-    }
-    if ((res.mode == ROUTE_REMOTE || res.mode == ROUTE_BACKUP) &&
-        res.explicit_key) {
-        /* In dry run the verdict is worth an info line: it is the news. */
-        void (*say)(const char *, ...) __attribute__((format(printf, 1, 2))) =
-            cfg->dry_run ? log_info : log_debug;
-
-        say("socketmap: %s -> %s (%sdomain %s mode %s from %s key "
-            "\"%s%s\"%s%s)",
-            shown, cfg->dry_run ? "NOTFOUND" : "OK",
-            cfg->dry_run ? "dry_run would=OK: " : "", norm,
-            route_mode_name(res.mode), lookup_source_name(res.source),
-            lookup_key_prefix(cfg, res.kind), res.key,
-            res.source == LOOKUP_DNS ? ": " : "",
-            res.source == LOOKUP_DNS ? evidence : "");
+                  lr.domain, lr.evidence);
+    if (!lr.failed && lr.res.source == LOOKUP_STALE && lr.res.stale_first)
+        log_warnx("socketmap: redis cannot answer (%s): using cached answers "
+                  "up to cache.stale_ttl past their ttl until it is back",
+                  lr.note);
+    if (lr.out.action == ROUTE_ACT_TEMP) {
+        log_warnx("socketmap: %s %s domain=%s: lookup failed (%s): %s",
+                  route_map_name(m), shown, lr.domain, lr.note,
+                  cfg->dry_run ? "dry_run would=TEMP, answered NOTFOUND"
+                               : "answered TEMP");
         if (cfg->dry_run)
-            return V_NOTFOUND;
-        return V_FOUND;
+            return smap_reply(out, outlen, "NOTFOUND", "");
+        mxs_escape(text, sizeof(text), lr.note, strlen(lr.note));
+        return smap_reply(out, outlen, "TEMP", text);
     }
-    log_debug("socketmap: %s -> NOTFOUND (domain %s mode %s from %s%s%s%s%s)",
-              shown, norm, route_mode_name(res.mode),
-              lookup_source_name(res.source),
-              res.explicit_key ? " key \"" : ", no key",
-              lookup_key_prefix(cfg, res.kind), res.explicit_key ? res.key : "",
-              res.explicit_key ? "\"" : "");
-    return V_NOTFOUND;
+    if (lr.failed)
+        log_warnx("socketmap: %s %s domain=%s: lookup failed (%s): using "
+                  "routing.default %s",
+                  route_map_name(m), shown, lr.domain, lr.note,
+                  route_mode_name(lr.out.mode));
+    transports(s, cfg, mxs_now_ms(), &t);
+    route_reply(m, &lr.out, lr.domain, key, t.local, t.remote, &status, text,
+                sizeof(text));
+    if (strcmp(status, "NOTFOUND") == 0 && lr.out.action == ROUTE_ACT_NONE) {
+        log_debug("socketmap: %s %s -> NOTFOUND (domain %s mode %s from %s "
+                  "key \"%s%s\": %s)",
+                  route_map_name(m), shown, lr.domain,
+                  route_mode_name(lr.out.mode),
+                  lookup_source_name(lr.res.source),
+                  lookup_key_prefix(cfg, lr.res.kind), lr.res.key, why);
+        return smap_reply(out, outlen, "NOTFOUND", "");
+    }
+    log_info("socketmap: %s %s -> %s%s%s%s (domain %s mode %s action %s from "
+             "%s key \"%s%s\": %s%s%s)",
+             route_map_name(m), shown, cfg->dry_run ? "dry_run would=" : "",
+             status, text[0] ? " " : "", text, lr.domain,
+             route_mode_name(lr.out.mode), route_action_name(lr.out.action),
+             lookup_source_name(lr.res.source),
+             lookup_key_prefix(cfg, lr.res.kind), lr.res.key, why,
+             lr.evidence[0] ? "; " : "", lr.evidence);
+    if (cfg->dry_run)
+        status = "NOTFOUND", text[0] = '\0';
+    return smap_reply(out, outlen, status, text);
+}
+
+/* status_of - the status word of a framed reply, in a static string */
+static const char *
+status_of(const char *reply, size_t len)
+{
+    static const char *const words[] = {"OK", "NOTFOUND", "TEMP", "PERM"};
+    const char *p = memchr(reply, ':', len);
+    size_t i;
+
+    for (i = 0; p != NULL && i < sizeof(words) / sizeof(words[0]); i++)
+        if (strncmp(p + 1, words[i], strlen(words[i])) == 0 &&
+            p[1 + strlen(words[i])] == ' ')
+            return words[i];
+    return "";
 }
 
 /*
@@ -349,25 +399,29 @@ answer(struct client *c, const struct smap_request *req, char *out,
 {
     struct cfgref *ref = cfgref_hold();
     char why[WHYLEN], shown[128];
+    enum route_map m = route_map_of(req->name);
     size_t n;
 
-    if (smap_request_check(req, ref->cfg->smap_name, why, sizeof(why)) !=
-        MXS_OK) {
+    if (m == ROUTE_NMAPS && strcmp(req->name, SMAP_LEGACY_NAME) == 0) {
+        /* An earlier version's virtual_alias_maps entry, until the setup
+         * script runs again: it meant what valias means. */
+        if (!__atomic_exchange_n(&c->s->legacy_said, 1, __ATOMIC_RELAXED))
+            log_warnx("socketmap: client %s asks map \"%s\" of an earlier "
+                      "mxswitch: answered as valias; run the setup script "
+                      "again",
+                      c->peer, SMAP_LEGACY_NAME);
+        m = ROUTE_MAP_VALIAS;
+    }
+    if (req->key == NULL || m == ROUTE_NMAPS) {
+        mxs_why(why, sizeof(why), "%s",
+                req->key == NULL ? "malformed request" : "unknown map name");
         mxs_escape(shown, sizeof(shown), req->name, strlen(req->name));
         log_warnx("socketmap: client %s: %s (map \"%s\"): answered PERM",
                   c->peer, why, shown);
         n = smap_reply(out, outlen, "PERM", why);
     } else {
-        switch (decide(c->s, ref->cfg, req->key, why, sizeof(why))) {
-        case V_FOUND:
-            n = smap_reply(out, outlen, "OK", req->key);
-            break;
-        case V_TEMP:
-            n = smap_reply(out, outlen, "TEMP", why);
-            break;
-        default:
-            n = smap_reply(out, outlen, "NOTFOUND", "");
-        }
+        n = decide(c->s, ref->cfg, m, req->key, out, outlen);
+        stats_map((int)m, status_of(out, n));
     }
     cfgref_release(ref);
     return n;
@@ -703,6 +757,8 @@ smap_open(const struct cfg *cfg)
     s = xcalloc(1, sizeof(*s));
     s->cfg = cfg;
     s->fd = fd;
+    pthread_mutex_init(&s->xlock, NULL);
+    snprintf(s->x.remote, sizeof(s->x.remote), "%s", "smtp:");
     if (path != NULL)
         s->unix_path = xstrdup(path);
     return s;
@@ -726,8 +782,14 @@ smap_start(struct smap *s, struct cache *cache, struct rclient *rc,
         fatal("socketmap: cannot start the listener thread");
     }
     s->running = 1;
-    log_info("socketmap: map \"%s\" on %s, at most %d clients",
-             s->cfg->smap_name, s->cfg->smap_socket, s->cfg->smap_max_clients);
+    log_info("socketmap: maps transport, valias, rcpt and mode on %s, at "
+             "most %d clients",
+             s->cfg->smap_socket, s->cfg->smap_max_clients);
+    {
+        struct cfg_transports t;
+
+        transports(s, s->cfg, mxs_now_ms(), &t); /* says where they are */
+    }
 }
 
 /* smap_stop - stop and join every thread, close, free; NULL is a no-op */
@@ -744,5 +806,6 @@ smap_stop(struct smap *s)
     if (s->unix_path != NULL && unlink(s->unix_path) != 0)
         log_warn("socketmap: cannot remove %s", s->unix_path);
     free(s->unix_path);
+    pthread_mutex_destroy(&s->xlock);
     free(s);
 }

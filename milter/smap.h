@@ -1,14 +1,19 @@
 /*
- * smap.h - Postfix socketmap server: recipients of remote-mode domains exist
+ * smap.h - the socket map server: what the MTA does with a recipient when
+ * it delivers
  *
- * Postfix rejects a recipient of a hosted domain that no table knows.  The
- * users of a domain in remote mode live at its external provider, so
- * Postfix asks this server through virtual_alias_maps (socketmap_table(5)):
- * for an address whose domain is in remote or backup mode by an explicit
- * Redis key, or by DNS for the auto mode (dns.h), the answer is the
- * address itself ("OK bob@example.com"), which makes it known
- * without changing it; anything else is "NOTFOUND ".  A failed lookup is
- * "TEMP <reason>" (Postfix answers 4xx) unless routing.on_error = "default".
+ * The MTA asks per recipient, at every delivery attempt and at RCPT,
+ * through the socket map protocol (Postfix socketmap_table(5), Sendmail's
+ * socket map class).  Four maps (route.h, docs/design.md): transport
+ * (Postfix transport_maps: the instance's local or remote transport, or
+ * retry:4.4.6 while the best MX is still here), valias (Postfix
+ * virtual_alias_maps: a remote-mode address is itself, so users that
+ * exist only at the provider are known), rcpt (Postfix
+ * check_recipient_access for untrusted clients) and mode (Sendmail
+ * ruleset 0).  Keys that cannot be addresses get "NOTFOUND " at once; a
+ * failed lookup is "TEMP <reason>" unless routing.on_error = "default".
+ * The instance's transports come from postfix-transports beside the
+ * config (cfg.h), read again when it changes.
  *
  * Two layers.  The request reader is pure, like hiredis's reader: it is
  * fed bytes, never a socket, and hands out complete requests "<name>
@@ -20,9 +25,9 @@
  * listener thread and one thread per client (at most
  * socketmap.max_clients; more are closed at once, with a warning), and
  * smap_stop() stops and joins them all, closes the sockets and removes a
- * unix socket.  Every lookup goes through lookup_address() and
- * lookup_auto() with the milter's cfg, cache, Redis pool and resolver,
- * which must outlive smap_stop().
+ * unix socket.  Every decision goes through lookup_route() with the
+ * milter's cfg, cache, Redis pool and resolver, which must outlive
+ * smap_stop().
  */
 #ifndef SMAP_H
 #define SMAP_H
@@ -49,8 +54,6 @@ void smap_reader_free(struct smap_reader *r);
 void smap_reader_feed(struct smap_reader *r, const char *buf, size_t len);
 int smap_reader_get(struct smap_reader *r, struct smap_request *req);
 const char *smap_reader_error(const struct smap_reader *r);
-int smap_request_check(const struct smap_request *req, const char *name,
-                       char *why, size_t whylen);
 size_t smap_reply(char *out, size_t outlen, const char *status,
                   const char *text);
 

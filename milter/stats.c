@@ -19,10 +19,14 @@
 #include "stats.h"
 
 #define NSOURCES LOOKUP_NSOURCES
-#define NACTIONS 3 /* enum stats_action */
+#define NACTIONS ROUTE_NACTIONS
+
+/* Socket map answers, by status word. */
+static const char *const answers[] = {"OK", "NOTFOUND", "TEMP", "PERM"};
+#define NANSWERS (sizeof(answers) / sizeof(answers[0]))
 
 /* Tempfail reasons by enhanced status code; the last slot is "other". */
-static const char *const tf_codes[] = {"4.3.0", "4.1.3", "4.1.2", "4.5.3",
+static const char *const tf_codes[] = {"4.3.0", "4.1.3", "4.1.2", "4.4.6",
                                        "other"};
 #define NTEMPFAILS (sizeof(tf_codes) / sizeof(tf_codes[0]))
 
@@ -31,8 +35,6 @@ static const uint64_t lat_le_us[] = {500,    1000,   2500,    5000,
                                      10000,  25000,  50000,   100000,
                                      250000, 500000, 1000000, 2500000};
 #define NBUCKETS (sizeof(lat_le_us) / sizeof(lat_le_us[0]) + 1)
-
-static const char *const action_names[NACTIONS] = {"keep", "rewrite", "re-add"};
 
 /* Every counter; only ever added to, with relaxed atomics. */
 static struct {
@@ -45,6 +47,7 @@ static struct {
     uint64_t sessions;
     uint64_t reloads_ok, reloads_failed;
     uint64_t coalesced;
+    uint64_t maps[ROUTE_NMAPS][NANSWERS];
     uint64_t reads_saved;
 } g;
 
@@ -55,12 +58,25 @@ static time_t g_start = 0; /* set by stats_writer_start() */
 
 /* stats_decision - one recipient routed: its mode, source and action */
 void
-stats_decision(int mode, int source, enum stats_action action)
+stats_decision(int mode, int source, int action)
 {
     if ((unsigned)mode < ROUTE_NMODES && (unsigned)source < NSOURCES)
         ADD(g.decisions[mode][source], 1);
     if ((unsigned)action < NACTIONS)
         ADD(g.actions[action], 1);
+}
+
+/* stats_map - one socket map answer: its map and status word */
+void
+stats_map(int map, const char *status)
+{
+    size_t i;
+
+    for (i = 0; (unsigned)map < ROUTE_NMAPS && i < NANSWERS; i++)
+        if (strcmp(status, answers[i]) == 0) {
+            ADD(g.maps[map][i], 1);
+            return;
+        }
 }
 
 /* stats_coalesced - a reply sent in one write with its modifications */
@@ -75,13 +91,6 @@ void
 stats_read_saved(void)
 {
     ADD(g.reads_saved, 1);
-}
-
-/* stats_readd - a recipient added back after the MTA's delrcpt took it */
-void
-stats_readd(void)
-{
-    ADD(g.actions[STATS_READD], 1);
 }
 
 /* stats_tempfail - a 4xx answer, by its enhanced status code */
@@ -212,10 +221,11 @@ stats_render(void)
                     lookup_source_name((enum lookup_source)j),
                     (unsigned long long)GET(g.decisions[i][j]));
     head(f, "actions_total", "counter",
-         "What was done to recipients at the end of the message.");
+         "Decisions by what the MTA is told to do with the recipient.");
     for (i = 0; i < NACTIONS; i++)
         fprintf(f, "mxswitch_actions_total{action=\"%s\"} %llu\n",
-                action_names[i], (unsigned long long)GET(g.actions[i]));
+                route_action_name((enum route_action)i),
+                (unsigned long long)GET(g.actions[i]));
     head(f, "tempfails_total", "counter",
          "Recipients or messages answered 4xx, by enhanced status code.");
     for (i = 0; i < NTEMPFAILS; i++)
@@ -243,6 +253,16 @@ stats_render(void)
     head(f, "sessions_total", "counter", "SMTP sessions the MTA opened.");
     fprintf(f, "mxswitch_sessions_total %llu\n",
             (unsigned long long)GET(g.sessions));
+    head(f, "map_answers_total", "counter",
+         "Socket map answers (what the MTA is told when it delivers), by "
+         "map and status.");
+    for (i = 0; i < ROUTE_NMAPS; i++)
+        for (j = 0; j < NANSWERS; j++)
+            fprintf(f,
+                    "mxswitch_map_answers_total{map=\"%s\",status=\"%s\"} "
+                    "%llu\n",
+                    route_map_name((enum route_map)i), answers[j],
+                    (unsigned long long)GET(g.maps[i][j]));
     head(f, "coalesced_replies_total", "counter",
          "End-of-message replies sent in one write with the recipient "
          "changes before them.");
@@ -315,14 +335,16 @@ stats_summary(void)
 
     if (asprintf(
             &line,
-            "stats: decisions %s; actions keep=%llu "
-            "rewrite=%llu re-add=%llu; cache hits=%llu misses=%llu; "
+            "stats: decisions %s; actions none=%llu local=%llu "
+            "remote=%llu hold=%llu temp=%llu; cache hits=%llu misses=%llu; "
             "redis commands=%llu errors=%llu avg=%.2fms; tempfails "
-            "4.3.0=%llu 4.1.3=%llu 4.1.2=%llu 4.5.3=%llu other=%llu; "
+            "4.3.0=%llu 4.1.3=%llu 4.1.2=%llu 4.4.6=%llu other=%llu; "
             "sessions=%llu; reloads ok=%llu failed=%llu",
-            dec, (unsigned long long)GET(g.actions[STATS_KEEP]),
-            (unsigned long long)GET(g.actions[STATS_REWRITE]),
-            (unsigned long long)GET(g.actions[STATS_READD]),
+            dec, (unsigned long long)GET(g.actions[ROUTE_ACT_NONE]),
+            (unsigned long long)GET(g.actions[ROUTE_ACT_LOCAL]),
+            (unsigned long long)GET(g.actions[ROUTE_ACT_REMOTE]),
+            (unsigned long long)GET(g.actions[ROUTE_ACT_HOLD]),
+            (unsigned long long)GET(g.actions[ROUTE_ACT_TEMP]),
             (unsigned long long)GET(g.cache_hits),
             (unsigned long long)GET(g.cache_misses), (unsigned long long)cmds,
             (unsigned long long)GET(g.redis_errors),

@@ -22,10 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum stats_action { STATS_KEEP = 0, STATS_REWRITE, STATS_READD };
-
-void stats_decision(int mode, int source, enum stats_action action);
-void stats_readd(void);
+void stats_decision(int mode, int source, int action); /* enum route_* */
+void stats_map(int map, const char *status);           /* enum route_map */
 void stats_tempfail(const char *dsn);
 void stats_cache(int hit);
 uint64_t stats_clock(void);

@@ -250,10 +250,40 @@ mtc_run() { "$TESTBIN/mtc" "$MILTER" 2>&1; }
 T451="reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
 
 # rcpt_answer DOMAIN - send one message to u@DOMAIN through mtc; prints the
-# RCPT reply and, when the recipient was rewritten, the new one:
-# "continue <u+mx-remote@DOMAIN>", "continue" or "$T451"
+# milter's RCPT reply: "continue", "$T451", "reply 450 4.4.6 ...".  The
+# milter changes no recipient: an added or deleted one is printed too, and
+# is a bug.
 rcpt_answer() {
     printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <u@%s>\neom\n' "$1" |
-        mtc_run | sed -n -e 's/^rcpt [^:]*: //p' -e 's/^addrcpt_par \([^ ]*\).*/\1/p' |
+        mtc_run | sed -n -e 's/^rcpt [^:]*: //p' -e '/^addrcpt\|^delrcpt/p' |
         tr '\n' ' ' | sed 's/ $//'
 }
+
+# smap_ask MAP KEY... - ask the socket map server at $SMAP (HOST:PORT,
+# default 127.0.0.1:$SMAP_PORT) one request per KEY on one connection, as
+# the MTA does; prints each answer on a line: "OK smtp:", "NOTFOUND",
+# "TEMP <why>", "PERM <why>", or "NO ANSWER" when none came in 5 s
+smap_ask() {
+    local map=$1 key req len ans LC_ALL=C
+    shift
+    local hp=${SMAP:-127.0.0.1:${SMAP_PORT:?}}
+    exec 6<>"/dev/tcp/${hp%:*}/${hp##*:}" || { echo "NO CONNECTION"; return 1; }
+    for key in "$@"; do
+        req="$map $key"
+        printf '%d:%s,' "${#req}" "$req" >&6
+        # by its length: a reason may hold a comma ("SERVFAIL, REFUSED")
+        if IFS= read -r -d : -t 5 len <&6 && [[ $len =~ ^[0-9]+$ ]] &&
+            IFS= read -r -N $((len + 1)) -t 5 ans <&6; then
+            ans=${ans%,}
+            echo "${ans% }"
+        else
+            echo "NO ANSWER"
+        fi
+    done
+    exec 6>&-
+}
+
+# route_of DOMAIN - what Postfix's transport_maps is told for u@DOMAIN:
+# "OK smtp:" (remote), "OK virtual:" (local, when the transports file says
+# so), "OK retry:4.4.6 ..." (held), "NOTFOUND" (no opinion), "TEMP ..."
+route_of() { smap_ask transport "u@$1"; }

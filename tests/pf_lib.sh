@@ -248,3 +248,32 @@ sink_rcpts() {
         sed -n 's/^X-Rcpt-Args: //p' "$f"
     done | sort
 }
+
+# pf_wire MXCONF MILTERPORT SMAPPORT - wire the instance to mxswitch by
+# hand, as docs/design.md says (not with scripts/mxswitch-postfix-setup):
+# the transport, valias and rcpt socket maps on 127.0.0.1:SMAPPORT (the
+# valias map first, the instance's own valias table after it), the milter
+# on 127.0.0.1:MILTERPORT with default_action tempfail, and the instance's
+# transports in postfix-transports beside MXCONF (local "virtual:", remote
+# "smtp:").  Run it before pf_start, so that no smtpd runs with the old
+# main.cf.
+pf_wire() {
+    local sm="socketmap:inet:127.0.0.1:$3" own
+    own=$(postconf -c "$PF_ETC" -h virtual_alias_maps) || return 1
+    postconf -c "$PF_ETC" -e \
+        "transport_maps = $sm:transport" \
+        "virtual_alias_maps = $sm:valias${own:+, $own}" \
+        "smtpd_milters = { inet:127.0.0.1:$2, default_action=tempfail }" \
+        "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, check_recipient_access $sm:rcpt, reject_unauth_destination" ||
+        return 1
+    printf 'local = "virtual:";\nremote = "smtp:";\n' \
+        >"$(dirname "$1")/postfix-transports"
+}
+
+# pf_tagged_files - files under the sinks, the maildirs and the maillog that
+# hold a tag of the design that rewrote recipients (+mx-remote, +mx-local),
+# one path a line; nothing when there is none
+pf_tagged_files() {
+    grep -rlE 'mx-(remote|local)' "$WORK/sink" "$PF_MAIL" "$WORK/pf/maillog" \
+        2>/dev/null
+}

@@ -280,8 +280,24 @@ main(void)
     cache_flush(c);
     check_int("stale: flush removes stale answers", "get",
               cache_get_stale(c, "s.test", 8500), CACHE_MISS);
+    cache_put(c, "e.test", 2, 8600, cache_generation(c));
+    g = cache_generation(c);
+    cache_expire(c, 8700);
+    check_int("expire: a fresh entry now misses", "get",
+              cache_get(c, "e.test", 8700), CACHE_MISS);
+    check_int("expire: but serves stale", "get_stale",
+              cache_get_stale(c, "e.test", 8700 + 4999), 2);
+    check_int("expire: for the stale time from now", "get_stale",
+              cache_get_stale(c, "e.test", 8700 + 5000), CACHE_MISS);
+    cache_put(c, "r.test", 2, 8700, g);
+    check_int("expire: a put from before it is dropped", "get",
+              cache_get(c, "r.test", 8700), CACHE_MISS);
     cache_put(c, "s.test", 1, 9000, cache_generation(c));
     cache_set_stale(c, 0);
+    cache_expire(c, 9001);
+    check_int("expire without a stale time flushes", "count",
+              (long long)cache_count(c), 0);
+    cache_put(c, "s.test", 1, 9000, cache_generation(c));
     check_int("stale 0: get_stale ends at ttl", "get",
               cache_get_stale(c, "s.test", 10000), CACHE_MISS);
     cache_free(c);

@@ -12,6 +12,7 @@
 
 #include "cfg.h"
 #include "check.h"
+#include "mxs.h"
 
 struct cfg_case {
     const char *name;
@@ -26,7 +27,7 @@ static const struct cfg_case cases[] = {
      "redis: { host = \"127.0.0.1\"; port = 6379; };\n"
      "routing: { prefix = \"mxswitch:domain:\"; default = \"none\";\n"
      "  on_error = \"tempfail\"; subdomains = true; delimiter = \"+\";\n"
-     "  remote_tag = \"mx-remote\"; local_tag = \"mx-local\"; };\n"
+     "  };\n"
      "cache: { ttl = 30; max_entries = 100000; };\n",
      NULL},
     {"unix socket, unix redis and ACL user are valid",
@@ -47,8 +48,6 @@ static const struct cfg_case cases[] = {
      "@:1: routing.subdomains: expected a boolean, got a string\n"},
     {"out of range is an error", "redis: { port = 70000; };\n",
      "@:1: redis.port: 70000 is out of range (1-65535)\n"},
-    {"zero max_recipients is an error", "milter: { max_recipients = 0; };\n",
-     "@:1: milter.max_recipients: 0 is out of range (1-100000)\n"},
     {"negative ttl is an error", "cache: { ttl = -1; };\n",
      "@:1: cache.ttl: -1 is out of range (0-86400)\n"},
     {"a 64-bit integer is range checked",
@@ -57,8 +56,6 @@ static const struct cfg_case cases[] = {
     {"an unknown mode is an error", "routing: { default = \"primary\"; };\n",
      "@:1: routing.default: \"primary\" is not one of none, local, remote, "
      "backup, auto\n"},
-    {"an unknown fetch_at is an error", "redis: { fetch_at = \"data\"; };\n",
-     "@:1: redis.fetch_at: \"data\" is not one of rcpt, eom\n"},
     {"an unknown on_error is an error",
      "routing: { on_error = \"accept\"; };\n",
      "@:1: routing.on_error: \"accept\" is not one of tempfail, default\n"},
@@ -75,15 +72,8 @@ static const struct cfg_case cases[] = {
      "absolute\n"},
     {"a two-byte delimiter is an error", "routing: { delimiter = \"++\"; };\n",
      "@:1: routing.delimiter: \"++\": must be one of + - _ =\n"},
-    {"an upper-case tag is an error",
-     "routing: { remote_tag = \"MX-REMOTE\"; };\n",
-     "@:1: routing.remote_tag: \"MX-REMOTE\": only a-z, 0-9 and '-' "
-     "allowed\n"},
     {"an empty prefix is an error", "routing: { prefix = \"\"; };\n",
      "@:1: routing.prefix: \"\": must be 1-200 bytes\n"},
-    {"equal tags are an error",
-     "routing: {\n remote_tag = \"mx\";\n local_tag = \"mx\";\n};\n",
-     "@:3: routing.local_tag: must differ from routing.remote_tag\n"},
     {"unix and host together are an error",
      "redis: {\n host = \"127.0.0.1\";\n unix = \"/run/r.sock\";\n};\n",
      "@:3: redis.unix: set either redis.unix or redis.host/port\n"},
@@ -106,7 +96,7 @@ static const struct cfg_case cases[] = {
     {"a duplicate setting is an error", "cache: { ttl = 1; ttl = 2; };\n",
      "@:1: syntax error: duplicate setting name\n"},
     {"a socketmap on a TCP port with every setting is valid",
-     "socketmap: { socket = \"inet:8893@127.0.0.1\"; name = \"Mx_switch-2\";\n"
+     "socketmap: { socket = \"inet:8893@127.0.0.1\";\n"
      "  max_clients = 4096; };\n",
      NULL},
     {"a socketmap on a unix socket is valid",
@@ -125,16 +115,6 @@ static const struct cfg_case cases[] = {
      "milter: { socket = \"inet:8891@127.0.0.1\"; };\n"
      "socketmap: {\n  socket = \"inet:8891@127.0.0.1\";\n};\n",
      "@:3: socketmap.socket: must differ from milter.socket\n"},
-    {"an empty map name is an error", "socketmap: { name = \"\"; };\n",
-     "@:1: socketmap.name: \"\": must be 1-64 of A-Z, a-z, 0-9, '_' and '-'\n"},
-    {"a map name with a space is an error",
-     "socketmap: { name = \"mx switch\"; };\n",
-     "@:1: socketmap.name: \"mx switch\": must be 1-64 of A-Z, a-z, 0-9, '_' "
-     "and '-'\n"},
-    {"a map name with a colon is an error",
-     "socketmap: { name = \"mx:switch\"; };\n",
-     "@:1: socketmap.name: \"mx:switch\": must be 1-64 of A-Z, a-z, 0-9, '_' "
-     "and '-'\n"},
     {"no socketmap clients is an error", "socketmap: { max_clients = 0; };\n",
      "@:1: socketmap.max_clients: 0 is out of range (1-4096)\n"},
     {"too many socketmap clients is an error",
@@ -274,8 +254,7 @@ run_values(const char *path)
     char *errors = NULL, *dump;
     struct cfg *cfg;
 
-    write_file(path, "redis: { port = 6390; password = \"s3cret\";\n"
-                     "  fetch_at = \"eom\"; };\n"
+    write_file(path, "redis: { port = 6390; password = \"s3cret\"; };\n"
                      "routing: { default = \"REMOTE\"; subdomains = false;\n"
                      "  on_error = \"default\"; };\n");
     cfg = cfg_load(path, &errors);
@@ -288,14 +267,11 @@ run_values(const char *path)
     check_str(name, "redis.host default", cfg->redis_host, "127.0.0.1");
     check_int(name, "routing.default", cfg->default_mode, ROUTE_REMOTE);
     check_int(name, "routing.on_error", cfg->on_error, CFG_ON_ERROR_DEFAULT);
-    check_int(name, "redis.fetch_at", cfg->redis_fetch_at, CFG_FETCH_EOM);
     check_int(name, "routing.subdomains", cfg->subdomains, 0);
     check_str(name, "routing.prefix default", cfg->prefix, "mxswitch:domain:");
     check_int(name, "cache.ttl default", cfg->cache_ttl, 30);
-    check_int(name, "milter.max_recipients default (as Postfix's)",
-              cfg->milter_max_recipients, 1000);
     check_str(name, "socketmap.socket default (off)", cfg->smap_socket, "");
-    check_str(name, "socketmap.name default", cfg->smap_name, "mxswitch");
+    check_str(name, "no removed setting, no warning", cfg->warnings, NULL);
     check_int(name, "socketmap.max_clients default", cfg->smap_max_clients,
               256);
     dump = cfg_dump(cfg);
@@ -305,7 +281,6 @@ run_values(const char *path)
               strstr(dump, "cache: {\n    ttl = 30;") != NULL, 1);
     check_int("the dump shows every group", "socketmap group",
               strstr(dump, "socketmap: {\n    socket = \"\";\n"
-                           "    name = \"mxswitch\";\n"
                            "    max_clients = 256;\n};\n") != NULL,
               1);
     free(dump);
@@ -352,6 +327,94 @@ run_lists(const char *path)
               strstr(dump, "t0p") != NULL, 0);
     free(dump);
     cfg_free(cfg);
+}
+
+/* run_removed - settings of earlier versions load, with a warning each */
+static void
+run_removed(const char *path)
+{
+    const char *name = "removed settings load with a warning each";
+    char *errors = NULL;
+    char want[1024];
+    struct cfg *cfg;
+
+    write_file(path, "redis: { fetch_at = \"eom\"; };\n"
+                     "routing: {\n  remote_tag = \"x\";\n"
+                     "  local_tag = \"y\"; };\n"
+                     "milter: { max_recipients = 5; };\n"
+                     "socketmap: { name = \"mxswitch\"; };\n");
+    cfg = cfg_load(path, &errors);
+    check_str(name, "errors", errors, NULL);
+    free(errors);
+    if (cfg == NULL)
+        return;
+    snprintf(want, sizeof(want),
+             "%s:1: redis.fetch_at: removed setting, ignored: the mode is "
+             "looked up at RCPT and when the MTA delivers\n"
+             "%s:3: routing.remote_tag: removed setting, ignored: recipients "
+             "are no longer tagged\n"
+             "%s:4: routing.local_tag: removed setting, ignored: recipients "
+             "are no longer tagged\n"
+             "%s:5: milter.max_recipients: removed setting, ignored: the "
+             "milter keeps no recipients: the MTA's own limit applies\n"
+             "%s:6: socketmap.name: removed setting, ignored: the maps are "
+             "named transport, valias, rcpt and mode\n",
+             path, path, path, path, path);
+    check_str(name, "warnings", cfg->warnings, want);
+    cfg_free(cfg);
+}
+
+struct xport_case {
+    const char *name;
+    const char *text; /* NULL: no file */
+    int rc;
+    const char *local, *remote, *why;
+};
+
+static const struct xport_case xport_cases[] = {
+    {"no transports file: remote smtp:, local unknown", NULL, MXS_NOMATCH, "",
+     "smtp:", NULL},
+    {"both transports are read",
+     "# written by the setup script\nlocal = \"lmtp:unix:private/dovecot\";\n"
+     "remote = \"smtp-out:\";\n",
+     MXS_OK, "lmtp:unix:private/dovecot", "smtp-out:", NULL},
+    {"a relayhost next hop is kept", "remote = \"smtp:[relay.test]:587\";\n",
+     MXS_OK, "", "smtp:[relay.test]:587", NULL},
+    {"a transport without a colon is refused", "local = \"virtual\";\n",
+     MXS_INVALID, NULL, NULL,
+     "local: \"virtual\" is not a transport (name:nexthop)"},
+    {"a transport with a space is refused", "remote = \"smtp: x\";\n",
+     MXS_INVALID, NULL, NULL,
+     "remote: \"smtp: x\" is not a transport (name:nexthop)"},
+};
+
+/* run_transports - the file the Postfix setup script writes */
+static void
+run_transports(const char *dir)
+{
+    struct cfg_transports t;
+    char path[128], why[256];
+    size_t i;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, CFG_TRANSPORTS_FILE);
+    for (i = 0; i < sizeof(xport_cases) / sizeof(xport_cases[0]); i++) {
+        const struct xport_case *c = &xport_cases[i];
+        int rc;
+
+        unlink(path);
+        if (c->text != NULL)
+            write_file(path, c->text);
+        why[0] = '\0';
+        rc = cfg_transports_load(path, &t, why, sizeof(why));
+        check_int(c->name, "status", rc, c->rc);
+        if (c->local != NULL)
+            check_str(c->name, "local", t.local, c->local);
+        if (c->remote != NULL)
+            check_str(c->name, "remote", t.remote, c->remote);
+        if (c->why != NULL)
+            check_str(c->name, "why", why, c->why);
+    }
+    unlink(path);
 }
 
 /* load_text - a config from text, or NULL (the case fails) */
@@ -436,6 +499,21 @@ main(void)
     run_values(path);
     run_lists(path);
     run_changed(path);
+    run_removed(path);
+    {
+        struct cfg *cfg =
+            load_text("the transports file is beside the config", path, "");
+        char xpath[128], want[128];
+
+        if (cfg != NULL) {
+            cfg_transports_path(cfg, xpath, sizeof(xpath));
+            snprintf(want, sizeof(want), "%s/postfix-transports", dir);
+            check_str("the transports file is beside the config", "path", xpath,
+                      want);
+            cfg_free(cfg);
+        }
+    }
+    run_transports(dir);
     unlink(path);
     check_int("a missing file is an error", "loaded",
               cfg_load(path, &errors) == NULL, 1);

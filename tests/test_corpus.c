@@ -3,14 +3,15 @@
  *
  * usage: test_corpus [CORPUS-DIR]   (default tests/corpus)
  *
- * Each case of rcpt.txt goes the way mlfi.c takes a recipient: addr_parse,
- * domain_normalize (unless there is no domain or a literal), route_decide
- * with the mode the case names, addr_format when the tag must change; the
- * decision, the key and the added address must be the case's.  Over every
- * case the invariants hold: an added recipient has no control byte, has
- * the original's domain byte for byte, and is not the original (so exactly
- * one delete goes with exactly one add); it parses back with the tag the
- * decision chose.  Each case of values.txt goes through route_mode_parse,
+ * Each case of rcpt.txt goes the way the milter and the socket map server
+ * take a recipient: addr_parse, domain_normalize (unless there is no
+ * domain or a literal), route_decide with the mode the case names, and
+ * route_reply for the valias map (an address with the tag of an earlier
+ * mxswitch answers its plain form); the action, the key and the valias
+ * answer must be the case's.  Over every case the invariants hold: a
+ * valias answer has no control byte, keeps the domain and the local part
+ * byte for byte, and carries no tag.  Each case of values.txt goes
+ * through route_mode_parse,
  * by length, NULs included.  tests/test_hostile.sh plays the same files
  * through the running milter.
  */
@@ -113,23 +114,26 @@ has_control(const char *s)
 }
 
 /*
- * decide - one recipient the way mlfi.c takes it
+ * decide - one recipient the way the milter and the maps take it
  *
- * Returns "rewrite", "keep", "bad-addr" or "bad-domain"; key gets the
- * normalised domain or "-", *added the new address for a rewrite.
+ * Returns the action ("none", "local", "remote", "hold", "temp") or
+ * "bad-addr" / "bad-domain"; key gets the normalised domain or "-",
+ * *valias what the valias map answers (NULL: NOTFOUND).
  */
 static const char *
 decide(const char *arg, enum route_mode mode, int explicit_key, char *key,
-       struct addr *a, char **added)
+       struct addr *a, char **valias)
 {
     struct route_in in;
-    enum addr_tag want = ADDR_TAG_NONE;
-    char why[256];
+    struct route_out out;
+    const char *status;
+    char why[256], text[ADDR_MAX + 256];
 
-    *added = NULL;
+    *valias = NULL;
     strcpy(key, "-");
     if (addr_parse(arg, &tags, a, why, sizeof(why)) != MXS_OK)
         return "bad-addr";
+    memset(&out, 0, sizeof(out));
     if (a->domain != NULL && !a->literal) {
         if (domain_normalize(a->domain, key, DOMAIN_MAX + 1, why,
                              sizeof(why)) != MXS_OK) {
@@ -139,32 +143,40 @@ decide(const char *arg, enum route_mode mode, int explicit_key, char *key,
         memset(&in, 0, sizeof(in));
         in.mode = mode;
         in.explicit_key = explicit_key;
-        in.tag = a->tag;
-        in.domain = key;
-        want = route_decide(&in, why, sizeof(why));
+        route_decide(&in, &out, why, sizeof(why));
     }
-    if (want == a->tag)
-        return "keep";
-    *added = addr_format(a, &tags, want);
-    return "rewrite";
+    if (a->domain != NULL && a->tag != ADDR_TAG_NONE) {
+        *valias = addr_plain(a, &tags); /* queued under the tagging design */
+    } else if (a->domain != NULL) {
+        char *asked = addr_plain(a, &tags); /* the key the MTA sends */
+
+        route_reply(ROUTE_MAP_VALIAS, &out, key, asked,
+                    "virtual:", "smtp:", &status, text, sizeof(text));
+        *valias = strcmp(status, "OK") == 0 ? xstrdup(text) : NULL;
+        free(asked);
+    }
+    return route_action_name(out.action);
 }
 
-/* check_added - the invariants of one replacement recipient */
+/* check_valias - the invariants of a valias answer */
 static void
-check_added(const char *name, const char *arg, const struct addr *a,
-            const char *added)
+check_valias(const char *name, const struct addr *a, const char *valias)
 {
     struct addr b;
-    char why[256];
+    char *arg, why[256];
+    size_t len = strlen(valias) + 3;
 
-    check_int(name, "added address has no control byte", has_control(added), 0);
-    check_int(name, "added address differs from the deleted one",
-              strcmp(added, arg) != 0, 1);
-    check_int(name, "added address parses",
-              addr_parse(added, &tags, &b, why, sizeof(why)), MXS_OK);
-    check_str(name, "added address keeps the domain", b.domain, a->domain);
-    check_str(name, "added address keeps the local part", b.local, a->local);
+    check_int(name, "valias answer has no control byte", has_control(valias),
+              0);
+    arg = xmalloc(len);
+    snprintf(arg, len, "<%s>", valias);
+    check_int(name, "valias answer parses",
+              addr_parse(arg, &tags, &b, why, sizeof(why)), MXS_OK);
+    check_str(name, "valias answer keeps the domain", b.domain, a->domain);
+    check_str(name, "valias answer keeps the local part", b.local, a->local);
+    check_int(name, "valias answer carries no tag", b.tag, ADDR_TAG_NONE);
     addr_clear(&b);
+    free(arg);
 }
 
 /* run_rcpt - every case of rcpt.txt; returns the number of cases */
@@ -184,7 +196,7 @@ run_rcpt(const char *dir)
     }
     while (next_case(f, &fs, &cap)) {
         const char *name = fs.f[fs.n - 1], *got;
-        char *arg, *want_added, *added;
+        char *arg, *want_valias, *valias;
         enum route_mode mode;
         struct addr a;
 
@@ -195,17 +207,17 @@ run_rcpt(const char *dir)
         }
         mode = mode_of(fs.f[1], &explicit_key);
         arg = decode(fs.f[3], &len);
-        want_added = decode(fs.f[4], &len);
-        got = decide(arg, mode, explicit_key, key, &a, &added);
+        want_valias = decode(fs.f[4], &len);
+        got = decide(arg, mode, explicit_key, key, &a, &valias);
         check_str(name, "decision", got, fs.f[0]);
         check_str(name, "key", key, fs.f[2]);
-        check_str(name, "added", added ? added : "-", want_added);
-        if (added != NULL)
-            check_added(name, arg, &a, added);
+        check_str(name, "valias", valias ? valias : "-", want_valias);
+        if (valias != NULL)
+            check_valias(name, &a, valias);
         addr_clear(&a);
-        free(added);
+        free(valias);
         free(arg);
-        free(want_added);
+        free(want_valias);
     }
     free(fs.line);
     fclose(f);

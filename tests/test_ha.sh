@@ -3,16 +3,26 @@
 # endpoints (first one dead, then the one in use dying), a Redis frozen with
 # SIGSTOP (timeout_ms bounds each lookup), and cache.stale_ttl answering
 # from expired cache entries while Redis is down, then on_error beyond it.
+# Decisions are observed as Postfix sees them: the transport socket map's
+# answer (route_of: "OK smtp:" remote, "OK virtual:" local, "NOTFOUND",
+# "TEMP ...") and the milter's RCPT reply (451 when the lookup failed).
 T_NAME=test_ha
 . "$(dirname "$0")/lib.sh"
 
 free_port MPORT
 MILTER="inet:$MPORT@127.0.0.1"
+free_port SMAP_PORT
+# The instance's transports, as the setup script would write them.
+printf 'local = "virtual:";\nremote = "smtp:";\n' >"$WORK/postfix-transports"
+
+# temp_of DOMAIN - the first word of the transport map's answer for u@DOMAIN
+temp_of() { route_of "$1" | cut -d' ' -f1; }
 
 # run_with NAME REDIS-SETTINGS CACHE-SETTINGS - start mxswitch
 run_with() {
     cat >"$WORK/$1.conf" <<CONF
 milter: { socket = "$MILTER"; allow_root = true; };
+socketmap: { socket = "inet:$SMAP_PORT@127.0.0.1"; };
 redis: { $2 timeout_ms = 300; };
 cache: { $3 };
 CONF
@@ -30,18 +40,18 @@ B_PID=$REDIS_PID
 redis-cli -p "$PB" SET mxswitch:domain:which.test local >/dev/null
 
 run_with list "servers = ( \"127.0.0.1:$PA\", \"unix:$SOCKB\" );" "ttl = 0;"
-expect_eq "first endpoint down: the second answers" "$(rcpt_answer which.test)" \
-    continue
+expect_eq "first endpoint down: the second answers (local)" \
+    "$(route_of which.test)" "OK virtual:"
 expect_grep "the log names the endpoint in use" "$WORK/mxswitch.log" \
     "redis: using unix:$SOCKB\$"
 start_redis "$PA" || { fail "redis A starts" "-"; finish; exit; }
 A_PID=$REDIS_PID
 redis-cli -p "$PA" SET mxswitch:domain:which.test remote >/dev/null
-expect_eq "first endpoint back: the working one is kept" \
-    "$(rcpt_answer which.test)" continue
+expect_eq "first endpoint back: the working one is kept (still local)" \
+    "$(route_of which.test)" "OK virtual:"
 stop_pid "$B_PID"
-expect_eq "endpoint in use dies: the next one answers at once" \
-    "$(rcpt_answer which.test)" "continue <u+mx-remote@which.test>"
+expect_eq "endpoint in use dies: the next one answers at once (remote)" \
+    "$(route_of which.test)" "OK smtp:"
 expect_grep "the log names the new endpoint" "$WORK/mxswitch.log" \
     "redis: using 127\.0\.0\.1:$PA\$"
 expect_eq "no lookup failed while switching" \
@@ -51,44 +61,51 @@ stop_mxswitch "endpoint list: clean exit"
 # --- A frozen Redis (SIGSTOP): each lookup costs at most about timeout_ms
 # and gets 451; after SIGCONT lookups work again.
 run_with frozen "host = \"127.0.0.1\"; port = $PA;" "ttl = 0;"
-expect_eq "before the freeze: lookups work" "$(rcpt_answer which.test)" \
-    "continue <u+mx-remote@which.test>"
+expect_eq "before the freeze: lookups work" "$(route_of which.test)" \
+    "OK smtp:"
 kill -STOP "$A_PID"
 start=$(date +%s%N)
 got1=$(rcpt_answer which.test)
 mid=$(date +%s%N)
 got2=$(rcpt_answer other.test)
 end=$(date +%s%N)
+got3=$(temp_of third.test)
 kill -CONT "$A_PID"
 expect_eq "frozen Redis: the recipient gets 451" "$got1" "$T451"
 expect_eq "frozen Redis: the next lookup gets 451 too" "$got2" "$T451"
+expect_eq "frozen Redis: the transport map answers TEMP" "$got3" TEMP
 echo "     (answered after $(((mid - start) / 1000000)) ms and" \
     "$(((end - mid) / 1000000)) ms with timeout_ms = 300)"
 expect_grep "frozen Redis is logged as a timeout" "$WORK/mxswitch.log" \
     'unreachable: .*timed out after 300 ms'
-poll_for "continue <u+mx-remote@which.test>" 50 rcpt_answer which.test
-expect_eq "after SIGCONT: lookups work again" "$GOT" \
-    "continue <u+mx-remote@which.test>"
+poll_for "OK smtp:" 50 route_of which.test
+expect_eq "after SIGCONT: lookups work again" "$GOT" "OK smtp:"
+expect_eq "after SIGCONT: the milter accepts again" \
+    "$(rcpt_answer which.test)" continue
 stop_mxswitch "frozen Redis: clean exit"
 
 # --- Stale answers: ttl 1 s, stale_ttl 60 s.  Redis stops; past the ttl
 # the cached answer still serves (logged), an uncached domain gets 451.
 redis-cli -p "$PA" SET mxswitch:domain:stale.test remote >/dev/null
 run_with stale "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
-expect_eq "stale: answer while Redis is up" "$(rcpt_answer stale.test)" \
-    "continue <u+mx-remote@stale.test>"
-expect_eq "stale: an absent key while Redis is up" "$(rcpt_answer absent.test)" \
-    continue
+expect_eq "stale: answer while Redis is up" "$(route_of stale.test)" \
+    "OK smtp:"
+expect_eq "stale: an absent key while Redis is up" "$(route_of absent.test)" \
+    NOTFOUND
 stop_pid "$A_PID"
 sleep 1.2 # past cache.ttl
 expect_eq "stale: Redis down past ttl: the cached answer serves" \
-    "$(rcpt_answer stale.test)" "continue <u+mx-remote@stale.test>"
-expect_eq "stale: a cached absent key serves too" "$(rcpt_answer absent.test)" \
+    "$(route_of stale.test)" "OK smtp:"
+expect_eq "stale: and the milter accepts it" "$(rcpt_answer stale.test)" \
     continue
+expect_eq "stale: a cached absent key serves too" "$(route_of absent.test)" \
+    NOTFOUND
 expect_eq "stale: a domain never cached gets 451" "$(rcpt_answer never.test)" \
     "$T451"
+expect_eq "stale: and TEMP from the transport map" "$(temp_of never2.test)" \
+    TEMP
 expect_grep "stale: the decision is logged as stale" "$WORK/mxswitch.log" \
-    'rcpt=<u@stale\.test> domain=stale\.test mode=remote source=stale'
+    'rcpt=<u@stale\.test> domain=stale\.test mode=remote source=stale .*action=remote '
 expect_eq "stale: one warning for the outage, not one per lookup" \
     "$(grep -c 'using cached answers up to cache.stale_ttl' "$WORK/mxswitch.log")" 1
 stop_mxswitch "stale: clean exit"
@@ -98,11 +115,13 @@ start_redis "$PA" || { fail "redis A restarts" "-"; finish; exit; }
 A_PID=$REDIS_PID
 redis-cli -p "$PA" SET mxswitch:domain:stale.test remote >/dev/null
 run_with stale1 "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 1;"
-expect_eq "stale 1 s: answer while Redis is up" "$(rcpt_answer stale.test)" \
-    "continue <u+mx-remote@stale.test>"
+expect_eq "stale 1 s: answer while Redis is up" "$(route_of stale.test)" \
+    "OK smtp:"
 stop_pid "$A_PID"
 sleep 2.2 # past cache.ttl + cache.stale_ttl
-expect_eq "beyond stale_ttl: on_error (451) applies" "$(rcpt_answer stale.test)" \
-    "$T451"
+expect_eq "beyond stale_ttl: on_error (TEMP) applies to the transport map" \
+    "$(temp_of stale.test)" TEMP
+expect_eq "beyond stale_ttl: on_error (451) applies to the milter" \
+    "$(rcpt_answer stale.test)" "$T451"
 stop_mxswitch "beyond stale_ttl: clean exit"
 finish

@@ -2,12 +2,18 @@
 # test_ops - running mxswitch: SIGUSR1 counters, the Prometheus file,
 # SIGHUP reloads (good, broken, across an open session), secrets kept out
 # of the log, and SIGTERM finishing the session in progress before exiting.
+# The milter changes no recipient: each decision shows in its log line
+# ("rcpt=<..> domain=.. mode=.. source=.. key=.. action=..") and, for the
+# MTA, in the transport socket map's answer (route_of).
 T_NAME=test_ops
 . "$(dirname "$0")/lib.sh"
 
 free_port RPORT
 free_port MPORT
 MILTER="inet:$MPORT@127.0.0.1"
+free_port SMAP_PORT
+# The instance's transports, as the setup script would write them.
+printf 'local = "virtual:";\nremote = "smtp:";\n' >"$WORK/postfix-transports"
 LOG="$WORK/mxswitch.log"
 PROM="$WORK/stats/mxswitch.prom"
 mkdir -p "$WORK/stats"
@@ -18,6 +24,7 @@ rcli() { redis-cli -p "$RPORT" "$@" >/dev/null; }
 write_conf() {
     cat >"$WORK/mx.conf" <<CONF
 milter: { socket = "$MILTER"; allow_root = true; pid_file = "$WORK/mx.pid"; };
+socketmap: { socket = "inet:$SMAP_PORT@127.0.0.1"; };
 redis: { host = "127.0.0.1"; port = $RPORT; timeout_ms = 300; ${3:-} };
 routing: { prefix = "$1"; default = "none"; ${2:-} };
 cache: { ttl = 3600; };
@@ -46,9 +53,17 @@ await_sessions() { poll_for "$1" 50 field sessions; }
 # reloaded N - until the log says configuration N is in force
 reloaded() { poll_for 1 50 grep -c "configuration $1 in force" "$LOG"; }
 
-# moved_remote NAME USER - USER@moved.test gets the remote tag
+# decided NAME USER@DOMAIN MODE KEY ACTION - the milter logged this
+# decision for the recipient
+decided() {
+    expect_grep "$1" "$LOG" \
+        "rcpt=<$2> domain=${2#*@} mode=$3 source=[a-z]+ key=$4 action=$5 "
+}
+
+# moved_remote NAME USER - USER@moved.test is decided remote by the key
+# under the alt: prefix, and the milter changes nothing
 moved_remote() {
-    check_mt "$1" <<EOF
+    check_mt "$1: the milter accepts and changes nothing" <<EOF
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <$2@moved.test>
@@ -57,15 +72,16 @@ eom
 connect: continue
 mail: continue
 rcpt <$2@moved.test>: continue
-delrcpt <$2@moved.test>
-addrcpt_par <$2+mx-remote@moved.test> ORCPT=rfc822;$2@moved.test
 eom: continue
 EOF
+    decided "$1: decided remote by alt:moved.test" "$2@moved.test" remote \
+        'alt:moved\.test' remote
 }
 
 rcli SET mxswitch:domain:remote.test remote
 rcli SET mxswitch:domain:local.test local
 rcli SET alt:moved.test remote
+rcli SET alt:moved2.test remote
 write_conf "mxswitch:domain:" "" 'password = "";'
 
 # systemd's side of Type=notify: what mxswitch reports lands in notify.log
@@ -78,8 +94,10 @@ start_mxswitch "$WORK/mx.conf" "$MPORT" ||
 unset NOTIFY_SOCKET
 poll_for READY=1 50 cat "$WORK/notify.log" >/dev/null
 expect_eq "sd_notify: READY=1 once it listens" "$GOT" READY=1
+expect_eq "the pid file holds mxswitch's pid" "$(cat "$WORK/mx.pid" 2>&1)" \
+    "$MX_PID"
 
-check_mt "first message: remote rewritten, local and unknown kept" <<'EOF'
+check_mt "first message: every recipient accepted, none changed" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <bob@remote.test>
@@ -92,10 +110,13 @@ mail: continue
 rcpt <bob@remote.test>: continue
 rcpt <alice@local.test>: continue
 rcpt <carol@unknown.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;bob@remote.test
 eom: continue
 EOF
+decided "first message: remote decided remote" bob@remote.test remote \
+    'mxswitch:domain:remote\.test' remote
+decided "first message: local decided local" alice@local.test local \
+    'mxswitch:domain:local\.test' local
+decided "first message: unknown decided none" carol@unknown.test none - none
 
 check_mt "second message: cached answer, and a malformed address" <<'EOF'
 connect client.test 127.0.0.1
@@ -108,21 +129,22 @@ connect: continue
 mail: continue
 rcpt <dave@remote.test>: continue
 rcpt <a@b@c.test>: reply 451 4.1.3 Recipient address not understood by the router
-delrcpt <dave@remote.test>
-addrcpt_par <dave+mx-remote@remote.test> ORCPT=rfc822;dave@remote.test
 eom: continue
 EOF
+expect_grep "second message: the cached answer is logged as such" "$LOG" \
+    'rcpt=<dave@remote.test> domain=remote.test mode=remote source=cache .*action=remote '
 
 LINE=$(summary)
 expect_eq "SIGUSR1 logs the decisions, actions and lookups sent" \
     "$(echo "$LINE" | sed 's/ avg=[0-9.]*ms//')" \
-    "stats: decisions none=1 local=1 remote=2 backup=0 (cache=1 redis=3 default=0 stale=0 dns=0); actions keep=2 rewrite=2 re-add=0; cache hits=1 misses=3; redis commands=3 errors=0; tempfails 4.3.0=0 4.1.3=1 4.1.2=0 4.5.3=0 other=0; sessions=2; reloads ok=0 failed=0"
+    "stats: decisions none=1 local=1 remote=2 backup=0 (cache=1 redis=3 default=0 stale=0 dns=0); actions none=1 local=1 remote=2 hold=0 temp=0; cache hits=1 misses=3; redis commands=3 errors=0; tempfails 4.3.0=0 4.1.3=1 4.1.2=0 4.4.6=0 other=0; sessions=2; reloads ok=0 failed=0"
 
 # The writer runs every second: wait for a file that has this traffic.
-poll_for 2 50 prom 'mxswitch_actions_total{action="rewrite"}' >/dev/null
-expect_eq "Prometheus file counts the rewrites" "$GOT" 2
-expect_eq "each rewritten message's changes went out with its reply" \
-    "$(prom mxswitch_coalesced_replies_total)" 2
+poll_for 2 50 prom 'mxswitch_actions_total{action="remote"}' >/dev/null
+expect_eq "Prometheus file counts the remote actions" "$GOT" 2
+expect_eq "Prometheus file counts the none, local, hold and temp actions" \
+    "$(for a in none local hold temp; do prom "mxswitch_actions_total{action=\"$a\"}"; done | tr '\n' ' ')" \
+    "1 1 0 0 "
 expect_eq "Prometheus file: decisions by mode and source" \
     "$(prom 'mxswitch_decisions_total{mode="remote",source="redis"}') $(prom 'mxswitch_decisions_total{mode="remote",source="cache"}') $(prom 'mxswitch_decisions_total{mode="none",source="redis"}')" \
     "1 1 1"
@@ -156,6 +178,8 @@ mail: continue
 rcpt <erin@moved.test>: continue
 eom: continue
 EOF
+decided "before the reload, moved.test is decided none" erin@moved.test none \
+    - none
 printf '%s\n' 'connect client.test 127.0.0.1' 'mail <sender@client.test>' \
     'sleep 3000' 'rcpt <frank@moved.test>' 'eom' >"$WORK/old.mt"
 "$TESTBIN/mtc" "$MILTER" <"$WORK/old.mt" >"$WORK/old.out" 2>&1 &
@@ -178,7 +202,11 @@ expect_eq "the session open across the reload finished with the old prefix" \
 mail: continue
 rcpt <frank@moved.test>: continue
 eom: continue"
+decided "and its recipient was decided none, with no key" frank@moved.test \
+    none - none
 moved_remote "the next session routes with the new prefix" erin
+expect_eq "the transport map follows the new prefix too" \
+    "$(route_of moved.test)" "OK smtp:"
 expect_grep "the key watcher follows the new prefix" "$LOG" \
     'watching __keyspace@0__:alt:\*'
 
@@ -198,18 +226,21 @@ expect_grep "the rejection names file and line" "$LOG" \
     "reload: $WORK/mx.conf:3: "
 moved_remote "after the rejected reload, the prefix in force is still alt:" \
     gina
+expect_eq "after the rejected reload, the transport map still follows alt:" \
+    "$(route_of moved2.test)" "OK smtp:"
 expect_eq "the log never shows the Redis password" \
     "$(grep -c hunter2-secret "$LOG")" 0
 expect_eq "reloads are counted" "$(field ok) $(field failed)" "1 1"
 
 # --- A Redis failure is counted: errors and the 4.3.0 tempfail ---------
-ERRS=$(field errors) T430=$(field 4.3.0)
+ERRS=$(field errors) T430=$(field 4.3.0) TEMPS=$(field temp)
 kill -STOP "$REDIS_PID"
 expect_eq "frozen Redis: a fresh domain gets 451" "$(rcpt_answer fresh.test)" \
     "$T451"
 kill -CONT "$REDIS_PID"
-expect_eq "the summary counts the Redis error and the 4.3.0 tempfail" \
-    "$(($(field errors) - ERRS)) $(($(field 4.3.0) - T430))" "1 1"
+expect_eq "the summary counts the Redis error, the 4.3.0 tempfail and the temp action" \
+    "$(($(field errors) - ERRS)) $(($(field 4.3.0) - T430)) $(($(field temp) - TEMPS))" \
+    "1 1 1"
 poll_for 1 50 sh -c "awk '\$1 == \"mxswitch_redis_errors_total\" { print (\$2 >= 1) }' '$PROM'"
 expect_eq "Prometheus file: the Redis error is counted" "$GOT" 1
 
@@ -234,14 +265,14 @@ untrack "$MX_PID"
 wait "$TERMC"
 untrack "$TERMC"
 expect_eq "SIGTERM with a session open: mxswitch exits 0" "$STOP_RC" 0
-expect_eq "the open session was finished, rewrite and all" \
+expect_eq "the open session was finished, to its end of message" \
     "$(cat "$WORK/term.out")" \
     "connect: continue
 mail: continue
 rcpt <hank@moved.test>: continue
-delrcpt <hank@moved.test>
-addrcpt_par <hank+mx-remote@moved.test> ORCPT=rfc822;hank@moved.test
 eom: continue"
+decided "the open session's recipient was decided remote" hank@moved.test \
+    remote 'alt:moved\.test' remote
 expect_grep "it waited for that session" "$LOG" \
     'no new connections; waiting for 1 session\(s\) in progress'
 expect_eq "the pid file is gone" "$([ -e "$WORK/mx.pid" ] && echo yes)" ""
@@ -250,7 +281,10 @@ expect_eq "sd_notify: RELOADING=1 and READY=1 per SIGHUP, then STOPPING=1" \
     "READY=1 RELOADING=1 READY=1 RELOADING=1 READY=1 STOPPING=1 "
 expect_eq "the final Prometheus file counts every session" \
     "$(prom mxswitch_sessions_total)" "$SESSIONS"
-expect_eq "the final Prometheus file counts every rewrite" \
-    "$(prom 'mxswitch_actions_total{action="rewrite"}')" 5
+expect_eq "the final Prometheus file counts every remote action" \
+    "$(prom 'mxswitch_actions_total{action="remote"}')" 5
+expect_eq "the final Prometheus file counts every transport answer the log shows" \
+    "$(prom 'mxswitch_map_answers_total{map="transport",status="OK"}')/$(prom 'mxswitch_map_answers_total{map="transport",status="NOTFOUND"}')" \
+    "$(grep -c 'socketmap: transport .* -> OK ' "$LOG")/0"
 
 finish

@@ -1,9 +1,11 @@
 #!/bin/bash
 # test_pf_addrkeys - per-address keys and dry run end to end through a real
-# Postfix 3.7 (private instance and network, see pf_lib.sh): one address of
-# a local domain goes to the domain's MX with its +detail, one address of a
-# remote domain stays here, the socketmap makes a remote-only address
-# known; in dry run the same mail is delivered as without mxswitch.
+# Postfix 3.7 (private instance and network, see pf_lib.sh), wired by hand
+# to mxswitch's socket maps (pf_wire): one address of a local domain goes
+# to the domain's MX with its +detail, one address of a remote domain stays
+# here, the valias map makes a remote-only address known; the recipients
+# reach the exchangers as they were written, with no tag; in dry run every
+# map answers NOTFOUND and the same mail is delivered as without mxswitch.
 T_NAME=test_pf_addrkeys
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pf_lib.sh"
@@ -41,8 +43,11 @@ CONF
 write_conf "$WORK/mx.conf" ''
 start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
 
+# recipient_delimiter: ceo+news@ is ceo@'s mailbox here, with or without
+# mxswitch.
 pf_make <<CF || abort "postfix config"
 virtual_mailbox_domains = local.test remote.test
+recipient_delimiter = +
 CF
 cat >"$PF_ETC/vmailbox" <<MB
 alice@local.test local.test/alice/
@@ -53,11 +58,15 @@ MB
 # Wired before the start: after a reload the first message can still reach
 # the smtpd that answered pf_start's probe, with the old main.cf (seen: no
 # milter, no socketmap, 550 for the address-only recipient).
-MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$PF_ETC" \
-    --config "$WORK/mx.conf" --no-reload >"$WORK/setup.log" 2>&1
-expect_eq "setup script succeeds" "$?" 0
+pf_wire "$WORK/mx.conf" 8891 8893 || abort "postfix wiring"
 pf_start || abort "postfix starts"
+SMAP=127.0.0.1:8893
+expect_eq "the transport map: the address key sends ceo+news away, stay stays" \
+    "$(smap_ask transport ceo+news@local.test alice@local.test \
+        stay@remote.test bob@remote.test | tr '\n' '|')" \
+    "OK smtp:|OK virtual:|NOTFOUND|OK smtp:|"
 
+A1_LINE=$(wc -l <"$WORK/mxswitch.log") # the log from a1 on
 SUBJECT=a1 smtp_send sender@client.test alice@local.test \
     ceo+news@local.test bob@remote.test stay@remote.test only@local.test \
     >"$WORK/a1.out"
@@ -81,6 +90,13 @@ expect_eq "a1: address none keeps stay@remote.test here; bob goes to the MX" \
     "1/<bob@remote.test> ORCPT=rfc822;bob@remote.test"
 expect_eq "a1: nothing bounced" \
     "$(grep -c 'status=bounced' "$WORK/pf/maillog")" 0
+expect_eq "a1: Postfix asked the transport map for each recipient it delivered" \
+    "$(for r in alice@local.test ceo+news@local.test bob@remote.test \
+        stay@remote.test only@local.test; do
+        tail -n +$((A1_LINE + 1)) "$WORK/mxswitch.log" |
+            grep -cF "socketmap: transport $r -> " |
+            sed 's/^[1-9][0-9]*$/asked/'
+    done | sort -u)" asked
 stop_mxswitch "mxswitch exits cleanly"
 
 # Dry run: Postfix delivers as without mxswitch, the log says what would be.
@@ -99,12 +115,21 @@ expect_eq "d1: dry run: no exchanger got anything" \
 expect_eq "d1: dry run: both were delivered to their local mailboxes" \
     "$(maildir_count local.test/ceo d1)/$(maildir_count remote.test/bob d1)" \
     1/1
-expect_grep "d1: dry run: the log has the rewrite it would have made" \
+expect_grep "d1: dry run: the milter logs the remote decision, marked dry run" \
     "$WORK/mxswitch.log" \
-    'rcpt=<ceo\+news@local.test> domain=local.test mode=remote .*key=mxswitch:address:ceo@local.test action=rewrite dry_run new=<ceo\+news\+mx-remote@local.test>'
-expect_grep "d1: dry run: the socketmap logs the OK it would have answered" \
+    'rcpt=<ceo\+news@local.test> domain=local.test mode=remote source=[a-z]+ key=mxswitch:address:ceo@local.test action=remote dry_run '
+expect_grep "d1: dry run: the transport map logs the OK it would have answered" \
     "$WORK/mxswitch.log" \
-    'socketmap: only@local.test -> NOTFOUND \(dry_run would=OK'
+    'socketmap: transport ceo\+news@local.test -> dry_run would=OK smtp: '
+expect_grep "d1: dry run: the valias map logs the OK it would have answered" \
+    "$WORK/mxswitch.log" \
+    'socketmap: valias only@local.test -> dry_run would=OK only@local.test '
+SMAP=127.0.0.1:8893
+expect_eq "d1: dry run: the maps answer NOTFOUND to a remote address" \
+    "$(smap_ask transport ceo+news@local.test)/$(smap_ask valias only@local.test)" \
+    NOTFOUND/NOTFOUND
+expect_eq "no tag of the old design in the exchangers, maildirs or maillog" \
+    "$(pf_tagged_files)" ""
 
 pf_stop
 stop_mxswitch "mxswitch (dry run) exits cleanly"

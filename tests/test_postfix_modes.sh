@@ -1,13 +1,14 @@
 #!/bin/bash
 # test_postfix_modes - the auto and backup modes end to end through a real
 # Postfix 3.7 (pf_lib.sh: private network namespace, dnsmasq, smtp-sink
-# exchangers on 127.0.0.2x:25, virtual(8) maildirs), wired with
-# scripts/mxswitch-postfix-setup.  This Postfix is mx.hosting.test,
-# 127.0.0.1 (its inet_interfaces, which is how it knows itself in MX lists).
+# exchangers on 127.0.0.2x:25, virtual(8) maildirs), wired by hand to
+# mxswitch's socket maps and milter (pf_wire).  This Postfix is
+# mx.hosting.test, 127.0.0.1 (its inet_interfaces, which is how it knows
+# itself in MX lists).
 #
 # auto: a domain whose MX is this host lands in its mailbox here (also a
-# relay_domains domain, through the local tag); a domain whose MX is
-# elsewhere goes there.  backup: mail goes to the higher-preference MX;
+# relay_domains domain, through the transport map's local answer); a
+# domain whose MX is elsewhere goes there, as it was addressed.  backup: mail goes to the higher-preference MX;
 # while that MX is down or refuses, it stays queued here: not bounced, not
 # delivered locally; once the MX is back it is delivered there.
 T_NAME=test_postfix_modes
@@ -61,9 +62,7 @@ carol@backup.test backup.test/carol/
 MB
 # Wired before the start: a reload lets the first message race the old
 # smtpd processes.
-MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$PF_ETC" \
-    --config "$WORK/mx.conf" --no-reload >"$WORK/setup.log" 2>&1 ||
-    abort "setup" "see $WORK/setup.log"
+pf_wire "$WORK/mx.conf" 8891 8893 || abort "postfix wiring"
 pf_start || abort "postfix starts"
 L=$WORK/mxswitch.log
 M=$WORK/pf/maillog
@@ -85,10 +84,19 @@ expect_eq "auto: MX elsewhere: at that MX, untagged, not in the mailbox here" \
     "<bob@autoremote.test> ORCPT=rfc822;bob@autoremote.test/0"
 expect_eq "auto: relay domain whose MX is this host: local mailbox" \
     "$(maildir_count autorelay.test/dave a1)" 1
-expect_grep "auto: the relay domain got the local tag from DNS evidence" "$L" \
-    'rcpt=<dave@autorelay.test> domain=autorelay.test mode=local source=dns .*action=rewrite new=<dave\+mx-local@autorelay.test>'
-expect_grep "auto: the remote domain got the remote tag" "$L" \
-    'rcpt=<bob@autoremote.test> domain=autoremote.test mode=remote source=dns .*action=rewrite new=<bob\+mx-remote@autoremote.test>'
+expect_grep "auto: the milter decided the relay domain local from DNS evidence" "$L" \
+    'rcpt=<dave@autorelay.test> domain=autorelay.test mode=local source=dns .*action=local '
+expect_grep "auto: the transport map sent the relay domain to the local transport" "$L" \
+    'socketmap: transport dave@autorelay.test -> OK virtual: \(domain autorelay.test mode local action local from dns '
+expect_grep "auto: the milter decided the MX-elsewhere domain remote" "$L" \
+    'rcpt=<bob@autoremote.test> domain=autoremote.test mode=remote source=dns .*action=remote '
+expect_grep "auto: the transport map sent it to the remote transport" "$L" \
+    'socketmap: transport bob@autoremote.test -> OK smtp: \(domain autoremote.test mode remote action remote from dns '
+SMAP=127.0.0.1:8893
+expect_eq "the rcpt map: untrusted clients are refused a remote domain, verified for a backup one" \
+    "$(smap_ask rcpt bob@autoremote.test carol@backup.test alice@autolocal.test |
+        cut -c1-12 | tr '\n' '|')" \
+    "OK 550 5.7.1|OK reject_un|NOTFOUND|"
 
 # auto: a user that exists only at the remote provider is accepted
 # (socketmap) and goes there.
@@ -111,7 +119,7 @@ expect_eq "backup: both recipients went to the higher-preference MX, untagged" \
 expect_eq "backup: nothing in the local mailbox" \
     "$(maildir_count backup.test/carol b1)" 0
 expect_grep "backup: auto found this server at preference 20" "$L" \
-    'auto: domain autobackup.test is backup: MX 10 mx.primary.test \[127.0.0.22\], 20 mx.hosting.test \[127.0.0.1 \(this server: 127.0.0.1\)\]'
+    'rcpt=<erin@autobackup.test> domain=autobackup.test mode=backup source=dns .*action=remote \(.*MX 10 mx.primary.test \[127.0.0.22\], 20 mx.hosting.test \[127.0.0.1 \(this server: 127.0.0.1\)\]'
 
 # stop_sink NAME - stop an exchanger
 stop_sink() {
@@ -134,13 +142,13 @@ expect_eq "backup, MX down: accepted from the client" \
     "$(tail -n 1 "$WORK/b2.out")" "DATA 250"
 two_deferrals() {
     pf_flush
-    echo "$(($(deferred_for 'carol\+mx-remote@backup.test' 'connect to mx.primary.test\[127.0.0.22\]:25: Connection refused') >= 2))"
+    echo "$(($(deferred_for 'carol@backup.test' 'connect to mx.primary.test\[127.0.0.22\]:25: Connection refused') >= 2))"
 }
 poll_for 1 100 two_deferrals
 expect_eq "backup, MX down: Postfix defers, tries again, and defers again" \
     "$GOT" 1
 expect_eq "backup, MX down: both are in the queue (postqueue -p)" \
-    "$(queued 'carol+mx-remote@backup.test')/$(queued 'erin+mx-remote@autobackup.test')" \
+    "$(queued 'carol@backup.test')/$(queued 'erin@autobackup.test')" \
     "1/1"
 expect_eq "backup, MX down: nothing delivered locally or bounced" \
     "$(maildir_count backup.test/carol b2)/$(grep -c -e 'status=bounced' -e 'sender non-delivery notification' "$M")" \
@@ -152,13 +160,13 @@ expect_eq "backup, MX down: Postfix never tried itself (lower MX skipped)" \
 pf_sink primary 127.0.0.22 -r RCPT || abort "sink primary (refusing)"
 refused() {
     pf_flush
-    deferred_for 'carol\+mx-remote@backup.test' 'host mx.primary.test\[127.0.0.22\] said: 4' |
+    deferred_for 'carol@backup.test' 'host mx.primary.test\[127.0.0.22\] said: 4' |
         awk '{print ($1 >= 1)}'
 }
 poll_for 1 100 refused
 expect_eq "backup, MX refuses with 4xx: deferred again" "$GOT" 1
 expect_eq "backup, MX refuses: still queued, not local, not bounced" \
-    "$(queued 'carol+mx-remote@backup.test')/$(maildir_count backup.test/carol b2)/$(grep -c 'status=bounced' "$M")" \
+    "$(queued 'carol@backup.test')/$(maildir_count backup.test/carol b2)/$(grep -c 'status=bounced' "$M")" \
     "1/0/0"
 
 # The higher-preference MX is back: delivered there, once.
@@ -171,6 +179,9 @@ expect_eq "backup, MX back: both delivered to it once, untagged" \
     "<carol@backup.test> <erin@autobackup.test> "
 expect_eq "backup, MX back: and never locally" \
     "$(maildir_count backup.test/carol b2)" 0
+
+expect_eq "no tag of the old design in the exchangers, maildirs or maillog" \
+    "$(pf_tagged_files)" ""
 
 pf_stop
 stop_mxswitch "mxswitch exits cleanly"

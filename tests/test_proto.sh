@@ -1,26 +1,49 @@
 #!/bin/bash
-# test_proto - mxswitch driven through the milter protocol (tests/mtc)
-# against a real redis-server: rewrites, macros, subdomains, IDN, errors,
-# toggles through keyspace notifications, and Redis going away and back.
+# test_proto - mxswitch driven through the milter protocol (tests/mtc) and
+# asked through its socket map server as the MTA asks at delivery, against
+# a real redis-server: the milter changes no recipient and answers RCPT;
+# the maps route (subdomains, IDN, the tag of an earlier mxswitch, errors);
+# a domain whose best MX is this server held; toggles through keyspace
+# notifications, and Redis going away and back.  In a private network
+# namespace with its own DNS (pf_lib.sh): .test names are NXDOMAIN at once,
+# mx-here.test's MX is 127.0.0.1, nothing depends on the host's resolver.
 T_NAME=test_proto
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pf_lib.sh"
+pf_enter "$@"
+PF_DNS=(--mx-host=mx-here.test,mx.here.test,10
+    --host-record=mx.here.test,127.0.0.1)
+pf_net_up || abort "private network and DNS"
 
 free_port RPORT
 free_port MPORT
+free_port SMAP_PORT
 MILTER="inet:$MPORT@127.0.0.1"
 start_redis "$RPORT" || { fail "redis starts" "see $WORK"; finish; exit; }
 rcli() { redis-cli -p "$RPORT" "$@" >/dev/null; }
 
-# write_conf FILE ROUTING-EXTRA [MILTER-EXTRA] - config for this test's ports
+# write_conf FILE ROUTING-EXTRA [MILTER-EXTRA] - config for this test's
+# ports, the socket map server on; the instance's transports beside it
 write_conf() {
     cat >"$1" <<CONF
 milter: { socket = "$MILTER"; allow_root = true; ${3:-} };
 redis: { host = "127.0.0.1"; port = $RPORT; timeout_ms = 300; };
 routing: { prefix = "mxswitch:domain:"; default = "none"; $2 };
 cache: { ttl = 3600; max_entries = 1000; };
+socketmap: { socket = "inet:$SMAP_PORT@127.0.0.1"; };
 CONF
+    echo 'local = "virtual:"; remote = "smtp:";' >"$(dirname "$1")/postfix-transports"
 }
 write_conf "$WORK/mx.conf" 'on_error = "tempfail";'
+
+# action_of RCPT - the action of the last decision line logged for RCPT
+action_of() {
+    grep -F "rcpt=$1 domain=" "$WORK/mxswitch.log" | grep ' action=' |
+        tail -n 1 | sed -n 's/.* action=\([a-z]*\) .*/\1/p'
+}
+
+# answers MAP KEY... - smap_ask's answers on one line, separated by " | "
+answers() { smap_ask "$@" | paste -sd'|' | sed 's/|/ | /g'; }
 
 rcli SET mxswitch:domain:remote.test remote
 rcli SET mxswitch:domain:local.test local
@@ -30,63 +53,48 @@ rcli SET mxswitch:domain:xn--bcher-kva.de remote
 rcli SET mxswitch:domain:mixed.test "  ReMoTe	"
 rcli SET mxswitch:domain:bad.test remotely
 rcli SET mxswitch:domain:toggle.test remote
+rcli SET mxswitch:domain:mx-here.test remote
 
-start_mxswitch "$WORK/mx.conf" "$MPORT" ||
-    { fail "mxswitch starts" "-"; finish; exit; }
+start_mxswitch "$WORK/mx.conf" "$MPORT" && wait_port "$SMAP_PORT" 10 ||
+    { fail "mxswitch starts with the socket map server" "-"; finish; exit; }
 
-check_mt "milter negotiates recipient changes and skips content" <<'EOF'
+check_mt "milter asks for no message changes and skips content" <<'EOF'
 negotiate 0x1ff 0x1fffff
 ==>
-negotiate: version=6 actions=0x88 protocol=0x372
+negotiate: version=6 actions=0x0 protocol=0x372
 EOF
 
-check_mt "remote recipient is replaced with NOTIFY and ORCPT" <<'EOF'
+check_mt "an MTA that allows no changes at all is served" <<'EOF'
+negotiate 0x0 0x1fffff
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <bob@remote.test>
+eom
+==>
+negotiate: version=6 actions=0x0 protocol=0x372
+connect: continue
+mail: continue
+rcpt <bob@remote.test>: continue
+eom: continue
+EOF
+
+# Longer than the 4 KB the milter once built arguments in on its stack.
+long=$(printf 'x%.0s' $(seq 5000))
+check_mt "a remote recipient with NOTIFY and a long ORCPT is left as sent" <<EOF
 connect client.test 127.0.0.1
 helo client.test
 mail <sender@client.test>
-rcpt <bob@remote.test> NOTIFY=SUCCESS,FAILURE
+rcpt <bob@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;$long@remote.test
 eom
 ==>
 connect: continue
 helo: skipped
 mail: continue
 rcpt <bob@remote.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@remote.test
 eom: continue
 EOF
 
-check_mt "client's own ORCPT is carried over" <<'EOF'
-connect client.test 127.0.0.1
-mail <sender@client.test>
-rcpt <bob@remote.test> ORCPT=rfc822;Bob+2Bx@Remote.test
-eom
-==>
-connect: continue
-mail: continue
-rcpt <bob@remote.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;Bob+2Bx@Remote.test
-eom: continue
-EOF
-
-# Longer than the 4 KB the milter builds the arguments in on its stack.
-long=$(printf 'x%.0s' $(seq 5000))
-check_mt "a kilobytes-long ORCPT is carried over whole" <<EOF
-connect client.test 127.0.0.1
-mail <sender@client.test>
-rcpt <bob@remote.test> NOTIFY=NEVER ORCPT=rfc822;$long@remote.test
-eom
-==>
-connect: continue
-mail: continue
-rcpt <bob@remote.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> NOTIFY=NEVER ORCPT=rfc822;$long@remote.test
-eom: continue
-EOF
-
-check_mt "local, unknown and remote in one message: only remote changes" <<'EOF'
+check_mt "local, unknown and remote in one message: the milter changes none" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <alice@local.test>
@@ -99,12 +107,19 @@ mail: continue
 rcpt <alice@local.test>: continue
 rcpt <carol@unknown.test>: continue
 rcpt <bob@remote.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;bob@remote.test
 eom: continue
 EOF
+expect_eq "the decision of each is logged: local, none, remote" \
+    "$(action_of '<alice@local.test>') $(action_of '<carol@unknown.test>') $(action_of '<bob@remote.test>')" \
+    "local none remote"
+expect_eq "map transport: local to the local transport, unknown not found, remote to smtp" \
+    "$(answers transport alice@local.test carol@unknown.test bob@remote.test)" \
+    "OK virtual: | NOTFOUND | OK smtp:"
+expect_eq "map valias: only the remote-mode address is known, as itself" \
+    "$(answers valias alice@local.test carol@unknown.test bob@remote.test)" \
+    "NOTFOUND | NOTFOUND | OK bob@remote.test"
 
-check_mt "subdomains fall back to the nearest parent key" <<'EOF'
+check_mt "subdomains: the milter lets both recipients through" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <x@a.example.com>
@@ -115,12 +130,16 @@ connect: continue
 mail: continue
 rcpt <x@a.example.com>: continue
 rcpt <y@a.b.example.com>: continue
-delrcpt <x@a.example.com>
-addrcpt_par <x+mx-remote@a.example.com> ORCPT=rfc822;x@a.example.com
 eom: continue
 EOF
+expect_grep "subdomains fall back to the nearest parent key (decision line)" \
+    "$WORK/mxswitch.log" \
+    'rcpt=<y@a.b.example.com> domain=a.b.example.com mode=local source=[a-z]+ key=mxswitch:domain:b.example.com action=local '
+expect_eq "subdomains fall back to the nearest parent key (map transport)" \
+    "$(answers transport x@a.example.com y@a.b.example.com)" \
+    "OK smtp: | OK virtual:"
 
-check_mt "IDN domain, mixed-case value, quoted local part" <<'EOF'
+check_mt "IDN domain, mixed-case value, quoted local part: RCPT continues" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <kai@B\xc3\x9cCHER.de.>
@@ -131,14 +150,15 @@ connect: continue
 mail: continue
 rcpt <kai@B\xc3\x9cCHER.de.>: continue
 rcpt <"john doe"@Mixed.Test>: continue
-delrcpt <kai@B\xc3\x9cCHER.de.>
-addrcpt_par <kai+mx-remote@B\xc3\x9cCHER.de.> ORCPT=rfc822;kai@B+C3+9CCHER.de.
-delrcpt <"john doe"@Mixed.Test>
-addrcpt_par <"john doe+mx-remote"@Mixed.Test> ORCPT=rfc822;"john+20doe"@Mixed.Test
 eom: continue
 EOF
+expect_grep "an IDN domain finds its A-label key" "$WORK/mxswitch.log" \
+    'rcpt=<kai@B\\xc3\\x9cCHER.de.> domain=xn--bcher-kva.de mode=remote source=redis key=mxswitch:domain:xn--bcher-kva.de action=remote '
+expect_eq "IDN and a mixed-case value route remote; valias answers the keys as written" \
+    "$(answers transport $'kai@B\xc3\x9cCHER.de.' '"john doe"@Mixed.Test') / $(answers valias $'kai@B\xc3\x9cCHER.de.' '"john doe"@Mixed.Test')" \
+    $'OK smtp: | OK smtp: / OK kai@B\xc3\x9cCHER.de. | OK "john doe"@Mixed.Test'
 
-check_mt "no domain and address literals are never looked up" <<'EOF'
+check_mt "no domain and address literals: RCPT continues" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <postmaster>
@@ -151,8 +171,14 @@ rcpt <postmaster>: continue
 rcpt <bob@[127.0.0.1]>: continue
 eom: continue
 EOF
+expect_eq "no domain and address literals are never looked up (no decision line)" \
+    "$(grep -c -e 'rcpt=<postmaster> domain=' -e 'rcpt=<bob@\[127.0.0.1\]> domain=' "$WORK/mxswitch.log")/$(grep -c -e 'rcpt=<postmaster>: no opinion (no domain)' -e 'rcpt=<bob@\[127.0.0.1\]>: no opinion (address literal)' "$WORK/mxswitch.log")" \
+    "0/2"
+expect_eq "no domain and address literals: the maps answer NOTFOUND" \
+    "$(answers transport postmaster 'bob@[127.0.0.1]') / $(answers valias postmaster 'bob@[127.0.0.1]')" \
+    "NOTFOUND | NOTFOUND / NOTFOUND | NOTFOUND"
 
-check_mt "MTA macros: smtp to the domain is left, relay and virtual are not" <<'EOF'
+check_mt "the MTA's routing macros: every recipient continues" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 macro R {rcpt_mailer} smtp {rcpt_host} remote.test
@@ -161,7 +187,7 @@ macro R {rcpt_mailer} virtual {rcpt_host} remote.test
 rcpt <r2@remote.test>
 macro R {rcpt_mailer} relay {rcpt_host} local.test
 rcpt <l1@local.test>
-macro R {rcpt_mailer} virtual {rcpt_host} local.test
+macro R {rcpt_mailer} local {rcpt_addr} l2
 rcpt <l2@local.test>
 macro R {rcpt_mailer} smtp {rcpt_host} unknown.test
 rcpt <u1@unknown.test>
@@ -174,56 +200,14 @@ rcpt <r2@remote.test>: continue
 rcpt <l1@local.test>: continue
 rcpt <l2@local.test>: continue
 rcpt <u1@unknown.test>: continue
-delrcpt <r2@remote.test>
-addrcpt_par <r2+mx-remote@remote.test> ORCPT=rfc822;r2@remote.test
-delrcpt <l1@local.test>
-addrcpt_par <l1+mx-local@local.test> ORCPT=rfc822;l1@local.test
 eom: continue
 EOF
+expect_eq "the MTA's routing macros change no decision" \
+    "$(for r in r1@remote.test r2@remote.test l1@local.test l2@local.test u1@unknown.test; do
+        action_of "<$r>"
+    done | paste -sd' ')" "remote remote local local none"
 
-check_mt "Sendmail class w: a namesake that delrcpt takes along is re-added" <<'EOF'
-connect client.test 127.0.0.1
-mail <sender@client.test>
-macro R {rcpt_mailer} local {rcpt_addr} bob
-rcpt <bob@local.test>
-macro R {rcpt_mailer} local {rcpt_addr} bob
-rcpt <bob@remote.test> NOTIFY=NEVER
-macro R {rcpt_mailer} local {rcpt_addr} carol
-rcpt <carol@local.test> NOTIFY=SUCCESS
-eom
-==>
-connect: continue
-mail: continue
-rcpt <bob@local.test>: continue
-rcpt <bob@remote.test>: continue
-rcpt <carol@local.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> NOTIFY=NEVER ORCPT=rfc822;bob@remote.test
-addrcpt_par <bob@local.test> ORCPT=rfc822;bob@local.test
-eom: continue
-EOF
-expect_grep "the re-add is logged with the reason" "$WORK/mxswitch.log" \
-    'rcpt=<bob@local.test> action=re-add \(the MTA.s delrcpt of <bob@remote.test> took it along: same mailer local, host "", addr bob\)'
-
-check_mt "Postfix: {rcpt_addr} is the whole address, nothing is re-added" <<'EOF'
-connect client.test 127.0.0.1
-mail <sender@client.test>
-macro R {rcpt_mailer} virtual {rcpt_host} local.test {rcpt_addr} bob@local.test
-rcpt <bob@local.test>
-macro R {rcpt_mailer} virtual {rcpt_host} remote.test {rcpt_addr} bob@remote.test
-rcpt <bob@remote.test>
-eom
-==>
-connect: continue
-mail: continue
-rcpt <bob@local.test>: continue
-rcpt <bob@remote.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;bob@remote.test
-eom: continue
-EOF
-
-check_mt "a forged tag is put back to what the mode says" <<'EOF'
+check_mt "an address with a forged tag is left as sent" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <bob+mx-remote@local.test>
@@ -232,12 +216,35 @@ eom
 connect: continue
 mail: continue
 rcpt <bob+mx-remote@local.test>: continue
-delrcpt <bob+mx-remote@local.test>
-addrcpt_par <bob@local.test> ORCPT=rfc822;bob@local.test
 eom: continue
 EOF
+expect_eq "a forged remote tag does not route remote: the domain's mode decides" \
+    "$(action_of '<bob+mx-remote@local.test>') / $(answers transport bob+mx-remote@local.test)" \
+    "local / OK virtual:"
+expect_eq "map valias answers a tagged address its plain form" \
+    "$(answers valias bob+mx-remote@local.test bob+mx-local@remote.test)" \
+    "OK bob@local.test | OK bob@remote.test"
 
-check_mt "an aborted message's recipients are forgotten" <<'EOF'
+check_mt "a remote-mode domain whose best MX is this server: 450 4.4.6" <<'EOF'
+connect client.test 127.0.0.1
+mail <sender@client.test>
+rcpt <bob@mx-here.test>
+rcpt <bob@remote.test>
+eom
+==>
+connect: continue
+mail: continue
+rcpt <bob@mx-here.test>: reply 450 4.4.6 The domain's mail exchanger is moving, try again later
+rcpt <bob@remote.test>: continue
+eom: continue
+EOF
+expect_grep "the held recipient's decision line says hold" "$WORK/mxswitch.log" \
+    'rcpt=<bob@mx-here.test> domain=mx-here.test mode=remote source=redis key=mxswitch:domain:mx-here.test action=hold \(the best MX is still this server'
+expect_eq "a held domain: map transport says retry, valias knows the address" \
+    "$(answers transport bob@mx-here.test) / $(answers valias bob@mx-here.test)" \
+    "OK retry:4.4.6 the best MX of mx-here.test is this server / OK bob@mx-here.test"
+
+check_mt "after an aborted message the next one is answered on its own" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <bob@remote.test>
@@ -252,22 +259,6 @@ rcpt <bob@remote.test>: continue
 abort: sent
 mail: continue
 rcpt <alice@local.test>: continue
-eom: continue
-EOF
-
-check_mt "MTA without ADDRCPT_PAR gets plain addrcpt" <<'EOF'
-negotiate 0x0d 0x1fffff
-connect client.test 127.0.0.1
-mail <sender@client.test>
-rcpt <bob@remote.test>
-eom
-==>
-negotiate: version=6 actions=0xc protocol=0x372
-connect: continue
-mail: continue
-rcpt <bob@remote.test>: continue
-delrcpt <bob@remote.test>
-addrcpt <bob+mx-remote@remote.test>
 eom: continue
 EOF
 
@@ -286,33 +277,32 @@ rcpt <x@bad.test>: reply 451 4.3.0 Mail routing temporarily unavailable, try aga
 rcpt <a@b@c.test>: reply 451 4.1.3 Recipient address not understood by the router
 rcpt <x@bad..test>: reply 451 4.1.2 Recipient domain not understood
 rcpt <bob@remote.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;bob@remote.test
 eom: continue
 EOF
 expect_grep "invalid value is logged with key and value" "$WORK/mxswitch.log" \
-    'invalid value "remotely" in key mxswitch:domain:bad.test'
+    'rcpt=<x@bad.test> domain=bad.test: lookup failed \(invalid value "remotely" in key mxswitch:domain:bad.test\): answered 451 4.3.0'
+expect_eq "an invalid value is TEMP to the maps, a malformed domain NOTFOUND" \
+    "$(answers transport x@bad.test x@bad..test)" \
+    'TEMP invalid value "remotely" in key mxswitch:domain:bad.test | NOTFOUND'
 
-check_mt "queue id and source appear in the decision log" <<'EOF'
+check_mt "queue id sent with RCPT: the recipient continues" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
+macro R i 4XyZq1
 rcpt <bob@remote.test>
-macro E i 4XyZq1
 eom
 ==>
 connect: continue
 mail: continue
 rcpt <bob@remote.test>: continue
-delrcpt <bob@remote.test>
-addrcpt_par <bob+mx-remote@remote.test> ORCPT=rfc822;bob@remote.test
 eom: continue
 EOF
-expect_grep "decision log line names queue id, address, domain, mode, source" \
+expect_grep "decision log line names queue id, address, domain, mode, source, key, action" \
     "$WORK/mxswitch.log" \
-    '4XyZq1: rcpt=<bob@remote.test> domain=remote.test mode=remote source=cache key=mxswitch:domain:remote.test action=rewrite new=<bob\+mx-remote@remote.test>'
+    '4XyZq1: rcpt=<bob@remote.test> domain=remote.test mode=remote source=cache key=mxswitch:domain:remote.test action=remote \(to the domain.s MX hosts'
 expect_grep "first lookup of a domain is logged as from redis" \
     "$WORK/mxswitch.log" \
-    'rcpt=<alice@local.test> domain=local.test mode=local source=redis'
+    'rcpt=<alice@local.test> domain=local.test mode=local source=redis key=mxswitch:domain:local.test action=local '
 
 # check_mt_file BASE NAME - the conversation in $WORK/BASE.mt gets exactly
 # the replies in $WORK/BASE.want (for ones too long for a here-document)
@@ -326,11 +316,9 @@ check_mt_file() {
     fi
 }
 
-# The changes of a message go out with its final reply, in one write
-# (milter/coalesce.c).  600 rewritten recipients of 60-byte local parts
-# make about 130 KB of changes, twice what is kept back at once: they go
-# out in parts, in order, and the next message on the same connection gets
-# its own changes only.
+# 600 recipients of 60-byte local parts in one message, then another
+# message on the same connection: each recipient is answered, none is
+# changed, and each has its decision line.
 LP=$(printf 'x%.0s' {1..56})
 {
     printf 'connect client.test 127.0.0.1\nmail <s@client.test>\n'
@@ -346,78 +334,37 @@ LP=$(printf 'x%.0s' {1..56})
         printf 'rcpt <%s%03d@remote.test>: continue\n' "$LP" "$i"
         [ $((i % 100)) = 0 ] && printf 'rcpt <l%03d@local.test>: continue\n' "$i"
     done
-    for ((i = 0; i < 600; i++)); do
-        printf 'delrcpt <%s%03d@remote.test>\n' "$LP" "$i"
-        printf 'addrcpt_par <%s%03d+mx-remote@remote.test> ORCPT=rfc822;%s%03d@remote.test\n' \
-            "$LP" "$i" "$LP" "$i"
-    done
     printf 'eom: continue\nmail: continue\nrcpt <last@remote.test>: continue\n'
-    printf 'delrcpt <last@remote.test>\n'
-    printf 'addrcpt_par <last+mx-remote@remote.test> ORCPT=rfc822;last@remote.test\n'
     printf 'eom: continue\n'
 } >"$WORK/big.want"
-check_mt_file big "600 rewrites in one message: every change, in order, then the reply"
-# the premise: more than COALESCE_MAX (64 KB) of changes on the wire
-CHANGE_BYTES=$(awk '/^(delrcpt|addrcpt_par) / { n += length($0) }
-                    END { print n }' "$WORK/big.want")
-expect_eq "the 600 rewrites are more than is kept back at once" \
-    "$((CHANGE_BYTES > 65536))" 1
-
-# Namesakes among many replaced recipients: readd_namesakes finds them in
-# a table, on the heap past 128 of them.  200 are replaced; two of them
-# (bob, bob.x) resolve like the kept bob@local.test, which goes back once,
-# and its line names the first of the two.
-{
-    printf 'connect client.test 127.0.0.1\nmail <s@client.test>\n'
-    for ((i = 0; i < 200; i++)); do
-        a=r$i ra=r$i
-        [ $i = 50 ] && a=bob ra=bob
-        [ $i = 150 ] && a=bob.x ra=bob
-        printf 'macro R {rcpt_mailer} local {rcpt_addr} %s\n' "$ra"
-        printf 'rcpt <%s@remote.test>\n' "$a"
-    done
-    printf 'macro R {rcpt_mailer} local {rcpt_addr} bob\nrcpt <bob@local.test>\n'
-    printf 'eom\n'
-} >"$WORK/ns.mt"
-{
-    printf 'connect: continue\nmail: continue\n'
-    for ((i = 0; i < 200; i++)); do
-        a=r$i
-        [ $i = 50 ] && a=bob
-        [ $i = 150 ] && a=bob.x
-        printf 'rcpt <%s@remote.test>: continue\n' "$a"
-        echo "$a" >>"$WORK/ns.names"
-    done
-    printf 'rcpt <bob@local.test>: continue\n'
-    while read -r a; do
-        printf 'delrcpt <%s@remote.test>\n' "$a"
-        printf 'addrcpt_par <%s+mx-remote@remote.test> ORCPT=rfc822;%s@remote.test\n' \
-            "$a" "$a"
-    done <"$WORK/ns.names"
-    printf 'addrcpt_par <bob@local.test> ORCPT=rfc822;bob@local.test\n'
-    printf 'eom: continue\n'
-} >"$WORK/ns.want"
-check_mt_file ns "200 replaced, two namesakes of a kept recipient: it is re-added once"
-expect_eq "the re-add names the first namesake replaced" \
-    "$(grep 'rcpt=<bob@local.test> action=re-add' "$WORK/mxswitch.log" |
-        tail -n 1 | grep -o 'delrcpt of <[^>]*>')" "delrcpt of <bob@remote.test>"
+check_mt_file big "606 recipients in one message: each continues, none is changed"
+expect_eq "606 recipients in one message: one decision line each" \
+    "$(grep -c -e "rcpt=<$LP[0-9]*@remote.test> domain=remote.test .* action=remote " \
+        -e 'rcpt=<l[0-9][0-9][0-9]@local.test> domain=local.test .* action=local ' \
+        "$WORK/mxswitch.log")/$(grep -c 'rcpt=<last@remote.test> domain=remote.test .* action=remote ' "$WORK/mxswitch.log")" \
+    "606/1"
 
 # A toggle: cache ttl is 3600 s, so only the keyspace notification can
-# make the next message see the change.
+# make the next delivery (map transport) and the next message (the
+# milter's decision) see the change.
 toggle_msg() {
-    printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <t@toggle.test>\neom\n' |
-        mtc_run | grep -c '^addrcpt_par <t+mx-remote@toggle.test>'
+    printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <t%s@toggle.test>\neom\n' "$1" |
+        mtc_run >/dev/null
+    echo "$(action_of "<t$1@toggle.test>") $(route_of toggle.test)"
 }
-expect_eq "toggle: remote before the change" "$(toggle_msg)" 1
+expect_eq "toggle: remote before the change" "$(toggle_msg 1)" "remote OK smtp:"
 rcli SET mxswitch:domain:toggle.test local
-expect_eq "toggle: SET local applies to the next message" "$(toggle_msg)" 0
+expect_eq "toggle: SET local applies to the next message and delivery" \
+    "$(toggle_msg 2)" "local OK virtual:"
 rcli SET mxswitch:domain:toggle.test remote
-expect_eq "toggle: SET remote applies to the next message" "$(toggle_msg)" 1
+expect_eq "toggle: SET remote applies to the next message and delivery" \
+    "$(toggle_msg 3)" "remote OK smtp:"
 rcli DEL mxswitch:domain:toggle.test
-expect_eq "toggle: DEL applies to the next message" "$(toggle_msg)" 0
+expect_eq "toggle: DEL applies to the next message and delivery" \
+    "$(toggle_msg 4)" "none NOTFOUND"
 
-# Redis goes away: 451 for recipients whose domain is not cached; comes
-# back: lookups work again in the same milter process.
+# Redis goes away: 451 at RCPT and TEMP to the maps for domains not
+# cached; comes back: lookups work again in the same process.
 rcpt_fresh() {
     printf 'connect c 127.0.0.1\nmail <s@c.test>\nrcpt <u@%s>\n' "$1" |
         mtc_run | sed -n 's/^rcpt [^:]*: //p'
@@ -425,15 +372,22 @@ rcpt_fresh() {
 stop_pid "$REDIS_PID"
 expect_eq "redis down: RCPT answered 451 4.3.0" "$(rcpt_fresh fresh1.test)" \
     "reply 451 4.3.0 Mail routing temporarily unavailable, try again later"
+got=$(route_of fresh1.test)
+case $got in
+TEMP?*) pass "redis down: map transport answers TEMP for a domain not cached" ;;
+*) fail "redis down: map transport answers TEMP for a domain not cached" "got '$got'" ;;
+esac
 expect_grep "redis down is logged" "$WORK/mxswitch.log" \
     "redis: 127.0.0.1:$RPORT db 0 unreachable"
-expect_eq "redis down: cached domains still route" \
-    "$(rcpt_fresh remote.test)" "continue"
+expect_eq "redis down: cached domains still route (RCPT, map transport)" \
+    "$(rcpt_fresh remote.test) / $(route_of remote.test)" "continue / OK smtp:"
 start_redis "$RPORT"
 rcli SET mxswitch:domain:fresh2.test remote
-poll_for continue 50 rcpt_fresh fresh2.test
-expect_eq "redis back: lookups recover without restarting mxswitch" "$GOT" \
-    continue
+poll_for "OK smtp:" 50 route_of fresh2.test
+expect_eq "redis back: map answers recover without restarting mxswitch" "$GOT" \
+    "OK smtp:"
+expect_eq "redis back: the milter decides again" \
+    "$(rcpt_fresh fresh2.test) $(action_of '<u@fresh2.test>')" "continue remote"
 expect_eq "redis back: it is the same mxswitch process" \
     "$(kill -0 "$MX_PID" 2>/dev/null && echo alive)" alive
 expect_grep "redis recovery is logged" "$WORK/mxswitch.log" \
@@ -442,11 +396,15 @@ expect_grep "redis recovery is logged" "$WORK/mxswitch.log" \
 stop_mxswitch "mxswitch exits cleanly on SIGTERM"
 
 # on_error = default: an invalid value routes by routing.default instead.
+# milter.max_recipients is a removed setting: it loads with a warning and
+# limits nothing.
 write_conf "$WORK/mx2.conf" 'on_error = "default";' 'max_recipients = 3;'
 rcli SET mxswitch:domain:bad.test remotely
+rcli SET mxswitch:domain:remote.test remote
 : >"$WORK/mxswitch.log"
-start_mxswitch "$WORK/mx2.conf" "$MPORT" || fail "mxswitch restarts" "-"
-check_mt "on_error default: invalid value routes by the default" <<'EOF'
+start_mxswitch "$WORK/mx2.conf" "$MPORT" && wait_port "$SMAP_PORT" 10 ||
+    fail "mxswitch restarts" "-"
+check_mt "on_error default: an invalid value routes by the default" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <x@bad.test>
@@ -458,9 +416,13 @@ rcpt <x@bad.test>: continue
 eom: continue
 EOF
 expect_grep "on_error default is logged" "$WORK/mxswitch.log" \
-    'lookup failed .*using routing.default none'
-rcli SET mxswitch:domain:remote.test remote
-check_mt "max_recipients: the extra recipients get 452 4.5.3; MAIL resets" <<'EOF'
+    'rcpt=<x@bad.test> domain=bad.test: lookup failed .*using routing.default none'
+expect_eq "on_error default: the decision is none, the maps answer NOTFOUND" \
+    "$(action_of '<x@bad.test>') / $(answers transport x@bad.test) / $(answers valias x@bad.test)" \
+    "none / NOTFOUND / NOTFOUND"
+expect_grep "the removed milter.max_recipients is warned about at start" \
+    "$WORK/mxswitch.log" 'mx2.conf:1: milter.max_recipients: removed setting, ignored'
+check_mt "the removed milter.max_recipients limits nothing" <<'EOF'
 connect client.test 127.0.0.1
 mail <sender@client.test>
 rcpt <r1@remote.test>
@@ -470,9 +432,6 @@ rcpt <r3@local.test>
 rcpt <r4@remote.test>
 rcpt <r5@remote.test>
 eom
-mail <sender@client.test>
-rcpt <r6@remote.test>
-eom
 ==>
 connect: continue
 mail: continue
@@ -480,20 +439,9 @@ rcpt <r1@remote.test>: continue
 rcpt <a@b@c.test>: reply 451 4.1.3 Recipient address not understood by the router
 rcpt <r2@remote.test>: continue
 rcpt <r3@local.test>: continue
-rcpt <r4@remote.test>: reply 452 4.5.3 Too many recipients
-rcpt <r5@remote.test>: reply 452 4.5.3 Too many recipients
-delrcpt <r1@remote.test>
-addrcpt_par <r1+mx-remote@remote.test> ORCPT=rfc822;r1@remote.test
-delrcpt <r2@remote.test>
-addrcpt_par <r2+mx-remote@remote.test> ORCPT=rfc822;r2@remote.test
-eom: continue
-mail: continue
-rcpt <r6@remote.test>: continue
-delrcpt <r6@remote.test>
-addrcpt_par <r6+mx-remote@remote.test> ORCPT=rfc822;r6@remote.test
+rcpt <r4@remote.test>: continue
+rcpt <r5@remote.test>: continue
 eom: continue
 EOF
-expect_eq "max_recipients: logged once per message" \
-    "$(grep -c 'more than milter.max_recipients (3)' "$WORK/mxswitch.log")" 1
 stop_mxswitch "mxswitch (on_error default) exits cleanly"
 finish
