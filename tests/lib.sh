@@ -259,6 +259,12 @@ rcpt_answer() {
         tr '\n' ' ' | sed 's/ $//'
 }
 
+# transports DIR - the instance's transports beside a config in DIR, as
+# the Postfix setup script writes them: local "virtual:", remote "smtp:"
+transports() {
+    printf 'local = "virtual:";\nremote = "smtp:";\n' >"$1/postfix-transports"
+}
+
 # smap_ask MAP KEY... - ask the socket map server at $SMAP (HOST:PORT,
 # default 127.0.0.1:$SMAP_PORT) one request per KEY on one connection, as
 # the MTA does; prints each answer on a line: "OK smtp:", "NOTFOUND",

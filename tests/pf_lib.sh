@@ -266,8 +266,7 @@ pf_wire() {
         "smtpd_milters = { inet:127.0.0.1:$2, default_action=tempfail }" \
         "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, check_recipient_access $sm:rcpt, reject_unauth_destination" ||
         return 1
-    printf 'local = "virtual:";\nremote = "smtp:";\n' \
-        >"$(dirname "$1")/postfix-transports"
+    transports "$(dirname "$1")"
 }
 
 # pf_tagged_files - files under the sinks, the maildirs and the maillog that

@@ -28,7 +28,7 @@ routing: { prefix = "mxswitch:domain:"; address_prefix = "mxswitch:address:";
 cache: { ttl = 3600; max_entries = 1000; };
 socketmap: { socket = "inet:$SPORT@127.0.0.1"; };
 CONF
-    echo 'local = "virtual:"; remote = "smtp:";' >"$(dirname "$1")/postfix-transports"
+    transports "$(dirname "$1")"
 }
 
 # ask MAP KEY... - the socket map's answers, joined by |

@@ -53,7 +53,7 @@ routing: { default = "none"; };
 cache: { ttl = 3600; stale_ttl = 120; };
 socketmap: { socket = "inet:$SMAP_PORT@127.0.0.1"; };
 CONF
-echo 'local = "virtual:"; remote = "smtp:";' >"$WORK/postfix-transports"
+transports "$WORK"
 start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
 wait_port "$SMAP_PORT" 5 || abort "the socket map server listens"
 L=$WORK/mxswitch.log

@@ -22,7 +22,7 @@ socketmap: { socket = "inet:$SMAP_PORT@127.0.0.1"; };
 CONF
 # The instance's transports, as the setup script writes them, beside every
 # config of this test: local answers matter.
-echo 'local = "virtual:"; remote = "smtp:";' >"$WORK/postfix-transports"
+transports "$WORK"
 
 # ctl ARGS... - run mxswitch-ctl on this test's config: stdout in OUT,
 # stderr in ERR, exit status in RC

@@ -13,7 +13,7 @@ free_port MPORT
 MILTER="inet:$MPORT@127.0.0.1"
 free_port SMAP_PORT
 # The instance's transports, as the setup script would write them.
-printf 'local = "virtual:";\nremote = "smtp:";\n' >"$WORK/postfix-transports"
+transports "$WORK"
 
 # temp_of DOMAIN - the first word of the transport map's answer for u@DOMAIN
 temp_of() { route_of "$1" | cut -d' ' -f1; }

@@ -34,7 +34,7 @@ routing: { prefix = "mxswitch:domain:"; default = "none";
 cache: { ttl = 3600; max_entries = 1000; };
 socketmap: { socket = "inet:$SMAP_PORT@127.0.0.1"; };
 CONF
-echo 'local = "virtual:"; remote = "smtp:";' >"$WORK/postfix-transports"
+transports "$WORK"
 
 # The keys the address cases name, and one key per value case.
 grep -v '^#' "$CORPUS/rcpt.txt" | cut -f2,3 | sort -u |

@@ -82,7 +82,7 @@ routes() {
     for d in "$@"; do printf '%s|' "$(route_of "$d")"; done
 }
 # The instance's transports, as the setup script writes them.
-echo 'local = "virtual:"; remote = "smtp:";' >"$WORK/postfix-transports"
+transports "$WORK"
 write_conf() {
     cat >"$WORK/mx.conf" <<CONF
 milter: { socket = "$MILTER"; allow_root = true; };

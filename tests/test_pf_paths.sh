@@ -172,7 +172,7 @@ cache: { ttl = 1; stale_ttl = 3600; };
 socketmap: { socket = "inet:$SMAP_PORT@127.0.0.1"; };
 CONF
 # The instance's own transports, as the setup script would write them.
-printf 'local = "virtual:";\nremote = "smtp:";\n' >"$WORK/postfix-transports"
+transports "$WORK"
 start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
 wait_port "$SMAP_PORT" 5 || abort "socket map server listens"
 

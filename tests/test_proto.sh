@@ -32,7 +32,7 @@ routing: { prefix = "mxswitch:domain:"; default = "none"; $2 };
 cache: { ttl = 3600; max_entries = 1000; };
 socketmap: { socket = "inet:$SMAP_PORT@127.0.0.1"; };
 CONF
-    echo 'local = "virtual:"; remote = "smtp:";' >"$(dirname "$1")/postfix-transports"
+    transports "$(dirname "$1")"
 }
 write_conf "$WORK/mx.conf" 'on_error = "tempfail";'
 

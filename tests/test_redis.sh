@@ -11,7 +11,7 @@ free_port MPORT
 MILTER="inet:$MPORT@127.0.0.1"
 free_port SMAP_PORT
 # The instance's transports, as the setup script would write them.
-printf 'local = "virtual:";\nremote = "smtp:";\n' >"$WORK/postfix-transports"
+transports "$WORK"
 SOCK="$WORK/redis.sock"
 
 # One Redis on a unix socket (and a TCP port for the ACL user case), with a

@@ -15,7 +15,7 @@ free_port MPORT
 MILTER="inet:$MPORT@127.0.0.1"
 free_port SMAP_PORT
 # The instance's transports, as the setup script would write them.
-printf 'local = "virtual:";\nremote = "smtp:";\n' >"$WORK/postfix-transports"
+transports "$WORK"
 free_port P1
 free_port P2
 free_port S1
