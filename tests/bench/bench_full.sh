@@ -486,19 +486,29 @@ tables_subject() {
 }
 
 # tables_run S - one run of subject S: msg/s from the first connection to
-# the empty queue, and the machine's CPU per message (us); fails the run
+# the empty queue, the machine's CPU per message (us: all processes, so
+# other work on the machine counts too) and the CPU per message of the
+# daemon or milter S asks (us, user + system; 0 for plain); fails the run
 # unless the sink accepted every message and Postfix deferred or bounced
 # none
 tables_run() {
     local n=$((TABLES_DOMAINS * TABLES_PER)) before t0 t1 b0 b1 i got
+    local pid="" u0=0 s0=0 u1=0 s1=0
     tables_subject "$1"
+    case $1 in
+    tables | milter) pid=$PID_tables ;;
+    noop) pid=$PID_noopt ;;
+    noop2) pid=$PID_noopt2 ;;
+    esac
     before=$(sent_count)
+    [ -n "$pid" ] && read -r u0 s0 < <(ticks "$pid")
     b0=$(busy)
     t0=$(date +%s.%N)
     tables_send || die "$1: smtp-source failed: $(tail -n 2 "$WORK/smtp-source.log")"
     pf_wait_queue 300 || die "$1: Postfix queue did not drain"
     t1=$(date +%s.%N)
     b1=$(busy)
+    [ -n "$pid" ] && read -r u1 s1 < <(ticks "$pid")
     for ((i = 0; i < 100; i++)); do # postlogd writes a little after
         got=$(($(sent_count) - before))
         [ "$got" -ge "$n" ] && break
@@ -511,8 +521,9 @@ tables_run() {
             'status=\(deferred\|bounced\)\|milter-reject\|reject:' \
             "$WORK/pf/maillog")"
     awk -v a="$t0" -v b="$t1" -v n="$n" -v c=$((b1 - b0)) \
-        -v hz="$(getconf CLK_TCK)" \
-        'BEGIN { printf "%.1f %.0f", n / (b - a), c * 1e6 / hz / n }'
+        -v d=$((u1 + s1 - u0 - s0)) -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.1f %.0f %.0f", n / (b - a), c * 1e6 / hz / n,
+                 d * 1e6 / hz / n }'
 }
 
 # full_tables - what mxswitch's socket map tables cost Postfix, and its
@@ -543,7 +554,9 @@ full_tables() {
     SMAP_PORT=$SPORT mx_start tables "unix:$WORK/mxt.sock" "$RPORT" 3600
     wait_port "$SPORT" 5 || die "mxswitch: no socket map server on $SPORT"
     noop_start "unix:$WORK/noopt.sock"
+    PID_noopt=$PID_noop
     noop_start "unix:$WORK/noopt2.sock"
+    PID_noopt2=$PID_noop
     pf_bench_up
     # Warm mxswitch's caches (Redis and DNS) and Postfix, unmeasured.
     tables_run tables >/dev/null
@@ -563,7 +576,8 @@ full_tables() {
     # kind, and the daemon's warnings.
     grep -o 'socketmap: transport [^ ]* -> [A-Z]* [^ ]*' "$WORK/tables.log" |
         awk '{ print $5, $6 }' | sort | uniq -c >"$WORK/tables.answers"
-    # t_vals SUBJECT [FIELD] - msg/s (2) or CPU us per message (3) of each
+    # t_vals SUBJECT [FIELD] - msg/s (2), CPU us per message (3: the
+    # machine's, 4: the daemon's or milter's) of each
     # run; t_med their median; t_paired A B the lowest and highest A/B of
     # one round
     t_vals() { grep "^$1 " "$WORK/tables.runs" | cut -d' ' -f"${2:-2}"; }
@@ -585,9 +599,13 @@ full_tables() {
         echo "#   noop $n, noop2 $n2 (noop2/noop $rn2, round by round" \
             "$(t_paired noop2 noop)); milter $m (milter/noop $rm, round by" \
             "round $(t_paired milter noop))"
-        echo "#   the machine's CPU per message (us): plain $(t_med plain 3)," \
-            "plain2 $(t_med plain2 3), tables $(t_med tables 3), noop" \
-            "$(t_med noop 3), noop2 $(t_med noop2 3), milter $(t_med milter 3)"
+        echo "#   the machine's CPU per message (us; other work on the machine" \
+            "counts too): plain $(t_med plain 3), plain2 $(t_med plain2 3)," \
+            "tables $(t_med tables 3), noop $(t_med noop 3), noop2" \
+            "$(t_med noop2 3), milter $(t_med milter 3); of the process" \
+            "asked alone (user+system): mxswitch for the tables" \
+            "$(t_med tables 4), mxswitch's milter $(t_med milter 4), no-op" \
+            "milter $(t_med noop 4)"
         echo "#   transport map answers: $(awk '{ if (NR > 1) printf ", "
             printf "%s %s x%d", $2, $3, $1 }' "$WORK/tables.answers");" \
             "daemon warnings: $(grep -c ': warning: ' "$WORK/tables.log")" \
