@@ -485,6 +485,23 @@ tables_subject() {
     sleep 1.5
 }
 
+# pf_ticks - clock ticks Postfix's master has used and reaped: its own and
+# those of its processes that exited
+pf_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$PF_PID/stat"; }
+
+# tables_pf_mark S - after the reload for subject S: the processes of the
+# run before exited on the reload, so what the master reaped since the
+# last mark was that run's Postfix CPU; into tables.pfcpu as "SUBJECT
+# ticks"
+tables_pf_mark() {
+    local now prev mark
+    now=$(pf_ticks)
+    if [ -f "$WORK/tables.mark" ] && read -r prev mark <"$WORK/tables.mark"; then
+        echo "$prev $((now - mark))" >>"$WORK/tables.pfcpu"
+    fi
+    echo "${1:-} $now" >"$WORK/tables.mark"
+}
+
 # tables_run S - one run of subject S: msg/s from the first connection to
 # the empty queue, the machine's CPU per message (us: all processes, so
 # other work on the machine counts too) and the CPU per message of the
@@ -495,6 +512,7 @@ tables_run() {
     local n=$((TABLES_DOMAINS * TABLES_PER)) before t0 t1 b0 b1 i got
     local pid="" u0=0 s0=0 u1=0 s1=0
     tables_subject "$1"
+    tables_pf_mark "$1"
     case $1 in
     tables | milter) pid=$PID_tables ;;
     noop) pid=$PID_noopt ;;
@@ -563,6 +581,8 @@ full_tables() {
     tables_run milter >/dev/null
     dns0=$(grep -c 'query\[' "$WORK/dnsmasq.log" 2>/dev/null)
     : >"$WORK/tables.runs"
+    rm -f "$WORK/tables.mark"
+    : >"$WORK/tables.pfcpu"
     for ((i = 0; i < reps; i++)); do
         for s in $(in_order "$i" $subjects); do
             echo "$s $(tables_run "$s")" | tee -a "$WORK/tables.runs" |
@@ -570,6 +590,9 @@ full_tables() {
         done
     done
     dns1=$(grep -c 'query\[' "$WORK/dnsmasq.log" 2>/dev/null)
+    tables_subject plain # the last run's processes exit: its mark
+    sleep 1
+    tables_pf_mark
     pf_stop
     cat "$WORK/tables.runs" >>"$OUT/runs.log"
     # The routes Postfix was given: every answer of the transport map, by
@@ -583,6 +606,13 @@ full_tables() {
     t_vals() { grep "^$1 " "$WORK/tables.runs" | cut -d' ' -f"${2:-2}"; }
     t_med() { t_vals "$@" | median; }
     t_paired() { paste <(t_vals "$1") <(t_vals "$2") | ratio_range; }
+    # pf_med SUBJECT - median of Postfix's CPU per message (us) of its runs
+    pf_med() {
+        awk -v s="$1" -v f="$((1000000 / $(getconf CLK_TCK)))" \
+            -v n="$((TABLES_DOMAINS * TABLES_PER))" \
+            '$1 == s { printf "%.0f\n", $2 * f / n }' "$WORK/tables.pfcpu" |
+            median
+    }
     local p p2 t m n n2 rt rn rm rn2
     p=$(t_med plain) p2=$(t_med plain2) t=$(t_med tables)
     m=$(t_med milter) n=$(t_med noop) n2=$(t_med noop2)
@@ -605,7 +635,10 @@ full_tables() {
             "$(t_med noop2 3), milter $(t_med milter 3); of the process" \
             "asked alone (user+system): mxswitch for the tables" \
             "$(t_med tables 4), mxswitch's milter $(t_med milter 4), no-op" \
-            "milter $(t_med noop 4)"
+            "milter $(t_med noop 4); of Postfix (its processes, reaped" \
+            "by the master after each run's reload: not counting other" \
+            "work on the machine): $(for s in $subjects; do printf '%s %s, ' \
+                "$s" "$(pf_med "$s")"; done | sed 's/, $//')"
         echo "#   transport map answers: $(awk '{ if (NR > 1) printf ", "
             printf "%s %s x%d", $2, $3, $1 }' "$WORK/tables.answers");" \
             "daemon warnings: $(grep -c ': warning: ' "$WORK/tables.log")" \
