@@ -1,7 +1,8 @@
 # tests/bench/bench_full.sh - the parts of the full benchmark beyond the
 # loadgen scale points (sourced by tests/bench/run, inside its network
 # namespace): memory over 1,000,000 messages, the profile, end to end
-# through Postfix, and toggle propagation through a Redis replica.
+# through Postfix (the milter; the socket map tables), and toggle
+# propagation through a Redis replica.
 
 # full_memory - warm RSS after warm-up and after MEM_MSGS more messages
 full_memory() {
@@ -173,12 +174,11 @@ full_budget() {
 # cg_count SUBJECT PID PORT R - instructions per message callgrind counts
 # in PID over CG_MSGS messages of R recipients, after a warm-up
 cg_count() {
-    local expect=route n=${CG_MSGS:-300} f i
-    [ "$1" = noop ] && expect=noop
-    "$LG" -e "$expect" -c 1 -r "$4" -d 10 -n 50 "inet:$3@127.0.0.1" \
+    local n=${CG_MSGS:-300} f i
+    "$LG" -c 1 -r "$4" -d 10 -n 50 "inet:$3@127.0.0.1" \
         >/dev/null 2>>"$WORK/cg.err" || die "callgrind $1: warm-up failed"
     callgrind_control -z "$2" >/dev/null 2>&1
-    "$LG" -e "$expect" -c 1 -r "$4" -d 10 -n "$n" "inet:$3@127.0.0.1" \
+    "$LG" -c 1 -r "$4" -d 10 -n "$n" "inet:$3@127.0.0.1" \
         >/dev/null 2>>"$WORK/cg.err" || die "callgrind $1: run failed"
     rm -f "$WORK/cg.$1".*
     callgrind_control -d "$2" >/dev/null 2>&1
@@ -285,7 +285,7 @@ busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 # e2e_run MILTER - smtp-source through Postfix into smtp-sink; msg/s
 # until the queue is empty, and the machine's CPU time per message (us)
 e2e_run() {
-    local rcpt=${2:-u@d0.test}
+    local rcpt=u@d0.test
     postconf -c "$PF_ETC" -e "smtpd_milters = $1"
     postfix -c "$PF_ETC" reload >>"$WORK/pf/start.log" 2>&1
     sleep 1.5
@@ -303,18 +303,18 @@ e2e_run() {
         'BEGIN { printf "%.1f %.0f", n / (b - a), c * 1e6 / hz / n }'
 }
 
-# full_e2e - Postfix with no milter, the no-op milter and mxswitch; with
-# E2E_OLD=BIN also that build of mxswitch, in the same interleaved rounds
-# (an A/B of two builds where a Postfix run is too noisy to compare runs)
-full_e2e() {
-    E2E_MSGS=${E2E_MSGS:-2000}
-    # The queue in memory (this mount namespace's own): the disk's latency
-    # on this machine moved a Postfix run by a tenth, whatever the milter.
-    mkdir -p "$WORK/pf"
-    mount -t tmpfs -o size=1g,mode=755 mxs-bench "$WORK/pf" ||
-        die "tmpfs for the Postfix queue"
-    T_MOUNTS+=("$WORK/pf")
-    pf_make <<CF || die "postfix config"
+# pf_bench_up - the private Postfix of full_e2e and full_tables, started
+# (made the first time: its queue on a tmpfs of this mount namespace,
+# everything relayed to an smtp-sink on 127.0.0.1:2526)
+pf_bench_up() {
+    if [ -z "$PF_ETC" ]; then
+        # The queue in memory: the disk's latency on this machine moved
+        # a Postfix run by a tenth, whatever the milter.
+        mkdir -p "$WORK/pf"
+        mount -t tmpfs -o size=1g,mode=755 mxs-bench "$WORK/pf" ||
+            die "tmpfs for the Postfix queue"
+        T_MOUNTS+=("$WORK/pf")
+        pf_make <<CF || die "postfix config"
 relayhost = [127.0.0.1]:2526
 smtpd_peername_lookup = no
 in_flow_delay = 0s
@@ -322,46 +322,52 @@ milter_protocol = 6
 milter_default_action = tempfail
 smtp_destination_concurrency_limit = 20
 CF
-    smtp-sink -u root 127.0.0.1:2526 256 2>>"$WORK/sink.log" &
-    track $!
-    wait_port_ip 127.0.0.1 2526 5 || die "smtp-sink"
+        smtp-sink -u root 127.0.0.1:2526 256 2>>"$WORK/sink.log" &
+        track $!
+        wait_port_ip 127.0.0.1 2526 5 || die "smtp-sink"
+    fi
     pf_start || die "postfix starts"
+}
+
+# full_e2e - Postfix with no milter, the no-op milter and mxswitch; with
+# E2E_OLD=BIN also that build of mxswitch, in the same interleaved rounds
+# (an A/B of two builds where a Postfix run is too noisy to compare runs)
+full_e2e() {
+    E2E_MSGS=${E2E_MSGS:-2000}
+    pf_bench_up
     # Over TCP, Postfix's macro and command packets meet Nagle's algorithm
     # and the milter's delayed ACK (40 ms per step, whatever the milter),
     # so the comparison runs over unix sockets, as most sites run milters;
     # the TCP figures are printed too.
     local noop_tcp=$PID_noop
     noop_start "unix:$WORK/noop.sock"
-    noop_start -r "unix:$WORK/noopr.sock"
     noop_start "unix:$WORK/noop2.sock"
     mx_start e2e "unix:$WORK/mx.sock" "$RPORT" 3600
     # noop2, a second copy of the no-op milter: the noise of a ratio here
-    local i s m subjects="none noop warm keep noop_rw noop_tcp warm_tcp noop2"
+    local i s m subjects="none noop warm noop_tcp warm_tcp noop2"
     if [ -n "${E2E_OLD:-}" ]; then
         MXSWITCH=$E2E_OLD mx_start e2e_old "unix:$WORK/mxold.sock" "$RPORT" 3600
         subjects="$subjects old"
     fi
     : >"$WORK/e2e.runs"
-    # Eight interleaved rounds (a Postfix run is noisier than a loadgen
-    # one), the order turning round by round (in_order): in one fixed
-    # order, the same build in the last place came out 1.056 of no-op and
-    # in the third 0.927.  Eight puts each of the eight subjects once in
-    # every place.
-    for ((i = 0; i < ${E2E_REPS:-8}; i++)); do
+    # Interleaved rounds (a Postfix run is noisier than a loadgen one),
+    # the order turning round by round (in_order): in one fixed order, the
+    # same build in the last place came out 1.056 of no-op and in the
+    # third 0.927.  Six rounds put each of the six subjects once in every
+    # place.  Every message goes to u@d0.test, a remote-mode domain (the
+    # milter answers continue and changes nothing).
+    for ((i = 0; i < ${E2E_REPS:-6}; i++)); do
         for s in $(in_order "$i" $subjects); do
-            local rcpt=u@d0.test # remote: every message is rewritten
             case $s in
             none) m="" ;;
             noop) m="unix:$WORK/noop.sock" ;;
             warm) m="unix:$WORK/mx.sock" ;;
-            keep) m="unix:$WORK/mx.sock" rcpt=u@nokey.test ;; # kept as is
-            noop_rw) m="unix:$WORK/noopr.sock" ;; # the same change, no work
             noop2) m="unix:$WORK/noop2.sock" ;;
             noop_tcp) m="inet:127.0.0.1:$NPORT" ;;
             warm_tcp) m="inet:127.0.0.1:$WPORT" ;;
             old) m="unix:$WORK/mxold.sock" ;;
             esac
-            echo "$s $(e2e_run "$m" "$rcpt")" >>"$WORK/e2e.runs"
+            echo "$s $(e2e_run "$m")" >>"$WORK/e2e.runs"
         done
     done
     pf_stop
@@ -369,15 +375,9 @@ CF
         "$WORK/pf/maillog" &&
         die "Postfix deferred or refused mail: $(grep -m 2 \
             'status=\(deferred\|bounced\)\|milter' "$WORK/pf/maillog")"
-    # The `keep` subject must really be left alone: a domain with no key
-    # has no opinion.  (A local key would not do: Postfix relays every
-    # domain here, so mxswitch gives a local one the local tag.)
-    grep -q 'rcpt=<u@nokey.test> .* action=keep (no opinion)' "$WORK/e2e.log" &&
-        ! grep -q 'rcpt=<u@nokey.test> .* action=rewrite' "$WORK/e2e.log" ||
-        die "keep: mxswitch did not leave <u@nokey.test> alone"
     cat "$WORK/e2e.runs" >>"$OUT/runs.log"
     PID_noop=$noop_tcp
-    local nn np nw nk nr npt nwt
+    local nn np nw npt nwt
     # e2e_vals SUBJECT [FIELD] - msg/s (2) or CPU us per message (3) of each
     # of its runs, one a line; e2e_med the median of them
     e2e_vals() { grep "^$1 " "$WORK/e2e.runs" | cut -d' ' -f"${2:-2}"; }
@@ -385,17 +385,12 @@ CF
     # e2e_paired A B - lowest and highest A/B rate of one round, "LOW-HIGH"
     e2e_paired() { paste <(e2e_vals "$1") <(e2e_vals "$2") | ratio_range; }
     nn=$(e2e_med none) np=$(e2e_med noop) nw=$(e2e_med warm)
-    nk=$(e2e_med keep) nr=$(e2e_med noop_rw)
     npt=$(e2e_med noop_tcp) nwt=$(e2e_med warm_tcp)
     E2E=$(ratio "$nw" "$np")
     echo "# end to end, smtp-source -s 8 -m $E2E_MSGS -> Postfix -> smtp-sink" \
         "(msg/s until the queue is empty): no milter $nn; unix socket:" \
         "no-op $np, mxswitch $nw (mxswitch/noop $E2E); TCP: no-op $npt," \
         "mxswitch $nwt" | tee -a "$OUT/table.txt"
-    echo "# end to end, what the change costs Postfix: to a domain with no" \
-        "key (nothing to change) mxswitch $nk (mxswitch/noop $(ratio "$nk" "$np"));" \
-        "the no-op milter making the same change (noop -r) $nr, mxswitch" \
-        "against it $(ratio "$nw" "$nr")" | tee -a "$OUT/table.txt"
     local n2
     n2=$(e2e_med noop2)
     echo "# end to end, noise: a second copy of the no-op milter $n2" \
@@ -405,14 +400,11 @@ CF
     # The machine's CPU per message does not depend on how busy the two
     # cores were kept, as a run's rate does; no-op's over a subject's is
     # the rate ratio the CPU alone would give.
-    local cn cp cw ck cr
+    local cn cp cw
     cn=$(e2e_med none 3) cp=$(e2e_med noop 3) cw=$(e2e_med warm 3)
-    ck=$(e2e_med keep 3) cr=$(e2e_med noop_rw 3)
     echo "# end to end, the machine's CPU per message (us, all processes," \
         "from /proc/stat): no milter $cn, no-op $cp, mxswitch $cw (noop/mxswitch" \
-        "$(ratio "$cp" "$cw")), mxswitch to a domain with no key $ck" \
-        "($(ratio "$cp" "$ck")), noop -r $cr ($(ratio "$cp" "$cr"))" |
-        tee -a "$OUT/table.txt"
+        "$(ratio "$cp" "$cw"))" | tee -a "$OUT/table.txt"
     if [ -n "${E2E_OLD:-}" ]; then
         local no
         no=$(e2e_med old)
@@ -422,7 +414,9 @@ CF
     fi
 }
 
-# full_toggle - SET on a master, decision by a milter reading its replica
+# full_toggle - SET on a master, decision by an mxswitch reading its
+# replica, asked as the MTA asks at delivery (its milter no longer shows a
+# mode: it answers continue either way)
 full_toggle() {
     free_port R2PORT
     free_port TPORT
@@ -434,12 +428,15 @@ full_toggle() {
             grep -q '^master_link_status:up' && break
         sleep 0.1
     done
-    mx_start toggle "$TPORT" "$R2PORT" 3600
+    free_port TSPORT
+    SMAP_PORT=$TSPORT mx_start toggle "$TPORT" "$R2PORT" 3600
+    wait_port "$TSPORT" 5 || die "toggle: no socket map server"
     local line
-    line=$("$LG" -T "$TOGGLES" -R "$RPORT" "inet:$TPORT@127.0.0.1" \
+    line=$("$LG" -T "$TOGGLES" -R "$RPORT" "inet:$TSPORT@127.0.0.1" \
         2>"$WORK/toggle.err") || die "toggles: $(cat "$WORK/toggle.err")"
-    echo "# toggle propagation, SET on the master -> first decision by a" \
-        "milter on the replica: $line" | tee -a "$OUT/table.txt"
+    echo "# toggle propagation, SET on the master -> first answer of the" \
+        "socket map server (map mode) on the replica following it: $line" |
+        tee -a "$OUT/table.txt"
 }
 
 # full_limits - the most threads, descriptors, Redis connections and RSS
@@ -451,4 +448,204 @@ full_limits() {
              "%d threads, %d fds, %d connections to Redis, RSS %.1f MB\n",
              s, t[s], f[s], c[s], m[s] }' "$OUT/limits.txt" |
         sort | tee -a "$OUT/table.txt"
+}
+
+# tables_send - the load of one full_tables run: TABLES_DOMAINS
+# smtp-source processes, 8 at a time, each one session of TABLES_PER
+# messages to u@dK.test with -N (1u@dK.test, 2u@..., a recipient of its
+# own per message: Postfix's resolver client keeps the last sender and
+# recipient for 30 s, and one recipient would be answered from there,
+# never from the tables)
+tables_send() {
+    seq 0 $((TABLES_DOMAINS - 1)) |
+        xargs -P 8 -I{} smtp-source -N -s 1 -m "$TABLES_PER" \
+            -f sender@client.test -t "u@d{}.test" "$PF_SMTP" \
+            >>"$WORK/smtp-source.log" 2>&1
+}
+
+# sent_count - deliveries the sink accepted so far, by Postfix's log
+sent_count() {
+    grep -c 'relay=127\.0\.0\.1\[127\.0\.0\.1\]:2526,.* status=sent' \
+        "$WORK/pf/maillog" 2>/dev/null
+}
+
+# tables_subject S - main.cf for subject S, and reload
+tables_subject() {
+    local mx=socketmap:inet:127.0.0.1:$SPORT t="" v="texthash:$PF_ETC/valias" m=""
+    case $1 in
+    plain | plain2) ;;
+    tables) t="$mx:transport" v="$mx:valias, $v" ;;
+    milter) m="unix:$WORK/mxt.sock" ;;
+    noop) m="unix:$WORK/noopt.sock" ;;
+    noop2) m="unix:$WORK/noopt2.sock" ;;
+    esac
+    postconf -c "$PF_ETC" -e "smtpd_milters = $m" "transport_maps = $t" \
+        "virtual_alias_maps = $v"
+    postfix -c "$PF_ETC" reload >>"$WORK/pf/start.log" 2>&1
+    sleep 1.5
+}
+
+# pf_ticks - clock ticks Postfix's master has used and reaped: its own and
+# those of its processes that exited
+pf_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$PF_PID/stat"; }
+
+# tables_pf_mark S - after the reload for subject S: the processes of the
+# run before exited on the reload, so what the master reaped since the
+# last mark was that run's Postfix CPU; into tables.pfcpu as "SUBJECT
+# ticks"
+tables_pf_mark() {
+    local now prev mark
+    now=$(pf_ticks)
+    if [ -f "$WORK/tables.mark" ] && read -r prev mark <"$WORK/tables.mark"; then
+        echo "$prev $((now - mark))" >>"$WORK/tables.pfcpu"
+    fi
+    echo "${1:-} $now" >"$WORK/tables.mark"
+}
+
+# tables_run S - one run of subject S: msg/s from the first connection to
+# the empty queue, the machine's CPU per message (us: all processes, so
+# other work on the machine counts too) and the CPU per message of the
+# daemon or milter S asks (us, user + system; 0 for plain); fails the run
+# unless the sink accepted every message and Postfix deferred or bounced
+# none
+tables_run() {
+    local n=$((TABLES_DOMAINS * TABLES_PER)) before t0 t1 b0 b1 i got
+    local pid="" u0=0 s0=0 u1=0 s1=0
+    tables_subject "$1"
+    tables_pf_mark "$1"
+    case $1 in
+    tables | milter) pid=$PID_tables ;;
+    noop) pid=$PID_noopt ;;
+    noop2) pid=$PID_noopt2 ;;
+    esac
+    before=$(sent_count)
+    [ -n "$pid" ] && read -r u0 s0 < <(ticks "$pid")
+    b0=$(busy)
+    t0=$(date +%s.%N)
+    tables_send || die "$1: smtp-source failed: $(tail -n 2 "$WORK/smtp-source.log")"
+    pf_wait_queue 300 || die "$1: Postfix queue did not drain"
+    t1=$(date +%s.%N)
+    b1=$(busy)
+    [ -n "$pid" ] && read -r u1 s1 < <(ticks "$pid")
+    for ((i = 0; i < 100; i++)); do # postlogd writes a little after
+        got=$(($(sent_count) - before))
+        [ "$got" -ge "$n" ] && break
+        sleep 0.1
+    done
+    [ "$got" = "$n" ] || die "$1: the sink accepted $got of $n messages"
+    ! grep -q 'status=\(deferred\|bounced\)\|milter-reject\|reject:' \
+        "$WORK/pf/maillog" ||
+        die "$1: Postfix deferred, bounced or refused mail: $(grep -m 2 \
+            'status=\(deferred\|bounced\)\|milter-reject\|reject:' \
+            "$WORK/pf/maillog")"
+    awk -v a="$t0" -v b="$t1" -v n="$n" -v c=$((b1 - b0)) \
+        -v d=$((u1 + s1 - u0 - s0)) -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.1f %.0f %.0f", n / (b - a), c * 1e6 / hz / n,
+                 d * 1e6 / hz / n }'
+}
+
+# full_tables - what mxswitch's socket map tables cost Postfix, and its
+# milter against the no-op milter, under the same load.  Subjects, in
+# interleaved rounds (in_order): plain (neither tables nor milter), plain2
+# (the same again: the noise line), tables (transport_maps and
+# virtual_alias_maps asking mxswitch's socket map server, no milter),
+# milter (mxswitch's milter, no tables), noop and noop2 (the no-op
+# milter, twice: their noise line).  One Postfix, main.cf switched with
+# postconf and postfix reload (every subject gets fresh Postfix processes
+# after the reload: the same start for all).  Messages go to TABLES_PER
+# (4) recipients of each of TABLES_DOMAINS (1000) domains, all of them
+# remote mode in Redis: the daemon answers "OK smtp:[127.0.0.1]:2526"
+# (from postfix-transports beside its config) and valias answers the
+# address itself, so every message ends at the sink, as with plain's
+# relayhost.  (Local mode would answer "OK virtual:", mailboxes on this
+# machine: another delivery agent, another cost than plain's.)
+full_tables() {
+    TABLES_DOMAINS=${TABLES_DOMAINS:-1000} TABLES_PER=${TABLES_PER:-4}
+    local reps=${TABLES_REPS:-6} i s dns0 dns1
+    local subjects="plain plain2 tables milter noop noop2"
+    "$LG" -F -d "$TABLES_DOMAINS" -M remote |
+        redis-cli -p "$RPORT" --pipe >"$WORK/fill.log" 2>&1 ||
+        die "filling Redis: $(tail -n 2 "$WORK/fill.log")"
+    printf 'local = "virtual:";\nremote = "smtp:[127.0.0.1]:2526";\n' \
+        >"$WORK/postfix-transports"
+    free_port SPORT
+    SMAP_PORT=$SPORT mx_start tables "unix:$WORK/mxt.sock" "$RPORT" 3600
+    wait_port "$SPORT" 5 || die "mxswitch: no socket map server on $SPORT"
+    noop_start "unix:$WORK/noopt.sock"
+    PID_noopt=$PID_noop
+    noop_start "unix:$WORK/noopt2.sock"
+    PID_noopt2=$PID_noop
+    pf_bench_up
+    # Warm mxswitch's caches (Redis and DNS) and Postfix, unmeasured.
+    tables_run tables >/dev/null
+    tables_run milter >/dev/null
+    dns0=$(grep -c 'query\[' "$WORK/dnsmasq.log" 2>/dev/null)
+    : >"$WORK/tables.runs"
+    rm -f "$WORK/tables.mark"
+    : >"$WORK/tables.pfcpu"
+    for ((i = 0; i < reps; i++)); do
+        for s in $(in_order "$i" $subjects); do
+            echo "$s $(tables_run "$s")" | tee -a "$WORK/tables.runs" |
+                sed 's/^/# tables run: /' >&2
+        done
+    done
+    dns1=$(grep -c 'query\[' "$WORK/dnsmasq.log" 2>/dev/null)
+    tables_subject plain # the last run's processes exit: its mark
+    sleep 1
+    tables_pf_mark
+    pf_stop
+    cat "$WORK/tables.runs" >>"$OUT/runs.log"
+    # The routes Postfix was given: every answer of the transport map, by
+    # kind, and the daemon's warnings.
+    grep -o 'socketmap: transport [^ ]* -> [A-Z]* [^ ]*' "$WORK/tables.log" |
+        awk '{ print $5, $6 }' | sort | uniq -c >"$WORK/tables.answers"
+    # t_vals SUBJECT [FIELD] - msg/s (2), CPU us per message (3: the
+    # machine's, 4: the daemon's or milter's) of each
+    # run; t_med their median; t_paired A B the lowest and highest A/B of
+    # one round
+    t_vals() { grep "^$1 " "$WORK/tables.runs" | cut -d' ' -f"${2:-2}"; }
+    t_med() { t_vals "$@" | median; }
+    t_paired() { paste <(t_vals "$1") <(t_vals "$2") | ratio_range; }
+    # pf_med SUBJECT - median of Postfix's CPU per message (us) of its runs
+    pf_med() {
+        awk -v s="$1" -v f="$((1000000 / $(getconf CLK_TCK)))" \
+            -v n="$((TABLES_DOMAINS * TABLES_PER))" \
+            '$1 == s { printf "%.0f\n", $2 * f / n }' "$WORK/tables.pfcpu" |
+            median
+    }
+    local p p2 t m n n2 rt rn rm rn2
+    p=$(t_med plain) p2=$(t_med plain2) t=$(t_med tables)
+    m=$(t_med milter) n=$(t_med noop) n2=$(t_med noop2)
+    rt=$(ratio "$t" "$p") rn=$(ratio "$p2" "$p")
+    rm=$(ratio "$m" "$n") rn2=$(ratio "$n2" "$n")
+    {
+        echo "# tables, smtp-source -N, $TABLES_PER messages to each of" \
+            "$TABLES_DOMAINS domains ($((TABLES_DOMAINS * TABLES_PER)) per" \
+            "run, 8 sessions at a time) -> Postfix -> smtp-sink, msg/s until" \
+            "the queue is empty, medians of $reps interleaved rounds:"
+        echo "#   plain $p, plain2 $p2 (plain2/plain $rn, round by round" \
+            "$(t_paired plain2 plain)); tables $t (tables/plain $rt, round" \
+            "by round $(t_paired tables plain))"
+        echo "#   noop $n, noop2 $n2 (noop2/noop $rn2, round by round" \
+            "$(t_paired noop2 noop)); milter $m (milter/noop $rm, round by" \
+            "round $(t_paired milter noop))"
+        echo "#   the machine's CPU per message (us; other work on the machine" \
+            "counts too): plain $(t_med plain 3), plain2 $(t_med plain2 3)," \
+            "tables $(t_med tables 3), noop $(t_med noop 3), noop2" \
+            "$(t_med noop2 3), milter $(t_med milter 3); of the process" \
+            "asked alone (user+system): mxswitch for the tables" \
+            "$(t_med tables 4), mxswitch's milter $(t_med milter 4), no-op" \
+            "milter $(t_med noop 4); of Postfix (its processes, reaped" \
+            "by the master after each run's reload: not counting other" \
+            "work on the machine): $(for s in $subjects; do printf '%s %s, ' \
+                "$s" "$(pf_med "$s")"; done | sed 's/, $//')"
+        echo "#   transport map answers: $(awk '{ if (NR > 1) printf ", "
+            printf "%s %s x%d", $2, $3, $1 }' "$WORK/tables.answers");" \
+            "daemon warnings: $(grep -c ': warning: ' "$WORK/tables.log")" \
+            "(running as root is one); DNS queries during the rounds:" \
+            "$((dns1 - dns0))"
+    } | tee -a "$OUT/table.txt"
+    TABLES_LINE="bench: tables/plain=$rt noise=$rn milter/noop=$rm noise=$rn2"
+    # Back to the even/odd modes the scale points use.
+    fill "$TABLES_DOMAINS"
 }

@@ -7,17 +7,16 @@
  * at connect, mail and rcpt, and does nothing at end of message.  Its
  * throughput is the physical limit of a libmilter milter on this machine.
  *
- * With -r it makes, with no lookup and no log, the change mxswitch makes
- * to a remote recipient, to every recipient: delrcpt <l@d>, addrcpt_par
- * <l+mx-remote@d> ORCPT=rfc822;l@d.  The end-to-end benchmark uses it to
- * tell what the change costs the MTA from what mxswitch costs.
+ * (It still negotiates the recipient actions because mxswitch does: its
+ * milter changes no recipient since routing moved to the socket map
+ * server, but the negotiation is part of what is compared.)
  *
  * Built with NOOP_IO (the noopio binary), it reads and writes the way
  * mxswitch does, through milter/readahead.c and milter/coalesce.c: each
  * command in one read, the changes sent with the final reply.  The
  * benchmark uses it to tell mxswitch's own cost from what that I/O saves.
  *
- * usage: noop [-r] SOCKET   (inet:PORT@HOST or unix:/path); runs in the
+ * usage: noop SOCKET   (inet:PORT@HOST or unix:/path); runs in the
  * foreground until SIGTERM or SIGINT.
  */
 #include <stdio.h>
@@ -81,93 +80,31 @@ noop_envfrom(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-static int rewrite; /* -r */
-
-/* The recipients of the message, with -r. */
-struct rcpts {
-    size_t n;
-    char *v[1000];
-};
-
-/* noop_envrcpt - continue; with -r, remember the recipient */
+/* noop_envrcpt - continue */
 static sfsistat
 noop_envrcpt(SMFICTX *ctx, char **argv)
 {
-    struct rcpts *r = smfi_getpriv(ctx);
-
-    if (!rewrite)
-        return SMFIS_CONTINUE;
-    if (r == NULL && (r = calloc(1, sizeof(*r))) != NULL)
-        smfi_setpriv(ctx, r);
-    if (r == NULL || r->n == sizeof(r->v) / sizeof(r->v[0]) ||
-        (r->v[r->n] = strdup(argv[0])) == NULL)
-        return SMFIS_TEMPFAIL;
-    r->n++;
+    (void)ctx;
+    (void)argv;
     return SMFIS_CONTINUE;
 }
 
-/* forget - free the remembered recipients */
-static void
-forget(SMFICTX *ctx)
-{
-    struct rcpts *r = smfi_getpriv(ctx);
-
-    while (r != NULL && r->n > 0)
-        free(r->v[--r->n]);
-}
-
-/* change - delrcpt <l@d>, addrcpt_par <l+mx-remote@d> ORCPT=rfc822;l@d */
-static int
-change(SMFICTX *ctx, const char *rcpt)
-{
-    const char *at = strrchr(rcpt, '@');
-    size_t len = strlen(rcpt);
-    char naddr[1024], args[1024];
-
-    if (at == NULL || rcpt[0] != '<' || len < 3 || len > 900)
-        return -1;
-    snprintf(naddr, sizeof(naddr), "%.*s+mx-remote%s", (int)(at - rcpt), rcpt,
-             at);
-    snprintf(args, sizeof(args), "ORCPT=rfc822;%.*s", (int)(len - 2), rcpt + 1);
-    return smfi_delrcpt(ctx, (char *)rcpt) == MI_SUCCESS &&
-                   smfi_addrcpt_par(ctx, naddr, args) == MI_SUCCESS
-               ? 0
-               : -1;
-}
-
-/* noop_eom - no modification; with -r, change every recipient */
+/* noop_eom - no modification */
 static sfsistat
 noop_eom(SMFICTX *ctx)
 {
-    struct rcpts *r = smfi_getpriv(ctx);
-    sfsistat rv = SMFIS_CONTINUE;
-    size_t i;
-
+    (void)ctx;
 #ifdef NOOP_IO
     coalesce_begin();
 #endif
-    for (i = 0; r != NULL && i < r->n; i++)
-        if (change(ctx, r->v[i]) != 0)
-            rv = SMFIS_TEMPFAIL;
-    forget(ctx);
-    return rv;
-}
-
-/* noop_abort - forget the message */
-static sfsistat
-noop_abort(SMFICTX *ctx)
-{
-    forget(ctx);
     return SMFIS_CONTINUE;
 }
 
-/* noop_close - free what -r kept */
+/* noop_close - continue */
 static sfsistat
 noop_close(SMFICTX *ctx)
 {
-    forget(ctx);
-    free(smfi_getpriv(ctx));
-    smfi_setpriv(ctx, NULL);
+    (void)ctx;
     return SMFIS_CONTINUE;
 }
 
@@ -179,7 +116,6 @@ static struct smfiDesc noop_desc = {
     .xxfi_envfrom = noop_envfrom,
     .xxfi_envrcpt = noop_envrcpt,
     .xxfi_eom = noop_eom,
-    .xxfi_abort = noop_abort,
     .xxfi_close = noop_close,
     .xxfi_negotiate = noop_negotiate,
 };
@@ -187,13 +123,8 @@ static struct smfiDesc noop_desc = {
 int
 main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "-r") == 0) {
-        rewrite = 1;
-        argv++;
-        argc--;
-    }
     if (argc != 2) {
-        fprintf(stderr, "usage: noop [-r] SOCKET\n");
+        fprintf(stderr, "usage: noop SOCKET\n");
         return 2;
     }
 #ifdef NOOP_IO
