@@ -16,6 +16,7 @@
 #include <time.h>
 #include <errno.h>
 
+#include "cache.h"
 #include "cfg.h"
 #include "dns.h"
 #include "log.h"
@@ -48,6 +49,7 @@ struct dns {
     struct entry *slots;   /* direct-mapped: a domain has one slot */
     size_t nslots;         /* 0: no cache */
     uint64_t stale_ms;     /* cache.stale_ttl: serve expired this long */
+    struct cache *here;    /* dns_self_mx()'s answers, DNS_HERE_TTL_S */
 
     /* Background resolution (dns_start()); all under jlock. */
     pthread_mutex_t jlock;
@@ -315,6 +317,7 @@ dns_create(const char *const *local_addresses, size_t nlocal,
         pthread_cond_init(&d->jdone, NULL) != 0)
         fatalx("dns: mutex init failed");
     d->nslots = max_entries;
+    d->here = cache_create(max_entries, DNS_HERE_TTL_S * 1000);
     d->slots = xcalloc(max_entries ? max_entries : 1, sizeof(*d->slots));
     return d;
 }
@@ -328,6 +331,7 @@ dns_free(struct dns *d)
     if (d == NULL)
         return;
     dns_stop(d);
+    cache_free(d->here);
     for (i = 0; d->slots != NULL && i < d->nslots; i++) {
         free(d->slots[i].domain);
         free(d->slots[i].evidence);
@@ -917,4 +921,37 @@ dns_stop(struct dns *d)
     d->nworkers = 0;
     while (d->jobs != NULL)
         job_unlink(d, d->jobs);
+}
+
+/*
+ * dns_self_mx - whether the domain's best MX host is this server, as
+ * dns_auto_mode() says "local"; anything else, a DNS failure included,
+ * is "not here".  A failure, no domain or no MX (answers DNS may give
+ * no TTL for) is remembered DNS_HERE_TTL_S: every remote-mode lookup
+ * asks this, and must not wait on DNS each time; MX records count for
+ * their own TTL.  evidence says what was seen.
+ */
+int
+dns_self_mx(struct dns *d, const char *domain, uint64_t now_ms, char *evidence,
+            size_t evlen)
+{
+    enum route_mode mode;
+    char why[256];
+    int v = cache_get(d->here, domain, now_ms), stale;
+
+    if (v >= 0) {
+        snprintf(evidence, evlen, "%s",
+                 v ? "best MX is this server (remembered)" : "");
+        return v;
+    }
+    if (dns_auto_mode(d, domain, now_ms, &mode, evidence, evlen, &stale, why,
+                      sizeof(why)) != MXS_OK) {
+        snprintf(evidence, evlen, "MX not known (%s): taken as elsewhere", why);
+        mode = ROUTE_NONE;
+    }
+    v = mode == ROUTE_LOCAL;
+    /* MX records are cached for their TTL: a move in DNS counts then. */
+    if (mode == ROUTE_NONE)
+        cache_put(d->here, domain, v, now_ms, cache_generation(d->here));
+    return v;
 }

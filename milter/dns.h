@@ -144,6 +144,8 @@ enum { DNS_FRESH, DNS_STALE, DNS_STALE_FIRST };
 /* Background resolution: threads, and lookups queued at most. */
 #define DNS_WORKERS   4
 #define DNS_QUEUE_MAX 1024
+/* How long dns_self_mx() remembers an answer. */
+#define DNS_HERE_TTL_S 60
 /* How long the daemon's table and milter answers wait for DNS. */
 #define DNS_WAIT_MS 1000
 struct dns *dns_create(const char *const *local_addresses, size_t nlocal,
@@ -151,6 +153,8 @@ struct dns *dns_create(const char *const *local_addresses, size_t nlocal,
 void dns_free(struct dns *d);
 void dns_set_stale(struct dns *d, uint64_t stale_ms);
 void dns_start(struct dns *d, uint64_t wait_ms);
+int dns_self_mx(struct dns *d, const char *domain, uint64_t now_ms,
+                char *evidence, size_t evlen);
 void dns_stop(struct dns *d);
 int dns_auto_mode(struct dns *d, const char *domain, uint64_t now_ms,
                   enum route_mode *mode, char *evidence, size_t evlen,

@@ -498,26 +498,15 @@ lookup_address(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
 }
 
 /*
- * self_mx - whether a domain's best MX is this server, from the resolver's
- * cache when it can answer; a DNS failure counts as "not here" (the MTA
- * then meets the same DNS and defers by itself)
+ * self_mx - whether a domain's best MX is this server (dns_self_mx()); a
+ * DNS failure counts as "not here": the MTA then meets the same DNS and
+ * defers by itself
  */
 static int
 self_mx(struct dns *dns, const char *domain, uint64_t now_ms, char *evidence,
         size_t evlen)
 {
-    enum route_mode mode;
-    char why[256];
-    int stale;
-
-    if (dns == NULL)
-        return 0;
-    if (dns_auto_mode(dns, domain, now_ms, &mode, evidence, evlen, &stale, why,
-                      sizeof(why)) != MXS_OK) {
-        snprintf(evidence, evlen, "MX not known (%s): taken as elsewhere", why);
-        return 0;
-    }
-    return mode == ROUTE_LOCAL;
+    return dns != NULL && dns_self_mx(dns, domain, now_ms, evidence, evlen);
 }
 
 /*

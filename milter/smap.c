@@ -359,14 +359,17 @@ decide(struct smap *s, const struct cfg *cfg, enum route_map m, const char *key,
                   lookup_key_prefix(cfg, lr.res.kind), lr.res.key, why);
         return smap_reply(out, outlen, "NOTFOUND", "");
     }
-    log_info("socketmap: %s %s -> %s%s%s%s (domain %s mode %s action %s from "
-             "%s key \"%s%s\": %s%s%s)",
-             route_map_name(m), shown, cfg->dry_run ? "dry_run would=" : "",
-             status, text[0] ? " " : "", text, lr.domain,
-             route_mode_name(lr.out.mode), route_action_name(lr.out.action),
-             lookup_source_name(lr.res.source),
-             lookup_key_prefix(cfg, lr.res.kind), lr.res.key, why,
-             lr.evidence[0] ? "; " : "", lr.evidence);
+    /* The decision log: what the MTA was told to do with the address
+     * (transport, mode) or whom it refused (rcpt); valias, asked along
+     * with transport for the same address, adds nothing but volume. */
+    (m == ROUTE_MAP_VALIAS && !cfg->dry_run ? log_debug : log_info)(
+        "socketmap: %s %s -> %s%s%s%s (domain %s mode %s action %s from "
+        "%s key \"%s%s\": %s%s%s)",
+        route_map_name(m), shown, cfg->dry_run ? "dry_run would=" : "", status,
+        text[0] ? " " : "", text, lr.domain, route_mode_name(lr.out.mode),
+        route_action_name(lr.out.action), lookup_source_name(lr.res.source),
+        lookup_key_prefix(cfg, lr.res.kind), lr.res.key, why,
+        lr.evidence[0] ? "; " : "", lr.evidence);
     if (cfg->dry_run)
         status = "NOTFOUND", text[0] = '\0';
     return smap_reply(out, outlen, status, text);

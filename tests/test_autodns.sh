@@ -159,5 +159,14 @@ expect_grep "NXDOMAIN's decision line says none from dns" "$L" \
     'rcpt=<u@gone.test> domain=gone.test mode=none source=dns .*action=none \('
 expect_grep "the null MX's decision line says none from dns" "$L" \
     'rcpt=<u@nullnow.test> domain=nullnow.test mode=none source=dns .*action=none \('
+# Every remote-mode lookup asks whether the best MX is here: an answer DNS
+# gives no TTL for (NXDOMAIN without an SOA, as dnsmasq's local zone
+# answers) is remembered, so the next lookups do not wait on DNS again.
+redis-cli -p 6379 SET mxswitch:domain:nowhere.test remote >/dev/null
+expect_eq "a remote domain without MX: routed remote, three times" \
+    "$(smap_ask transport a@nowhere.test b@nowhere.test c@nowhere.test | tr '\n' '|')" \
+    "OK smtp:|OK smtp:|OK smtp:|"
+expect_eq "and DNS was asked for its MX once, not three times" \
+    "$(grep -c 'query\[MX\] nowhere.test from' "$WORK/dnsmasq.log")" 1
 stop_mxswitch "mxswitch stops"
 finish
