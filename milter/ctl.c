@@ -257,6 +257,16 @@ report(const char *domain, const char *value, int changed, const char *old)
         printf("%s: %s (was %s)\n", domain, value, old[0] ? old : "unset");
 }
 
+/* flip_note - after a change typed at a terminal: when it takes effect */
+static void
+flip_note(int changed)
+{
+    if (changed && isatty(STDOUT_FILENO))
+        printf("note: the next delivery attempt follows it; Postfix may "
+               "keep an address's old route up to 30 s if it resolved it "
+               "just now\n");
+}
+
 /* cmd_set - set DOMAIN MODE */
 static int
 cmd_set(struct ctl *c, int argc, char **argv)
@@ -277,6 +287,7 @@ cmd_set(struct ctl *c, int argc, char **argv)
     if (rcode != MXS_OK)
         return redis_fail(c, rcode, why);
     report(norm, value, changed, old);
+    flip_note(changed);
     return EX_OK;
 }
 
@@ -296,6 +307,7 @@ cmd_del(struct ctl *c, int argc, char **argv)
     if (rcode != MXS_OK)
         return redis_fail(c, rcode, why);
     report(norm, "", changed, old);
+    flip_note(changed);
     return EX_OK;
 }
 

@@ -483,4 +483,14 @@ ctl explain bob@b-backup.example
 expect_eq "explain backup: routed like remote, verified at RCPT, exit 11" \
     "$RC/$(pick mode decision 'map transport' 'map rcpt' 'map mode')" \
     "11/mode: backup|decision: remote (to the MX hosts better than this one)|map transport: OK smtp:|map rcpt: OK reject_unverified_recipient|map mode: OK remote|"
+# At a terminal (script(1) gives it one) a change also says when it takes
+# effect; piped, as above, the output is the one line.
+OUT=$(script -qec "$MXCTL -c $CONF set tty.example remote" /dev/null | tr -d '\r')
+expect_eq "set at a terminal: the change and when Postfix follows it" "$OUT" \
+    "tty.example: remote (was unset)
+note: the next delivery attempt follows it; Postfix may keep an address's old route up to 30 s if it resolved it just now"
+OUT=$(script -qec "$MXCTL -c $CONF set tty.example remote" /dev/null | tr -d '\r')
+expect_eq "set at a terminal, nothing changed: no note" "$OUT" \
+    "tty.example: remote (unchanged)"
+
 finish
