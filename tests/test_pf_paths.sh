@@ -516,6 +516,18 @@ expect_grep "9: stale answers served while Redis was away" "$WORK/mxswitch.log" 
     'source=stale'
 cp "$MAILLOG" "$WORK/maillog.p9"
 
+# --- 11: a quoted local part goes to the exchanger exactly as written ----
+# (the tagging design sent it as <"john doe+mx-remote"@remote.test>)
+rset remote.test remote
+expect_eq "11: a quoted local part of a remote-mode domain is accepted" \
+    "$(python3 "$WORK/smtpc.py" 127.0.0.1 "${PF_SMTP#*:}" x@client.test \
+        --data p11 '"john doe"@remote.test' |
+        sed 's/\(> [0-9]*\) .*/\1/' | tr '\n' '|')" \
+    'RCPT <"john doe"@remote.test> 250|DATA 250|'
+pf_wait_queue 30 || fail "11: the queue drains" "mail left in the queue"
+expect_eq "11: the exchanger saw the quoted address unchanged" \
+    "$(sink_rcpts remote p11 | sed 's/>.*/>/')" '<"john doe"@remote.test>'
+
 # --- everywhere: nothing bounced but the two intended notices; no tag -----
 expect_eq "nothing bounced but part 2's two messages" \
     "$(grep 'status=bounced' "$MAILLOG" | grep -vc 'to=<ghost@local.test>')" 0
