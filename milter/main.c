@@ -759,6 +759,9 @@ main(int argc, char **argv)
                   "is reachable)",
                   why);
     watch_start(rc, cfg, cache);
+    /* Before the start line, which says every socket is served: its
+     * transports line comes first. */
+    smap_start(smap, cache, rc, dns);
     log_info("mxswitch %s: milter on %s, redis %s, keys %s<domain>%s%s%s, "
              "default %s, on_error %s, cache ttl %ds stale_ttl %ds%s",
              MXS_VERSION, cfg->milter_socket, rclient_endpoint(rc), cfg->prefix,
@@ -770,7 +773,6 @@ main(int argc, char **argv)
              cfg->dry_run ? ", DRY RUN: decisions are logged, the MTA "
                             "routes and accepts as without mxswitch"
                           : "");
-    smap_start(smap, cache, rc, dns);
     stats_writer_start();
     signals_start();
     notify("READY=1");

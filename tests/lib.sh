@@ -215,6 +215,22 @@ start_mxswitch() {
     fi
 }
 
+# watches - the change watcher's subscriptions logged so far
+watches() { grep -c 'redis: watching' "${1:-$WORK/mxswitch.log}" 2>/dev/null; }
+
+# await_watch BEFORE [LOG] - until the log has a subscription more than
+# BEFORE (5 s at most; 1 if none came).  A subscription starts the cache
+# over (changes may have been missed), so a test that fills the cache
+# for a later check waits for it first.
+await_watch() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ "$(watches "${2:-}")" -gt "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # stop_mxswitch NAME - SIGTERM it; a clean exit (and no valgrind error) passes
 stop_mxswitch() {
     stop_pid "$MX_PID"

@@ -87,7 +87,9 @@ stop_mxswitch "frozen Redis: clean exit"
 # --- Stale answers: ttl 1 s, stale_ttl 60 s.  Redis stops; past the ttl
 # the cached answer still serves (logged), an uncached domain gets 451.
 redis-cli -p "$PA" SET mxswitch:domain:stale.test remote >/dev/null
+w=$(watches)
 run_with stale "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
+await_watch "$w" || fail "stale: the change watcher subscribes" "-"
 expect_eq "stale: answer while Redis is up" "$(route_of stale.test)" \
     "OK smtp:"
 expect_eq "stale: an absent key while Redis is up" "$(route_of absent.test)" \
@@ -114,7 +116,9 @@ stop_mxswitch "stale: clean exit"
 start_redis "$PA" || { fail "redis A restarts" "-"; finish; exit; }
 A_PID=$REDIS_PID
 redis-cli -p "$PA" SET mxswitch:domain:stale.test remote >/dev/null
+w=$(watches)
 run_with stale1 "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 1;"
+await_watch "$w" || fail "stale 1 s: the change watcher subscribes" "-"
 expect_eq "stale 1 s: answer while Redis is up" "$(route_of stale.test)" \
     "OK smtp:"
 stop_pid "$A_PID"

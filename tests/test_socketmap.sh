@@ -335,8 +335,10 @@ write_conf "$WORK/mx3.conf" "inet:$SPORT@127.0.0.1" \
 rcli SET mxswitch:domain:remote.test remote
 rcli SET mxswitch:domain:local.test local
 : >"$WORK/mxswitch.log"
+w=$(watches)
 start_mxswitch "$WORK/mx3.conf" "$MPORT" && wait_port "$SPORT" 10 ||
     fail "mxswitch starts with stale_ttl" "-"
+await_watch "$w" || fail "stale_ttl: the change watcher subscribes" "-"
 expect_eq "stale_ttl: answers while Redis is up" \
     "$(answers transport bob@remote.test bob@local.test)" "OK smtp: | OK virtual:"
 stop_pid "$REDIS_PID"
