@@ -288,55 +288,6 @@ addr_plain(const struct addr *a, const struct addr_tags *tags)
     return s;
 }
 
-/*
- * addr_xtext_text - append "rfc822;" and the untagged address in xtext
- * (RFC 3461) to t
- *
- * This is the ORCPT value for a recipient the milter replaces, so DSNs and
- * the remote name the address the client sent.  Each byte takes at most 3,
- * so 3 * ADDR_MAX + 8 bytes always do; t->cut says if they did not.
- * XXX non-ASCII addresses are xtext-encoded byte by byte under the rfc822
- * type; RFC 6533 utf-8 ORCPT is left to the MTA.
- */
-void
-addr_xtext_text(const struct addr *a, struct mxs_text *t)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    const char *parts[3];
-    size_t i;
-
-    parts[0] = a->local;
-    parts[1] = a->domain ? "@" : "";
-    parts[2] = a->domain ? a->domain : "";
-    mxs_text_put(t, "rfc822;");
-    for (i = 0; i < 3; i++) {
-        const unsigned char *p;
-
-        for (p = (const unsigned char *)parts[i]; *p; p++) {
-            if (*p < 33 || *p > 126 || *p == '+' || *p == '=') {
-                char enc[3] = {'+', hex[*p >> 4], hex[*p & 15]};
-
-                mxs_text_putn(t, enc, 3);
-            } else {
-                mxs_text_putc(t, (char)*p);
-            }
-        }
-    }
-}
-
-/* addr_xtext - addr_xtext_text() in a buffer the caller frees */
-char *
-addr_xtext(const struct addr *a)
-{
-    size_t len =
-        3 * (strlen(a->local) + (a->domain ? strlen(a->domain) : 0)) + 16;
-    struct mxs_text t;
-
-    mxs_text_init(&t, xmalloc(len), len);
-    addr_xtext_text(a, &t);
-    return t.buf;
-}
-
 /* addr_tag_name - "remote", "local" or "none" */
 const char *
 addr_tag_name(enum addr_tag tag)

@@ -62,8 +62,6 @@ char *addr_format(const struct addr *a, const struct addr_tags *tags,
 void addr_format_text(const struct addr *a, const struct addr_tags *tags,
                       enum addr_tag tag, struct mxs_text *t);
 char *addr_plain(const struct addr *a, const struct addr_tags *tags);
-char *addr_xtext(const struct addr *a);
-void addr_xtext_text(const struct addr *a, struct mxs_text *t);
 const char *addr_tag_name(enum addr_tag tag);
 int addr_key_local(const char *local, int quoted, char delimiter, char *out,
                    size_t outlen, char *why, size_t whylen);

@@ -47,6 +47,29 @@ lookup_key_prefix(const struct cfg *cfg, enum lookup_kind kind)
 
 /* Whether the last answer came from stale entries: says when an outage's
  * first stale answer is given, so the caller warns once, not per lookup. */
+/* One key to ask for: its cache name and which prefix makes it a key. */
+struct want {
+    const char *name;
+    enum lookup_kind kind;
+};
+
+/*
+ * A lookup the cache could not decide: the keys to MGET, in order of
+ * precedence (n of them; none when n is 0), and a less specific domain
+ * key the cache holds (hit), which decides when the keys before it do not
+ * exist.  Owns its strings; see lookup_address_plan().  All zeros is an
+ * empty plan.
+ */
+struct lookup_plan {
+    size_t n;
+    struct want *w;  /* n cache names */
+    char **keys;     /* n Redis keys */
+    struct want hit; /* name NULL when none */
+    int hitv;
+    uint64_t gen; /* the cache's generation when planned */
+};
+
+static void lookup_plan_clear(struct lookup_plan *p);
 static int stale_mode;
 
 /* found - fill the result for a winning key */
@@ -240,7 +263,7 @@ plan_keys(const struct cfg *cfg, struct cache *cache, const char *akey,
  * cache.stale_ttl stand in, as lookup_domain() says).  Clears p.  Returns
  * as lookup_domain().
  */
-int
+static int
 lookup_finish(const struct cfg *cfg, struct cache *cache, struct lookup_plan *p,
               int fetched, const struct rclient_value *vals, uint64_t now_ms,
               struct lookup_result *res, char *why, size_t whylen)
@@ -270,7 +293,7 @@ lookup_finish(const struct cfg *cfg, struct cache *cache, struct lookup_plan *p,
 }
 
 /* lookup_plan_clear - free what a plan holds; it may be cleared again */
-void
+static void
 lookup_plan_clear(struct lookup_plan *p)
 {
     size_t i;
@@ -441,7 +464,7 @@ lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
  * MXS_PENDING with p holding the keys: fetch them (rclient_mget_many())
  * and decide with lookup_finish(), or lookup_plan_clear() p.
  */
-int
+static int
 lookup_address_plan(const struct cfg *cfg, struct cache *cache,
                     const struct addr *a, uint64_t now_ms, char *norm,
                     size_t normlen, struct lookup_result *res,

@@ -94,28 +94,6 @@ struct lookup_probe {
     struct rclient_value val; /* as rclient_mget() returns it */
 };
 
-/* One key to ask for: its cache name and which prefix makes it a key. */
-struct want {
-    const char *name;
-    enum lookup_kind kind;
-};
-
-/*
- * A lookup the cache could not decide: the keys to MGET, in order of
- * precedence (n of them; none when n is 0), and a less specific domain
- * key the cache holds (hit), which decides when the keys before it do not
- * exist.  Owns its strings; see lookup_address_plan().  All zeros is an
- * empty plan.
- */
-struct lookup_plan {
-    size_t n;
-    struct want *w;  /* n cache names */
-    char **keys;     /* n Redis keys */
-    struct want hit; /* name NULL when none */
-    int hitv;
-    uint64_t gen; /* the cache's generation when planned */
-};
-
 int lookup_domain(const struct cfg *cfg, struct cache *cache,
                   struct rclient *rc, const char *domain, uint64_t now_ms,
                   struct lookup_result *res, char *why, size_t whylen);
@@ -123,15 +101,6 @@ int lookup_address(const struct cfg *cfg, struct cache *cache,
                    struct rclient *rc, const struct addr *a, uint64_t now_ms,
                    char *norm, size_t normlen, struct lookup_result *res,
                    char *why, size_t whylen);
-int lookup_address_plan(const struct cfg *cfg, struct cache *cache,
-                        const struct addr *a, uint64_t now_ms, char *norm,
-                        size_t normlen, struct lookup_result *res,
-                        struct lookup_plan *p, char *why, size_t whylen);
-int lookup_finish(const struct cfg *cfg, struct cache *cache,
-                  struct lookup_plan *p, int fetched,
-                  const struct rclient_value *vals, uint64_t now_ms,
-                  struct lookup_result *res, char *why, size_t whylen);
-void lookup_plan_clear(struct lookup_plan *p);
 int lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
                        size_t outlen, char *why, size_t whylen);
 int lookup_auto(struct dns *dns, const char *domain, uint64_t now_ms,

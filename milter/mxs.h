@@ -20,7 +20,7 @@ enum mxs_status {
     MXS_NOMATCH,  /* nothing found; not an error */
     MXS_TEMPFAIL, /* try again later (Redis down, slow, ...) */
     MXS_INVALID,  /* bad input; the reason is in why */
-    MXS_PENDING   /* a lookup put off: see lookup_address_plan() */
+    MXS_PENDING   /* a lookup the cache could not decide (lookup.c) */
 };
 
 void *xmalloc(size_t len);
@@ -35,32 +35,7 @@ void mxs_why(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t mxs_escape(char *out, size_t outlen, const char *in, size_t inlen);
 
-/*
- * A pool of strings that live as long as one message: a recipient's
- * strings are cut from chunks of it and all go at once when the message
- * is done (malloc and free of them were 1,500 instructions per recipient
- * with Postfix's macros, callgrind).  One thread at a time.
- */
-struct mxs_chunk;
-
-struct mxs_pool {
-    struct mxs_chunk *head; /* the chunk being cut from; older ones follow */
-};
-
-/* Where a pool stood: mxs_pool_back() gives back all cut since. */
-struct mxs_pool_mark {
-    struct mxs_chunk *head;
-    size_t used;
-};
-
-char *mxs_pool_strdup(struct mxs_pool *p, const char *s);
-struct mxs_pool_mark mxs_pool_mark(const struct mxs_pool *p);
-void mxs_pool_back(struct mxs_pool *p, struct mxs_pool_mark m);
-void mxs_pool_reset(struct mxs_pool *p);
-void mxs_pool_free(struct mxs_pool *p);
-
-/* mxs_hash - FNV-1a over len bytes, for the hash tables (the cache, DNS,
- * the namesakes at eom) */
+/* mxs_hash - FNV-1a over len bytes, for the hash tables (the cache, DNS) */
 static inline uint32_t
 mxs_hash(const char *s, size_t len)
 {

@@ -18,29 +18,18 @@
 #include "log.h"
 
 #define THREADS 8
-#define LINES   3000 /* per thread: lines, then batches of BATCH lines */
-#define BATCH   40
+#define LINES   6000 /* per thread */
 
-/* A line's text: long enough that a batch is several pages. */
+/* A line's text: long enough that a write of queued lines is pages. */
 #define PAD "................................................................"
 
 static void *
 talker(void *arg)
 {
-    int t = (int)(long)arg, i, j;
-    struct log_batch *b = malloc(sizeof(*b));
+    int t = (int)(long)arg, i;
 
-    if (b == NULL)
-        abort();
     for (i = 0; i < LINES; i++)
         log_info("t%d n%d " PAD " end", t, i);
-    for (i = 0; i < LINES; i += BATCH) {
-        b->len = 0;
-        for (j = i; j < i + BATCH; j++)
-            log_batch_add(b, LOG_INFO, "t%d b%d " PAD " end", t, j);
-        log_batch_flush(b);
-    }
-    free(b);
     return NULL;
 }
 
@@ -57,13 +46,13 @@ to_file(void)
     return f;
 }
 
-/* check_lines - every thread's lines and batches, whole, once, in order */
+/* check_lines - every thread's lines, whole, once, in order */
 static void
 check_lines(void)
 {
-    int next_n[THREADS] = {0}, next_b[THREADS] = {0}, bad = 0, t, i;
+    int next_n[THREADS] = {0}, bad = 0, t, i;
     pthread_t th[THREADS];
-    char line[512], kind;
+    char line[512];
     FILE *f = to_file();
     long lines = 0;
 
@@ -81,26 +70,19 @@ check_lines(void)
 
         lines++;
         if (m == NULL || len < 5 || strcmp(line + len - 5, " end\n") != 0 ||
-            sscanf(m, " test_log: info: t%d %c%d", &t, &kind, &i) != 3 ||
-            t < 0 || t >= THREADS || (kind != 'n' && kind != 'b') ||
-            i != (kind == 'n' ? next_n[t] : next_b[t])) {
+            sscanf(m, " test_log: info: t%d n%d", &t, &i) != 2 || t < 0 ||
+            t >= THREADS || i != next_n[t]) {
             if (bad++ == 0)
                 printf("first bad line %ld: %s", lines, line);
             continue;
         }
-        if (kind == 'n')
-            next_n[t]++;
-        else
-            next_b[t]++;
+        next_n[t]++;
     }
     fclose(f);
-    check_int("many threads", "lines", lines, 2L * THREADS * LINES);
+    check_int("many threads", "lines", lines, (long)THREADS * LINES);
     check_int("many threads", "lines torn, doubled or out of order", bad, 0);
-    for (t = 0; t < THREADS; t++) {
+    for (t = 0; t < THREADS; t++)
         check_int("many threads", "one thread's lines", next_n[t], LINES);
-        check_int("many threads", "one thread's batched lines", next_b[t],
-                  LINES);
-    }
 }
 
 /* check_fatal - fatalx() while other threads talk: its line is out before

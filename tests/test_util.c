@@ -1,5 +1,5 @@
 /*
- * test_util - mxs_escape(), the mxs_text builder and the string pool
+ * test_util - mxs_escape() and the mxs_text builder
  *
  * Both make every per-recipient log line and rewritten address: an
  * escape that lets a control byte through, or a text that writes past its
@@ -88,59 +88,10 @@ check_text(void)
     check_int("a long piece is cut to size - 1", "len", (long long)t.len, 3);
 }
 
-/* check_pool - a message's strings: copies that stay put, across chunks
- * and one bigger than a chunk; giving back to a mark; reset and free
- * (ASan and valgrind see any byte written past a chunk, or leaked) */
-static void
-check_pool(void)
-{
-    struct mxs_pool p = {NULL};
-    struct mxs_pool_mark m;
-    char big[20000], name[32], *s[3000], *b;
-    int i, ok = 1;
-
-    for (i = 0; i < 3000; i++) { /* about 50 KB: several chunks */
-        snprintf(name, sizeof(name), "rcpt-%d@example.test", i);
-        s[i] = mxs_pool_strdup(&p, name);
-    }
-    for (i = 0; i < 3000; i++) {
-        snprintf(name, sizeof(name), "rcpt-%d@example.test", i);
-        ok &= strcmp(s[i], name) == 0;
-    }
-    check_int("pool", "3000 copies across chunks stay as they were", ok, 1);
-    memset(big, 'x', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    b = mxs_pool_strdup(&p, big);
-    check_int("pool", "a string bigger than a chunk", strcmp(b, big) == 0, 1);
-    check_str("pool", "an empty string", mxs_pool_strdup(&p, ""), "");
-
-    m = mxs_pool_mark(&p);
-    s[0] = mxs_pool_strdup(&p, "kept back");
-    for (i = 0; i < 1000; i++) /* into a new chunk, given back below */
-        mxs_pool_strdup(&p, "0123456789012345678901234567890123456789");
-    mxs_pool_back(&p, m);
-    s[1] = mxs_pool_strdup(&p, "after");
-    check_int("pool", "back to a mark: the next copy goes where it stood",
-              s[1] == s[0], 1);
-    check_str("pool", "back to a mark: the copy after it", s[1], "after");
-
-    mxs_pool_reset(&p);
-    s[2] = mxs_pool_strdup(&p, "next message");
-    check_str("pool", "after a reset", s[2], "next message");
-    mxs_pool_free(&p);
-    check_int("pool", "freed: empty", p.head == NULL, 1);
-    m = mxs_pool_mark(&p); /* an empty pool, and back to it */
-    mxs_pool_strdup(&p, "one");
-    mxs_pool_back(&p, m);
-    check_int("pool", "back to an empty pool: empty", p.head == NULL, 1);
-    mxs_pool_free(&p);
-}
-
 int
 main(void)
 {
     check_escape();
     check_text();
-    check_pool();
     return check_done("test_util");
 }
