@@ -128,4 +128,42 @@ expect_eq "beyond stale_ttl: on_error (TEMP) applies to the transport map" \
 expect_eq "beyond stale_ttl: on_error (451) applies to the milter" \
     "$(rcpt_answer stale.test)" "$T451"
 stop_mxswitch "beyond stale_ttl: clean exit"
+
+# --- Redis restarted without its data: it answers, but holds no key.  A
+# domain last known as remote must not turn into "no key" (the MTA would
+# deliver it here): the last known modes stay, with a warning, until a key
+# comes back (its keyspace event) or cache.stale_ttl ends.
+start_redis "$PA" || { fail "redis A restarts (empty)" "-"; finish; exit; }
+A_PID=$REDIS_PID
+redis-cli -p "$PA" SET mxswitch:domain:moved.test remote >/dev/null
+redis-cli -p "$PA" SET mxswitch:domain:other.test remote >/dev/null
+w=$(watches)
+run_with empty "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
+await_watch "$w" || fail "empty: the change watcher subscribes" "-"
+expect_eq "empty: remote while Redis holds the keys" \
+    "$(route_of moved.test)/$(route_of other.test)" "OK smtp:/OK smtp:"
+stop_pid "$A_PID"
+w=$(watches)
+start_redis "$PA" || { fail "redis A restarts (empty)" "-"; finish; exit; }
+A_PID=$REDIS_PID
+await_watch "$w" || fail "empty: the watcher subscribes to the empty Redis" "-"
+sleep 1.2 # past cache.ttl: every answer must come from Redis again
+expect_grep "empty: the empty database is noticed and said" \
+    "$WORK/mxswitch.log" 'redis: the database is empty, though it held keys before'
+expect_eq "empty: a domain last known as remote stays remote, not no key" \
+    "$(route_of moved.test)" "OK smtp:"
+expect_eq "empty: and the milter still decides it remote" \
+    "$(rcpt_answer moved.test)" continue
+expect_grep "empty: the decision says stale" "$WORK/mxswitch.log" \
+    'rcpt=<u@moved\.test> domain=moved\.test mode=remote source=stale .*action=remote '
+expect_eq "empty: a domain never known has no key, as Redis says" \
+    "$(route_of unknown.test)" NOTFOUND
+redis-cli -p "$PA" SET mxswitch:domain:moved.test local >/dev/null
+poll_for "OK virtual:" 25 route_of moved.test
+expect_eq "empty: a key that comes back applies at once" "$GOT" "OK virtual:"
+expect_grep "empty: and the database is no longer taken as empty" \
+    "$WORK/mxswitch.log" 'the database is no longer taken as empty'
+expect_eq "empty: then a key Redis lacks is no key again" \
+    "$(route_of other.test)" NOTFOUND
+stop_mxswitch "empty: clean exit"
 finish
