@@ -334,6 +334,7 @@ empty_stale(const struct cfg *cfg, struct cache *cache,
 {
     struct lookup_result s;
 
+    memset(&s, 0, sizeof(s)); /* stale() fills the key's fields only */
     if (cfg->cache_stale_ttl == 0 ||
         stale(cfg, cache, p, now_ms, &s) != MXS_OK || !s.explicit_key)
         return MXS_NOMATCH;
