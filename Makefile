@@ -51,7 +51,7 @@ CTL = $(BUILD)/mxswitch-ctl
 endif
 
 CORE = util log addr domain route cache cfg cfgref
-DAEMON = $(CORE) dns stats rclient lookup smap readahead coalesce mlfi main
+DAEMON = $(CORE) dns stats rclient lookup smap mlfi main
 # The admin tool links the daemon's own modules: one copy of the rules.
 CTLOBJ = $(CORE) dns stats rclient lookup ctl
 UNITS = util log addr domain route cache cfg cfgref smap lookup corpus dns
@@ -137,14 +137,7 @@ $(BUILD)/loadgen: $(BUILD)/b_loadgen.o $(BUILD)/t_mclient.o
 $(BUILD)/noop: $(BUILD)/b_noop.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ -lmilter -pthread
 
-# noopio: the same no-op milter doing its I/O through mxswitch's modules.
-$(BUILD)/b_noopio.o: tests/bench/noop.c milter/*.h | $(BUILD)
-	$(CC) $(CFLAGS) $(XCFLAGS) -DNOOP_IO -Imilter -c -o $@ $<
-
-$(BUILD)/noopio: $(BUILD)/b_noopio.o $(BUILD)/readahead.o $(BUILD)/coalesce.o
-	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ -lmilter -ldl -pthread
-
-bench-bins: $(BIN) $(BUILD)/loadgen $(BUILD)/noop $(BUILD)/noopio
+bench-bins: $(BIN) $(BUILD)/loadgen $(BUILD)/noop
 
 bench:
 	scripts/deps build run demo bench

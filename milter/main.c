@@ -24,13 +24,11 @@
 #include "cache.h"
 #include "cfg.h"
 #include "cfgref.h"
-#include "coalesce.h"
 #include "dns.h"
 #include "log.h"
 #include "mlfi.h"
 #include "mxs.h"
 #include "rclient.h"
-#include "readahead.h"
 #include "smap.h"
 #include "stats.h"
 
@@ -718,13 +716,6 @@ main(int argc, char **argv)
         fatalx("cannot set milter.timeout");
     if (smfi_register(mlfi_desc) != MI_SUCCESS)
         fatalx("smfi_register failed");
-    if (coalesce_init() != 0)
-        log_warnx(
-            "cannot find the C library's writev and poll: recipient changes "
-            "go to the MTA one packet each");
-    if (readahead_init() != 0)
-        log_warnx("cannot find libmilter or the C library's read and close: "
-                  "each milter command takes two reads");
     if (smfi_opensocket(1) != MI_SUCCESS)
         fatalx("cannot listen on %s (in use, or no permission?)",
                cfg->milter_socket);

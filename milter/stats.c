@@ -46,9 +46,7 @@ static struct {
     uint64_t redis_buckets[NBUCKETS]; /* not cumulative; summed at render */
     uint64_t sessions;
     uint64_t reloads_ok, reloads_failed;
-    uint64_t coalesced;
     uint64_t maps[ROUTE_NMAPS][NANSWERS];
-    uint64_t reads_saved;
 } g;
 
 static time_t g_start = 0; /* set by stats_writer_start() */
@@ -77,20 +75,6 @@ stats_map(int map, const char *status)
             ADD(g.maps[map][i], 1);
             return;
         }
-}
-
-/* stats_coalesced - a reply sent in one write with its modifications */
-void
-stats_coalesced(void)
-{
-    ADD(g.coalesced, 1);
-}
-
-/* stats_read_saved - a read of the MTA's bytes that needed no read(2) */
-void
-stats_read_saved(void)
-{
-    ADD(g.reads_saved, 1);
 }
 
 /* stats_tempfail - a 4xx answer, by its enhanced status code */
@@ -263,16 +247,6 @@ stats_render(void)
                     "%llu\n",
                     route_map_name((enum route_map)i), answers[j],
                     (unsigned long long)GET(g.maps[i][j]));
-    head(f, "coalesced_replies_total", "counter",
-         "End-of-message replies sent in one write with the recipient "
-         "changes before them.");
-    fprintf(f, "mxswitch_coalesced_replies_total %llu\n",
-            (unsigned long long)GET(g.coalesced));
-    head(f, "milter_reads_saved_total", "counter",
-         "Reads of the MTA's commands that needed no system call: the "
-         "bytes came with an earlier read.");
-    fprintf(f, "mxswitch_milter_reads_saved_total %llu\n",
-            (unsigned long long)GET(g.reads_saved));
     head(f, "reloads_total", "counter",
          "Configuration reloads (SIGHUP), accepted or rejected.");
     fprintf(f, "mxswitch_reloads_total{result=\"ok\"} %llu\n",

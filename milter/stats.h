@@ -31,8 +31,6 @@ int stats_redis(int rcode, uint64_t start);
 void stats_redis_trip(void);
 void stats_session(void);
 void stats_reload(int ok);
-void stats_coalesced(void);
-void stats_read_saved(void);
 
 char *stats_render(void);
 char *stats_summary(void);

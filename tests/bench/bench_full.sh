@@ -98,34 +98,6 @@ ratio_range() {
          END { printf "%.3f-%.3f", lo, hi }'
 }
 
-# full_io - mxswitch against the no-op milter doing its I/O the same way
-# (noopio: milter/readahead.c and coalesce.c under it), to tell what
-# mxswitch itself costs from what that I/O saves over plain libmilter
-full_io() {
-    local args i s n io w
-    free_port IPORT
-    "$NOOPIO" "inet:$IPORT@127.0.0.1" >>"$WORK/noop.log" 2>&1 &
-    track $!
-    wait_port "$IPORT" 5 || die "noopio did not start"
-    for args in "-r 50 -m" "-r 50" "-r 1"; do
-        : >"$WORK/io.runs"
-        for ((i = 0; i < REPS; i++)); do
-            for s in $(in_order "$i" noop noopio warm); do
-                # shellcheck disable=SC2086
-                lg $s -c 8 -d 10 -t "$SECS" $args
-                echo "$s $LINE" >>"$WORK/io.runs"
-            done
-        done
-        cat "$WORK/io.runs" >>"$OUT/runs.log"
-        n=$(med noop msg_s "$WORK/io.runs") io=$(med noopio msg_s "$WORK/io.runs")
-        w=$(med warm msg_s "$WORK/io.runs")
-        echo "# the same I/O under the no-op milter, 8 x ${args#-r }:" \
-            "noop $n msg/s, noopio $io (noopio/noop $(ratio "$io" "$n"))," \
-            "warm $w (warm/noop $(ratio "$w" "$n"), warm/noopio" \
-            "$(ratio "$w" "$io"))" | tee -a "$OUT/table.txt"
-    done
-}
-
 # ticks PID - user and system clock ticks a process has used
 ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 

@@ -11,11 +11,6 @@
  * milter changes no recipient since routing moved to the socket map
  * server, but the negotiation is part of what is compared.)
  *
- * Built with NOOP_IO (the noopio binary), it reads and writes the way
- * mxswitch does, through milter/readahead.c and milter/coalesce.c: each
- * command in one read, the changes sent with the final reply.  The
- * benchmark uses it to tell mxswitch's own cost from what that I/O saves.
- *
  * usage: noop SOCKET   (inet:PORT@HOST or unix:/path); runs in the
  * foreground until SIGTERM or SIGINT.
  */
@@ -24,22 +19,6 @@
 #include <string.h>
 
 #include <libmilter/mfapi.h>
-
-#ifdef NOOP_IO
-#include "coalesce.h"
-#include "readahead.h"
-
-/* The I/O modules count into mxswitch's stats; nobody reads them here. */
-void
-stats_coalesced(void)
-{
-}
-
-void
-stats_read_saved(void)
-{
-}
-#endif
 
 /* noop_negotiate - the same steps and actions mxswitch negotiates */
 static sfsistat
@@ -94,9 +73,6 @@ static sfsistat
 noop_eom(SMFICTX *ctx)
 {
     (void)ctx;
-#ifdef NOOP_IO
-    coalesce_begin();
-#endif
     return SMFIS_CONTINUE;
 }
 
@@ -127,12 +103,6 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: noop SOCKET\n");
         return 2;
     }
-#ifdef NOOP_IO
-    if (coalesce_init() != 0 || readahead_init() != 0) {
-        fprintf(stderr, "noop: cannot find libmilter's I/O functions\n");
-        return 1;
-    }
-#endif
     if (smfi_setconn(argv[1]) != MI_SUCCESS ||
         smfi_register(noop_desc) != MI_SUCCESS ||
         smfi_opensocket(1) != MI_SUCCESS) {
