@@ -44,9 +44,9 @@ rclient_create(const struct rclient_conf *conf)
 }
 
 /*
- * rclient_create_cfg - a pool for the Redis endpoint a configuration names
+ * rclient_create_cfg - a client for the Redis a configuration names
  *
- * The one place that turns redis.* settings into a pool, for the daemon
+ * The one place that turns redis.* settings into a client, for the daemon
  * and mxswitch-ctl alike.
  */
 struct rclient *
