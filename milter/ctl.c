@@ -29,7 +29,9 @@
 #include "lookup.h"
 #include "mxs.h"
 #include "rclient.h"
+#include "rcmd.h"
 #include "route.h"
+#include "rwatch.h"
 
 #define AUDIT_KEY    "mxswitch:audit"
 #define AUDIT_MAXLEN "10000"
@@ -211,7 +213,7 @@ or_dash(const char *s)
  *
  * *changed says whether anything was written; old (oldlen bytes) gets the
  * previous value, "" for none.  MXS_OK, or MXS_TEMPFAIL/MXS_INVALID from
- * rclient_command() with why.
+ * rcmd_command() with why.
  */
 static int
 store(struct ctl *c, const char *domain, const char *value, int *changed,
@@ -223,25 +225,24 @@ store(struct ctl *c, const char *domain, const char *value, int *changed,
     time_t now = time(NULL);
     const char *argv[] = {"EVAL", store_lua,    "2",   key,     AUDIT_KEY,
                           value,  AUDIT_MAXLEN, stamp, c->user, domain};
-    struct rclient_reply r;
+    struct rcmd_reply r;
     int rcode;
 
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    rcode = rclient_command(c->rc, 10, argv, &r, why, whylen);
+    rcode = rcmd_command(c->rc, 10, argv, &r, why, whylen);
     free(key);
     if (rcode != MXS_OK)
         return rcode;
-    if (r.type != RCLIENT_R_ARRAY || r.n != 2 ||
-        r.elem[0].type != RCLIENT_R_INTEGER ||
-        r.elem[1].type != RCLIENT_R_STRING) {
+    if (r.type != RCMD_ARRAY || r.n != 2 || r.elem[0].type != RCMD_INTEGER ||
+        r.elem[1].type != RCMD_STRING) {
         mxs_why(why, whylen, "unexpected reply from the store script");
-        rclient_reply_clear(&r);
+        rcmd_reply_clear(&r);
         return MXS_INVALID;
     }
     *changed = r.elem[0].integer != 0;
     mxs_escape(old, oldlen, r.elem[1].str, r.elem[1].len);
-    rclient_reply_clear(&r);
+    rcmd_reply_clear(&r);
     return MXS_OK;
 }
 
@@ -359,7 +360,7 @@ static int
 scan_keys(struct ctl *c, const char *pattern, struct entries *out, char *why,
           size_t whylen)
 {
-    char *esc = rclient_glob_escape(c->cfg->prefix);
+    char *esc = rwatch_glob_escape(c->cfg->prefix);
     size_t plen = strlen(c->cfg->prefix);
     size_t len = strlen(esc) + strlen(pattern) + 1;
     char *match = xmalloc(len);
@@ -371,27 +372,25 @@ scan_keys(struct ctl *c, const char *pattern, struct entries *out, char *why,
     snprintf(match, len, "%s%s", esc, pattern);
     free(esc);
     do {
-        struct rclient_reply r;
-        const struct rclient_reply *keys;
+        struct rcmd_reply r;
+        const struct rcmd_reply *keys;
 
-        rcode = rclient_command(c->rc, 6, argv, &r, why, whylen);
+        rcode = rcmd_command(c->rc, 6, argv, &r, why, whylen);
         if (rcode != MXS_OK)
             break;
-        if (r.type != RCLIENT_R_ARRAY || r.n != 2 ||
-            r.elem[0].type != RCLIENT_R_STRING ||
-            r.elem[1].type != RCLIENT_R_ARRAY) {
+        if (r.type != RCMD_ARRAY || r.n != 2 || r.elem[0].type != RCMD_STRING ||
+            r.elem[1].type != RCMD_ARRAY) {
             mxs_why(why, whylen, "unexpected SCAN reply");
-            rclient_reply_clear(&r);
+            rcmd_reply_clear(&r);
             rcode = MXS_INVALID;
             break;
         }
         snprintf(cursor, sizeof(cursor), "%s", r.elem[0].str);
         keys = &r.elem[1];
         for (i = 0; i < keys->n; i++)
-            if (keys->elem[i].type == RCLIENT_R_STRING &&
-                keys->elem[i].len > plen)
+            if (keys->elem[i].type == RCMD_STRING && keys->elem[i].len > plen)
                 entries_add(out, keys->elem[i].str + plen, NULL);
-        rclient_reply_clear(&r);
+        rcmd_reply_clear(&r);
     } while (strcmp(cursor, "0") != 0);
     free(match);
     return rcode;
@@ -695,13 +694,13 @@ cmd_import(struct ctl *c, int argc, char **argv)
 
 /* field - the value of a field in an XRANGE entry's field list, or "" */
 static const char *
-field(const struct rclient_reply *fields, const char *name)
+field(const struct rcmd_reply *fields, const char *name)
 {
     size_t i;
 
     for (i = 0; i + 1 < fields->n; i += 2)
-        if (fields->elem[i].type == RCLIENT_R_STRING &&
-            fields->elem[i + 1].type == RCLIENT_R_STRING &&
+        if (fields->elem[i].type == RCMD_STRING &&
+            fields->elem[i + 1].type == RCMD_STRING &&
             strcmp(fields->elem[i].str, name) == 0)
             return fields->elem[i + 1].str;
     return "";
@@ -713,7 +712,7 @@ cmd_history(struct ctl *c, int argc, char **argv)
 {
     const char *cmd[] = {"XRANGE", AUDIT_KEY, "-", "+"};
     char norm[DOMAIN_MAX + 1], why[WHYLEN];
-    struct rclient_reply r;
+    struct rcmd_reply r;
     size_t i;
     int rcode;
 
@@ -721,14 +720,13 @@ cmd_history(struct ctl *c, int argc, char **argv)
         fprintf(stderr, "mxswitch-ctl: history: %s\n", why);
         return EX_DATAERR;
     }
-    rcode = rclient_command(c->rc, 4, cmd, &r, why, sizeof(why));
+    rcode = rcmd_command(c->rc, 4, cmd, &r, why, sizeof(why));
     if (rcode != MXS_OK)
         return redis_fail(c, rcode, why);
-    for (i = 0; r.type == RCLIENT_R_ARRAY && i < r.n; i++) {
-        const struct rclient_reply *x = &r.elem[i], *f;
+    for (i = 0; r.type == RCMD_ARRAY && i < r.n; i++) {
+        const struct rcmd_reply *x = &r.elem[i], *f;
 
-        if (x->type != RCLIENT_R_ARRAY || x->n != 2 ||
-            x->elem[1].type != RCLIENT_R_ARRAY)
+        if (x->type != RCMD_ARRAY || x->n != 2 || x->elem[1].type != RCMD_ARRAY)
             continue;
         f = &x->elem[1];
         if (argc > 0 && strcmp(field(f, "domain"), norm) != 0)
@@ -737,7 +735,7 @@ cmd_history(struct ctl *c, int argc, char **argv)
                or_dash(field(f, "user")), field(f, "domain"),
                or_dash(field(f, "old")), or_dash(field(f, "new")));
     }
-    rclient_reply_clear(&r);
+    rcmd_reply_clear(&r);
     return EX_OK;
 }
 

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "mxs.h"
 
 /* The foreground log's queue and writer's turn: see log_out() */
 #define LOG_QUEUE_MAX (64 * 1024)

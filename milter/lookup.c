@@ -462,7 +462,7 @@ lookup_address_key(const struct cfg *cfg, const struct addr *a, char *out,
  * lookup_address_plan - lookup_address() as far as the cache goes
  *
  * As lookup_address(), but where Redis must be asked it returns
- * MXS_PENDING with p holding the keys: fetch them (rclient_mget_many())
+ * MXS_PENDING with p holding the keys: fetch them (rclient_mget())
  * and decide with lookup_finish(), or lookup_plan_clear() p.
  */
 static int

@@ -38,10 +38,19 @@ static struct rclient *g_rc;
 static struct dns *g_dns;
 static int g_sessions; /* atomic */
 
-/* mlfi_setup - hand the callbacks their shared objects */
+/* mlfi_setup - hand the callbacks their shared objects; name the
+ * sources of the decisions they count (before threads start) */
 void
 mlfi_setup(struct cache *cache, struct rclient *rc, struct dns *dns)
 {
+    const char *sources[LOOKUP_NSOURCES];
+    int i;
+
+    _Static_assert(LOOKUP_NSOURCES <= STATS_SOURCES_MAX,
+                   "stats counts every lookup source");
+    for (i = 0; i < LOOKUP_NSOURCES; i++)
+        sources[i] = lookup_source_name((enum lookup_source)i);
+    stats_sources(sources, LOOKUP_NSOURCES);
     g_cache = cache;
     g_nocache = cache_create(0, 0);
     g_rc = rc;

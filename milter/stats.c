@@ -13,12 +13,11 @@
 #include "cfg.h"
 #include "cfgref.h"
 #include "log.h"
-#include "lookup.h"
 #include "mxs.h"
 #include "route.h"
 #include "stats.h"
 
-#define NSOURCES LOOKUP_NSOURCES
+#define NSOURCES STATS_SOURCES_MAX
 #define NACTIONS ROUTE_NACTIONS
 
 /* Socket map answers, by status word. */
@@ -51,6 +50,29 @@ static struct {
 
 static time_t g_start = 0; /* set by stats_writer_start() */
 
+/* The names of the decisions' sources, as the caller gave them (set
+ * before threads start, like the log settings). */
+static const char *g_sources[NSOURCES];
+static size_t g_nsources;
+
+/*
+ * stats_sources - name the sources stats_decision() is given: names[i]
+ * for source i, n at most STATS_SOURCES_MAX; a source without a name is
+ * not counted.  The caller's strings must outlive every counter use (the
+ * literals of the lookup's names do).  Call before threads start.
+ */
+void
+stats_sources(const char *const *names, size_t n)
+{
+    size_t i;
+
+    if (n > NSOURCES)
+        fatalx("stats: %zu decision sources, at most %d", n, NSOURCES);
+    for (i = 0; i < n; i++)
+        g_sources[i] = names[i];
+    g_nsources = n;
+}
+
 #define ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define GET(field)    __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
@@ -58,7 +80,7 @@ static time_t g_start = 0; /* set by stats_writer_start() */
 void
 stats_decision(int mode, int source, int action)
 {
-    if ((unsigned)mode < ROUTE_NMODES && (unsigned)source < NSOURCES)
+    if ((unsigned)mode < ROUTE_NMODES && (unsigned)source < g_nsources)
         ADD(g.decisions[mode][source], 1);
     if ((unsigned)action < NACTIONS)
         ADD(g.actions[action], 1);
@@ -197,12 +219,11 @@ stats_render(void)
     head(f, "decisions_total", "counter",
          "Recipients routed, by mode and by where the mode came from.");
     for (i = 0; i < ROUTE_NMODES; i++)
-        for (j = 0; j < NSOURCES; j++)
+        for (j = 0; j < g_nsources; j++)
             fprintf(f,
                     "mxswitch_decisions_total{mode=\"%s\",source=\"%s\"} "
                     "%llu\n",
-                    route_mode_name((enum route_mode)i),
-                    lookup_source_name((enum lookup_source)j),
+                    route_mode_name((enum route_mode)i), g_sources[j],
                     (unsigned long long)GET(g.decisions[i][j]));
     head(f, "actions_total", "counter",
          "Decisions by what the MTA is told to do with the recipient.");
@@ -290,9 +311,8 @@ decisions_text(void)
         if (i != ROUTE_AUTO) /* auto is always resolved to another mode */
             fprintf(f, "%s%s=%llu", i ? " " : "",
                     route_mode_name((enum route_mode)i), sum_decisions(i, -1));
-    for (i = 0; i < NSOURCES; i++)
-        fprintf(f, "%s%s=%llu", i ? " " : " (",
-                lookup_source_name((enum lookup_source)i),
+    for (i = 0; i < (int)g_nsources; i++)
+        fprintf(f, "%s%s=%llu", i ? " " : " (", g_sources[i],
                 sum_decisions(-1, i));
     fputc(')', f);
     if (fclose(f) != 0)

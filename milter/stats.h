@@ -15,6 +15,10 @@
  * file in the same directory, mode 0644, renamed over the old one, so a
  * reader never sees half a file.  A failing write is logged when it starts
  * failing and when it works again.
+ *
+ * Stats knows the routing enums (route.h, below it) but not its callers':
+ * the names of the decisions' sources come from the caller, by
+ * stats_sources() before threads start (the milter gives the lookup's).
  */
 #ifndef STATS_H
 #define STATS_H
@@ -22,6 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define STATS_SOURCES_MAX 8
+
+void stats_sources(const char *const *names, size_t n);
 void stats_decision(int mode, int source, int action); /* enum route_* */
 void stats_map(int map, const char *status);           /* enum route_map */
 void stats_tempfail(const char *dsn);

@@ -154,9 +154,9 @@ pool(int connections, int timeout_ms)
     struct rclient_conf conf;
 
     memset(&conf, 0, sizeof(conf));
-    conf.host = "127.0.0.1";
-    conf.port = g_port;
-    conf.timeout_ms = timeout_ms;
+    conf.server.host = "127.0.0.1";
+    conf.server.port = g_port;
+    conf.server.timeout_ms = timeout_ms;
     conf.connections = connections;
     return rclient_create(&conf);
 }

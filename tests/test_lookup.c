@@ -189,9 +189,9 @@ main(void)
     off = load(dir, "routing: { prefix = \"mxswitch:domain:\"; };\n");
     rmdir(dir);
     /* Port 1 on loopback: refused at once, so any Redis use fails. */
-    rconf.host = "127.0.0.1";
-    rconf.port = 1;
-    rconf.timeout_ms = 200;
+    rconf.server.host = "127.0.0.1";
+    rconf.server.port = 1;
+    rconf.server.timeout_ms = 200;
     rconf.connections = 1;
     rc = rclient_create(&rconf);
     for (i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++)
