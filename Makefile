@@ -50,13 +50,13 @@ BIN = $(BUILD)/mxswitch
 CTL = $(BUILD)/mxswitch-ctl
 endif
 
-CORE = util log addr domain route cache cfg cfgref
+CORE = fmt util log addr domain route cache cfg cfgref
 # The Redis side, low to high (docs/design.md); the admin tool adds rcmd.
 REDIS = rendpoint rpool rwatch rclient
 DAEMON = $(CORE) dns stats $(REDIS) lookup smap mlfi main
 # The admin tool links the daemon's own modules: one copy of the rules.
 CTLOBJ = $(CORE) dns stats $(REDIS) rcmd lookup ctl
-UNITS = util log addr domain route cache cfg cfgref smap lookup corpus dns
+UNITS = fmt util log addr domain route cache cfg cfgref smap lookup corpus dns
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN) $(CTL)
@@ -95,7 +95,7 @@ $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 # libFuzzer targets: the pure parsers, built with clang and sanitizers.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
-FUZZ_CORE = util log addr domain route
+FUZZ_CORE = fmt util log addr domain route
 FUZZ_BINS = build/fuzz/fuzz_addr build/fuzz/fuzz_domain
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c milter/*.[ch]

@@ -19,6 +19,7 @@
 #include "cache.h"
 #include "cfg.h"
 #include "dns.h"
+#include "fmt.h"
 #include "log.h"
 #include "mxs.h"
 
@@ -76,7 +77,7 @@ ev_add(char *ev, size_t evlen, const char *fmt, ...)
     if (used + 1 >= evlen)
         return;
     va_start(ap, fmt);
-    vsnprintf(ev + used, evlen - used, fmt, ap);
+    fmt_vprint(ev + used, evlen - used, fmt, ap);
     va_end(ap);
 }
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "log.h"
 
 /* The foreground log's queue and writer's turn: see log_out() */
@@ -116,14 +117,14 @@ line_start(char *out, size_t outlen, int pri)
 static size_t
 line_text(char *out, int err, const char *fmt, va_list ap)
 {
-    int n = vsnprintf(out, LOG_LINE_MAX, fmt, ap), m;
+    int n = fmt_vprint(out, LOG_LINE_MAX, fmt, ap), m;
 
     if (n < 0)
         n = 0;
     if (n >= LOG_LINE_MAX)
         return LOG_LINE_MAX - 1;
     if (err) {
-        m = snprintf(out + n, LOG_LINE_MAX - (size_t)n, ": %s", strerror(err));
+        m = fmt_print(out + n, LOG_LINE_MAX - (size_t)n, ": %s", strerror(err));
         if (m > 0)
             n = n + m < LOG_LINE_MAX ? n + m : LOG_LINE_MAX - 1;
     }

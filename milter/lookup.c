@@ -8,6 +8,7 @@
 
 #include "cache.h"
 #include "dns.h"
+#include "fmt.h"
 #include "lookup.h"
 #include "mxs.h"
 #include "rclient.h"
@@ -137,7 +138,7 @@ store(struct cache *cache, const struct lookup_plan *p,
                 snprintf(shown, sizeof(shown), "(not a string)");
             mxs_why(why, whylen, "invalid value \"%s\" in key %s", shown,
                     p->keys[i]);
-            snprintf(res->key, sizeof(res->key), "%s", p->w[i].name);
+            fmt_print(res->key, sizeof(res->key), "%s", p->w[i].name);
             res->kind = p->w[i].kind;
             rcode = MXS_INVALID;
             continue;
@@ -189,7 +190,7 @@ plan_add(const struct cfg *cfg, struct lookup_plan *p, size_t max,
     p->w[p->n].name = xstrdup(name);
     p->w[p->n].kind = kind;
     p->keys[p->n] = xmalloc(len);
-    snprintf(p->keys[p->n], len, "%s%s", prefix, name);
+    fmt_print(p->keys[p->n], len, "%s%s", prefix, name);
     p->n++;
 }
 
@@ -564,7 +565,7 @@ lookup_route(const struct cfg *cfg, struct cache *cache, struct rclient *rc,
                             sizeof(lr->evidence), why, whylen);
     lr->failed = rcode != MXS_OK;
     if (lr->failed || lr->res.source == LOOKUP_STALE)
-        snprintf(lr->note, sizeof(lr->note), "%s", why);
+        fmt_print(lr->note, sizeof(lr->note), "%s", why);
     if (lr->failed) { /* what stands in is routing.default, if anything */
         char key[LOOKUP_KEY_MAX + 1];
         enum lookup_kind kind = lr->res.kind;
@@ -614,7 +615,7 @@ lookup_probe(const struct cfg *cfg, struct rclient *rc, const char *domain,
     for (i = 0; i < *n; i++) {
         len = strlen(cfg->prefix) + strlen(cand[i]) + 1;
         out[i].key = xmalloc(len);
-        snprintf(out[i].key, len, "%s%s", cfg->prefix, cand[i]);
+        fmt_print(out[i].key, len, "%s%s", cfg->prefix, cand[i]);
         out[i].domain = cand[i];
         memset(&out[i].val, 0, sizeof(out[i].val));
         keys[i] = out[i].key;

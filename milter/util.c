@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fmt.h"
 #include "log.h"
 #include "mxs.h"
 
@@ -105,7 +106,7 @@ mxs_why(char *why, size_t whylen, const char *fmt, ...)
         return;
     }
     va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
+    fmt_vprint(why, whylen, fmt, ap);
     va_end(ap);
 }
 

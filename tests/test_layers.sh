@@ -12,7 +12,7 @@
 T_NAME=test_layers
 . "$(dirname "$0")/lib.sh"
 
-CORE="addr domain route cache cfg cfgref util log"
+CORE="addr domain route cache cfg cfgref util log fmt"
 
 # node FILE - the module a source file belongs to
 node() {
