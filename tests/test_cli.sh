@@ -296,6 +296,38 @@ CONF
         "$(grep -c 'took no connection' "$WORK/mxswitch.log")" 0
 fi
 
+# scripts/run: its banner says how to flip a domain with mxswitch-ctl and
+# the config it wrote, and that line works as printed.
+if [ -z "$WRAP" ] && [ "$VARIANT" = release ]; then
+    free_port rport2
+    free_port mport2
+    free_port sport2
+    REDIS_PORT=$rport2 MILTER_PORT=$mport2 SMAP_PORT=$sport2 \
+        MXSWITCH_RUN_DIR=$WORK/run-private setsid scripts/run \
+        >"$WORK/run.out" 2>&1 &
+    RUN_PID=$!
+    track "$RUN_PID"
+    for ((i = 0; i < 6000; i++)); do
+        grep -q ': milter on ' "$WORK/run.out" && break
+        kill -0 "$RUN_PID" 2>/dev/null || break
+        sleep 0.01
+    done
+    CTL_LINE=$(sed -n 's/^    \(milter\/mxswitch-ctl -c [^ ]*\) set example.com remote$/\1/p' \
+        "$WORK/run.out")
+    expect_eq "scripts/run's banner has the mxswitch-ctl line with its config" \
+        "$CTL_LINE" "milter/mxswitch-ctl -c $WORK/run-private/mxswitch.conf"
+    expect_grep "scripts/run's banner says how to flip a domain with redis-cli" \
+        "$WORK/run.out" "redis-cli -p $rport2 SET mxswitch:domain:example.com remote"
+    RUN_OUT=$($CTL_LINE set example.com remote 2>&1 && $CTL_LINE get example.com 2>&1)
+    expect_eq "the banner's mxswitch-ctl line sets and reads a domain" \
+        "$(echo "$RUN_OUT" | tail -n 1)" "remote"
+    RUN_REDIS=$(sed -n 's/.*127.0.0.1:[0-9]* (pid \([0-9]*\),.*/\1/p' "$WORK/run.out")
+    kill -TERM -- "-$RUN_PID" 2>/dev/null
+    wait "$RUN_PID" 2>/dev/null
+    untrack "$RUN_PID"
+    [ -n "$RUN_REDIS" ] && kill "$RUN_REDIS" 2>/dev/null
+fi
+
 if [ -z "$WRAP" ]; then
     make --no-print-directory -s install DESTDIR="$WORK/root" \
         PREFIX=/opt/mx >/dev/null 2>&1
