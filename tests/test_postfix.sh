@@ -180,6 +180,16 @@ expect_eq "setup refuses an empty socketmap.socket, changing nothing" \
 expect_grep "the refusal names socketmap.socket" <(echo "$OUT") \
     "socketmap.socket is empty"
 
+# A config mxswitch could not start with (-t exits 3: a milter.pid_file in
+# a missing directory): refused, even before the probe.
+sed "s|^milter: { |milter: { pid_file = \"$WORK/nodir/mx.pid\"; |" "$MXCONF" \
+    >"$WORK/mx/nostart.conf"
+setup --config "$WORK/mx/nostart.conf"
+expect_eq "setup refuses a config mxswitch could not start with, changing nothing" \
+    "$RC/$(unchanged)" 1/same
+expect_grep "the refusal gives -t's reason, naming the setting" <(echo "$OUT") \
+    "milter.pid_file $WORK/nodir/mx.pid: directory $WORK/nodir: No such file"
+
 # Postfix without the socketmap table type: the script's postconf -m
 # answers without it (a wrapper first in PATH; the rest is real postconf).
 mkdir -p "$WORK/nosmbin"

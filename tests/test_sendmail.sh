@@ -137,6 +137,23 @@ OUT=$(setup --config "$WORK/mx-dead.conf" --dry-run 2>&1) || RC=$?
 expect_eq "--dry-run needs no daemon: it does not probe" \
     "$RC/$(echo "$OUT" | grep -c "dry run: not probing mxswitch at inet:$deadport@127.0.0.1")/$([ "$(sums)" = "$before" ] && echo same)" \
     0/1/same
+# A config the daemon could not start with (mxswitch -t exits 3: here a
+# milter.pid_file in a missing directory): refused; --print-block warns.
+sed "s|^milter: { |milter: { pid_file = \"$WORK/nodir/mx.pid\"; |" \
+    "$WORK/mx.conf" >"$WORK/mx-nostart.conf"
+RC=0
+OUT=$(setup --config "$WORK/mx-nostart.conf" 2>&1) || RC=$?
+expect_eq "a config mxswitch could not start with: refused, nothing changed" \
+    "$RC/$([ "$(sums)" = "$before" ] && echo same)" 1/same
+expect_grep "the refusal passes on -t's reason and says to fix it first" \
+    <(echo "$OUT") "mxswitch would not start with $WORK/mx-nostart.conf \(see above\): fix that"
+expect_grep "-t's reason names the setting" <(echo "$OUT") \
+    "milter.pid_file $WORK/nodir/mx.pid: directory $WORK/nodir: No such file"
+RC=0
+OUT=$(setup --config "$WORK/mx-nostart.conf" --print-block 2>&1) || RC=$?
+expect_eq "--print-block on such a config: the block, with a warning" \
+    "$RC/$(echo "$OUT" | grep -c '^K')/$(echo "$OUT" | grep -c 'warning: mxswitch would not start')" \
+    0/1/1
 # The real Sendmail has both; a binary that is not Sendmail's draws a
 # warning, not a refusal.
 RC=0
