@@ -12,6 +12,7 @@
  * plus explain's decision codes (mxswitch-ctl(8)).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -954,6 +955,7 @@ static void __attribute__((noreturn)) usage(int code)
 {
     fprintf(code ? stderr : stdout,
             "usage: mxswitch-ctl [-hvV] [-c config] command [args]\n"
+            "  help                this help (also -h, --help)\n"
             "  set DOMAIN MODE     set a domain's mode (audited)\n"
             "  get DOMAIN          print the mode of the domain's own key\n"
             "  del DOMAIN          delete the domain's key (audited)\n"
@@ -964,10 +966,19 @@ static void __attribute__((noreturn)) usage(int code)
             "                      remotedomains and secondarymx in DIR\n"
             "  history [DOMAIN]    the audit log of changes\n"
             "  explain ADDRESS     what the MTA is told for one recipient\n"
-            "  -c FILE  configuration file (default %s)\n",
+            "  -c FILE        configuration file (default %s)\n"
+            "  -v             Redis client messages on stderr\n"
+            "  -V, --version  print the version and exit\n",
             CFG_DEFAULT_PATH);
     exit(code);
 }
+
+/* The long options: the two every Debian program has. */
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
 
 /* audit_user - who runs this: the sudo caller, else the login */
 static void
@@ -994,7 +1005,7 @@ main(int argc, char **argv)
     int ch, verbose = 0, n, rv;
     size_t i;
 
-    while ((ch = getopt(argc, argv, "+c:hvV")) != -1) {
+    while ((ch = getopt_long(argc, argv, "+c:hvV", long_options, NULL)) != -1) {
         switch (ch) {
         case 'c':
             path = optarg;
@@ -1013,6 +1024,8 @@ main(int argc, char **argv)
     }
     if (optind == argc)
         usage(EX_USAGE);
+    if (strcmp(argv[optind], "help") == 0)
+        usage(EX_OK);
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[optind], commands[i].name) == 0)
             cmd = &commands[i];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,8 +27,37 @@ static size_t q_in, q_out; /* bytes ever queued, and written from the queue */
 static int q_writing;      /* a thread has the writer's turn */
 
 static int log_to_stderr = 1; /* until log_init says otherwise */
+static int log_to_journal;    /* stderr is systemd's journal stream */
 static int log_debug_on;
 static const char *log_ident = "mxswitch";
+
+/*
+ * log_journal_stream - whether fd is the journal stream env names
+ *
+ * systemd sets JOURNAL_STREAM to "<st_dev>:<st_ino>" of the stream it
+ * connected stdout/stderr to.  A child whose stderr was redirected
+ * elsewhere inherits the variable: hence the comparison with fd itself.
+ */
+int
+log_journal_stream(const char *env, int fd)
+{
+    unsigned long long dev, ino;
+    struct stat st;
+    int end = 0;
+
+    if (env == NULL || sscanf(env, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+        env[end] != '\0' || fstat(fd, &st) != 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
+
+/* log_journal - whether stderr is systemd's journal (see above) */
+int
+log_journal(void)
+{
+    return log_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO);
+}
 
 /* log_init - choose the destination; call before threads start */
 void
@@ -35,9 +65,30 @@ log_init(const char *ident, int foreground, int verbose)
 {
     log_ident = ident;
     log_to_stderr = foreground;
+    log_to_journal = foreground && log_journal();
     log_debug_on = verbose;
     if (!foreground)
         openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+/* log_stderr_lines - each line of text to stderr at a priority, with
+ * the journal's "<N>" in front when stderr is the journal; before
+ * log_init too (a configuration check's messages) */
+void
+log_stderr_lines(int pri, const char *text)
+{
+    int journal = log_journal();
+    const char *nl;
+
+    while (*text != '\0') {
+        nl = strchr(text, '\n');
+        if (nl == NULL)
+            nl = text + strlen(text);
+        if (journal)
+            fprintf(stderr, "<%d>", pri & 7);
+        fprintf(stderr, "%.*s\n", (int)(nl - text), text);
+        text = *nl != '\0' ? nl + 1 : nl;
+    }
 }
 
 /* log_close - release syslog; wait for the foreground queue to be out */
@@ -64,14 +115,17 @@ log_verbose(void)
 #define LOG_ROOM (LOG_LINE_MAX + 128) /* a whole foreground line */
 
 /*
- * line_start - a foreground line's stamp, name and level; its length
+ * log_line_start - a foreground line's start; its length (0: no room)
  *
- * "YYYY-MM-DD HH:MM:SS.mmm ident: level: ", made by hand from the second's
- * text, formatted once a second per thread (localtime_r takes glibc's time
- * zone lock), and the milliseconds: this runs for every recipient.
+ * For the journal "<N>" (N the syslog priority, sd-daemon(3)): it stamps
+ * the line and knows the program.  Else "YYYY-MM-DD HH:MM:SS.mmm ident:
+ * level: ", made by hand from the second's text, formatted once a second
+ * per thread (localtime_r takes glibc's time zone lock), and the
+ * milliseconds: this runs for every recipient.
  */
-static size_t
-line_start(char *out, size_t outlen, int pri)
+size_t
+log_line_start(char *out, size_t outlen, const char *ident, int pri,
+               int journal, const struct timespec *now)
 {
     static const char *const names[] = {"emerg",   "alert",  "crit", "error",
                                         "warning", "notice", "info", "debug"};
@@ -79,21 +133,27 @@ line_start(char *out, size_t outlen, int pri)
     static __thread char stamp[32];
     static __thread size_t stamp_len;
     const char *name = names[pri & 7];
-    size_t il = strlen(log_ident), nl = strlen(name), n;
-    struct timespec ts;
+    size_t il = strlen(ident), nl = strlen(name), n;
     struct tm tm;
     long ms;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ts.tv_sec != stamp_sec) {
-        localtime_r(&ts.tv_sec, &tm);
+    if (journal) {
+        if (outlen < 4)
+            return 0;
+        out[0] = '<';
+        out[1] = (char)('0' + (pri & 7));
+        out[2] = '>';
+        return 3;
+    }
+    if (now->tv_sec != stamp_sec) {
+        localtime_r(&now->tv_sec, &tm);
         stamp_len = strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-        stamp_sec = ts.tv_sec;
+        stamp_sec = now->tv_sec;
     }
     n = stamp_len + 5 + il + 2 + nl + 2;
     if (n >= outlen)
         return 0;
-    ms = ts.tv_nsec / 1000000;
+    ms = now->tv_nsec / 1000000;
     memcpy(out, stamp, stamp_len);
     out += stamp_len;
     *out++ = '.';
@@ -101,7 +161,7 @@ line_start(char *out, size_t outlen, int pri)
     *out++ = (char)('0' + ms / 10 % 10);
     *out++ = (char)('0' + ms % 10);
     *out++ = ' ';
-    memcpy(out, log_ident, il);
+    memcpy(out, ident, il);
     out += il;
     *out++ = ':';
     *out++ = ' ';
@@ -136,7 +196,13 @@ line_text(char *out, int err, const char *fmt, va_list ap)
 static size_t
 stderr_vline(char *out, int pri, int err, const char *fmt, va_list ap)
 {
-    size_t n = line_start(out, LOG_ROOM - LOG_LINE_MAX - 1, pri);
+    struct timespec now = {0, 0};
+    size_t n;
+
+    if (!log_to_journal)
+        clock_gettime(CLOCK_REALTIME, &now);
+    n = log_line_start(out, LOG_ROOM - LOG_LINE_MAX - 1, log_ident, pri,
+                       log_to_journal, &now);
 
     n += line_text(out + n, err, fmt, ap);
     out[n++] = '\n';

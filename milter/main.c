@@ -2,9 +2,12 @@
  * main.c - mxswitch: command line, startup, shutdown
  */
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -14,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,20 +48,32 @@ static pthread_t g_sigthread;
 static int g_quit;     /* atomic: main() is done with signals */
 static int g_finished; /* atomic: smfi_main() returned */
 
+#define EXIT_WOULD_FAIL 3 /* -t: a valid file, but the start would fail */
+
 /* usage - print the synopsis and exit */
 static void __attribute__((noreturn)) usage(int code)
 {
     fprintf(code ? stderr : stdout,
             "usage: mxswitch [-fhtvV] [-c config]\n"
-            "  -c FILE  configuration file (default %s)\n"
-            "  -f       stay in the foreground and log to stderr\n"
-            "  -t       check the configuration and exit (0: valid)\n"
-            "  -v       verbose: log debug lines (with -t: print settings)\n"
-            "  -V       print the version and exit\n"
-            "  -h       this help\n",
+            "  -c FILE        configuration file (default %s)\n"
+            "  -f             stay in the foreground and log to stderr\n"
+            "  -t             check the configuration and what the start "
+            "needs, and exit\n"
+            "                 (0: ok, 1: invalid file, 3: would not start)\n"
+            "  -v             verbose: log debug lines (with -t: print "
+            "settings)\n"
+            "  -V, --version  print the version and exit\n"
+            "  -h, --help     this help\n",
             CFG_DEFAULT_PATH);
     exit(code);
 }
+
+/* The long options: the two every Debian program has. */
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
 
 /* on_key - a routing key changed in Redis: forget it */
 static void
@@ -213,14 +229,155 @@ load(const char *path)
     char *errors = NULL;
     struct cfg *cfg = cfg_load(path, &errors);
 
+    char line[PATH_MAX + 64];
+
     if (cfg == NULL) {
-        fprintf(stderr, "%s", errors);
-        fprintf(stderr, "mxswitch: %s: configuration rejected\n", path);
+        log_stderr_lines(LOG_ERR, errors);
+        snprintf(line, sizeof(line), "mxswitch: %s: configuration rejected",
+                 path);
+        log_stderr_lines(LOG_ERR, line);
         free(errors);
     } else if (cfg->warnings != NULL) {
-        fprintf(stderr, "%s", cfg->warnings);
+        log_stderr_lines(LOG_WARNING, cfg->warnings);
     }
     return cfg;
+}
+
+/* say - one line of -t's findings on stderr, "mxswitch: FILE: ..." */
+static void __attribute__((format(printf, 3, 4)))
+say(int pri, const char *path, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    int n = snprintf(line, sizeof(line), "mxswitch: %s: ", path);
+
+    if (n < 0 || (size_t)n >= sizeof(line))
+        n = 0;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    log_stderr_lines(pri, line);
+}
+
+/* writable_by - whether the mode bits let uid (in groups) make and remove
+ * files in a directory (ACLs are not looked at) */
+static int
+writable_by(const struct stat *st, uid_t uid, const gid_t *groups, int ngroups)
+{
+    int i;
+
+    if (uid == 0)
+        return 1;
+    if (st->st_uid == uid)
+        return (st->st_mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR);
+    for (i = 0; i < ngroups; i++)
+        if (st->st_gid == groups[i])
+            return (st->st_mode & (S_IWGRP | S_IXGRP)) == (S_IWGRP | S_IXGRP);
+    return (st->st_mode & (S_IWOTH | S_IXOTH)) == (S_IWOTH | S_IXOTH);
+}
+
+/*
+ * check_dir - a file's directory, for -t: 0 or 1 problem
+ *
+ * The daemon makes its sockets and the pid file before it drops to
+ * milter.user (pw, NULL if it keeps its user): the directory must exist
+ * and be writable now.  It removes them at exit as milter.user: when that
+ * user cannot, the files stay behind (a warning; the next start replaces
+ * them).
+ */
+static int
+check_dir(const char *path, const char *setting, const char *value,
+          const char *file, const struct passwd *pw, gid_t gid)
+{
+    char copy[PATH_MAX], *dir;
+    gid_t groups[NGROUPS_MAX];
+    int ngroups = NGROUPS_MAX;
+    struct stat st;
+
+    if (snprintf(copy, sizeof(copy), "%s", file) >= (int)sizeof(copy)) {
+        say(LOG_ERR, path, "%s %s: path too long", setting, value);
+        return 1;
+    }
+    dir = dirname(copy);
+    if (stat(dir, &st) != 0) {
+        say(LOG_ERR, path,
+            "%s %s: directory %s: %s (create it, or choose "
+            "another place)",
+            setting, value, dir, strerror(errno));
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        say(LOG_ERR, path, "%s %s: %s is not a directory", setting, value, dir);
+        return 1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        say(LOG_ERR, path, "%s %s: cannot create files in %s: %s", setting,
+            value, dir, strerror(errno));
+        return 1;
+    }
+    if (pw != NULL && (getgrouplist(pw->pw_name, gid, groups, &ngroups) < 0 ||
+                       !writable_by(&st, pw->pw_uid, groups, ngroups)))
+        say(LOG_WARNING, path,
+            "warning: %s %s: %s is not writable by "
+            "milter.user %s: the file stays behind at exit (the next start "
+            "replaces it)",
+            setting, value, dir, pw->pw_name);
+    return 0;
+}
+
+/*
+ * check_start - for -t: what would stop the start, beyond the file itself;
+ * the number of problems, each told on stderr
+ *
+ * As root the daemon becomes milter.user (and milter.group), or refuses
+ * to run as root without one (drop_privileges()); the directories of the
+ * unix sockets and the pid file must take a file.  What needs the running
+ * daemon (a socket in use, Redis) is not checked.
+ */
+static int
+check_start(const char *path, const struct cfg *cfg)
+{
+    const char *socks[2][2] = {{"milter.socket", cfg->milter_socket},
+                               {"socketmap.socket", cfg->smap_socket}};
+    struct passwd *pw = NULL;
+    struct group *gr;
+    int bad = 0, i;
+    gid_t gid = 0;
+
+    if (geteuid() == 0 && cfg->milter_user[0] != '\0') {
+        if ((pw = getpwnam(cfg->milter_user)) == NULL) {
+            say(LOG_ERR, path,
+                "milter.user %s: no such user: create it "
+                "(useradd --system --no-create-home --shell /usr/sbin/nologin "
+                "%s) or name an existing one",
+                cfg->milter_user, cfg->milter_user);
+            bad++;
+        } else
+            gid = pw->pw_gid;
+        if (cfg->milter_group[0] != '\0') {
+            if ((gr = getgrnam(cfg->milter_group)) == NULL) {
+                say(LOG_ERR, path,
+                    "milter.group %s: no such group: create "
+                    "it (groupadd --system %s), or \"\" for the user's own",
+                    cfg->milter_group, cfg->milter_group);
+                bad++;
+            } else
+                gid = gr->gr_gid;
+        }
+    } else if (geteuid() == 0 && !cfg->milter_allow_root) {
+        say(LOG_ERR, path,
+            "started as root, mxswitch would refuse to run: "
+            "set milter.user (or milter.allow_root = true)");
+        bad++;
+    }
+    for (i = 0; i < 2; i++)
+        if (socks[i][1] != NULL && cfg_unix_path(socks[i][1]) != NULL)
+            bad += check_dir(path, socks[i][0], socks[i][1],
+                             cfg_unix_path(socks[i][1]), pw, gid);
+    if (cfg->milter_pid_file[0] != '\0')
+        bad += check_dir(path, "milter.pid_file", cfg->milter_pid_file,
+                         cfg->milter_pid_file, pw, gid);
+    return bad;
 }
 
 /*
@@ -659,7 +816,8 @@ main(int argc, char **argv)
     struct cfg *cfg;
     char why[512];
 
-    while ((ch = getopt(argc, argv, "c:fhtvV")) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:fhtvV", long_options, NULL)) !=
+           -1) {
         switch (ch) {
         case 'c':
             path = optarg;
@@ -688,11 +846,10 @@ main(int argc, char **argv)
     if (cfg == NULL)
         return 1;
     if (cfg->default_mode == ROUTE_LOCAL)
-        fprintf(stderr,
-                "mxswitch: %s: warning: routing.default = \"local\": domains "
-                "with no key are left to the MTA's own routing, never "
-                "delivered here by mxswitch; \"none\" says that plainly\n",
-                path);
+        say(LOG_WARNING, path,
+            "warning: routing.default = \"local\": domains with no key are "
+            "left to the MTA's own routing, never delivered here by "
+            "mxswitch; \"none\" says that plainly");
     if (test) {
         if (verbose) {
             char *dump = cfg_dump(cfg);
@@ -700,9 +857,17 @@ main(int argc, char **argv)
             fputs(dump, stdout);
             free(dump);
         }
-        printf("mxswitch: %s: configuration ok\n", path);
+        fflush(stdout);
+        rv = check_start(path, cfg);
+        if (rv == 0)
+            printf("mxswitch: %s: configuration ok\n", path);
+        else
+            say(LOG_ERR, path,
+                "the configuration is valid, but mxswitch "
+                "would not start: %d problem%s above",
+                rv, rv > 1 ? "s" : "");
         cfg_free(cfg);
-        return 0;
+        return rv == 0 ? 0 : EXIT_WOULD_FAIL;
     }
 
     log_init("mxswitch", foreground, verbose);

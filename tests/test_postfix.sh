@@ -180,6 +180,16 @@ expect_eq "setup refuses an empty socketmap.socket, changing nothing" \
 expect_grep "the refusal names socketmap.socket" <(echo "$OUT") \
     "socketmap.socket is empty"
 
+# A config mxswitch could not start with (-t exits 3: a milter.pid_file in
+# a missing directory): refused, even before the probe.
+sed "s|^milter: { |milter: { pid_file = \"$WORK/nodir/mx.pid\"; |" "$MXCONF" \
+    >"$WORK/mx/nostart.conf"
+setup --config "$WORK/mx/nostart.conf"
+expect_eq "setup refuses a config mxswitch could not start with, changing nothing" \
+    "$RC/$(unchanged)" 1/same
+expect_grep "the refusal gives -t's reason, naming the setting" <(echo "$OUT") \
+    "milter.pid_file $WORK/nodir/mx.pid: directory $WORK/nodir: No such file"
+
 # Postfix without the socketmap table type: the script's postconf -m
 # answers without it (a wrapper first in PATH; the rest is real postconf).
 mkdir -p "$WORK/nosmbin"
@@ -222,6 +232,25 @@ expect_eq "chrooted smtpd and a unix socket outside the queue: refused" \
     "$RC/$(cmp -s "$ETC2/main.cf" "$PF_ETC/main.cf" && echo same)" 1/same
 expect_grep "the refusal says to use inet: or a socket under the queue" \
     <(echo "$OUT") "outside $PF_SPOOL, which chrooted .*$PF_SMTP/inet"
+# "-" in the chroot column: Postfix's default, y while compatibility_level
+# is below 1 (an upgraded main.cf), n after.
+postconf -c "$ETC2" -Fe "$PF_SMTP/inet/chroot = -"
+postconf -c "$ETC2" -e compatibility_level=0
+cp "$ETC2/main.cf" "$WORK/etc2.main.cf"
+sum_before=$(md5sum <"$ETC2/main.cf")
+OUT=$(MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$ETC2" \
+    --config "$WORK/mx/unix.conf" 2>&1)
+RC=$?
+expect_eq "chroot \"-\" at compatibility_level 0 (chrooted), a unix socket outside the queue: refused, main.cf unchanged" \
+    "$RC/$([ "$(md5sum <"$ETC2/main.cf")" = "$sum_before" ] && echo same)" 1/same
+expect_grep "the refusal names the service chrooted by default" \
+    <(echo "$OUT") "outside $PF_SPOOL, which chrooted .*$PF_SMTP/inet.*: use an inet: socket"
+postconf -c "$ETC2" -e compatibility_level=3.6
+OUT=$(MXSWITCH=$MXSWITCH scripts/mxswitch-postfix-setup --config-dir "$ETC2" \
+    --config "$WORK/mx/unix.conf" --dry-run 2>&1)
+RC=$?
+expect_eq "chroot \"-\" at compatibility_level 3.6 (not chrooted): the unix socket is taken as is" \
+    "$RC/$(echo "$OUT" | grep -c "socketmap:unix:/run/mxswitch-sm.sock:transport")" 0/1
 # (A postfix check that fails after the change cannot be provoked from a
 # valid main.cf with these parameters; that path is not tested here.)
 

@@ -76,8 +76,11 @@ cp "$SM_CF" "$WORK/sendmail.cf.orig"
 
 setup() {
     MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --mc "$SM_MC" \
-        --cf "$SM_CF" --cf-dir "$SM_CFDIR" --config "$WORK/mx.conf" "$@"
+        --cf "$SM_CF" --cf-dir "$SM_CFDIR" --config "$WORK/mx.conf" \
+        --sendmail "$SM_BIN" "$@"
 }
+# sums - checksums of the .mc and the .cf, to show a refusal changed nothing
+sums() { md5sum <"$SM_MC"; md5sum <"$SM_CF"; }
 
 # The checks: a socket map to ask is required.
 setup -t >"$WORK/check.log" 2>&1
@@ -100,6 +103,63 @@ expect_eq "a unix: socket map becomes Sendmail's local: form" \
     "$(MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --print-block \
         --config "$WORK/mx-unix.conf" | grep '^K')" \
     'Kmode socket -T<TMPF> local:/run/mxswitch/map.sock'
+
+# Refusals of what the block relies on: each changes nothing.
+before=$(sums)
+# A Sendmail built without socket maps: its -d0.1 list lacks SOCKETMAP (a
+# wrapper that edits the real binary's answer).
+cat >"$WORK/nosocketmap" <<SH
+#!/bin/bash
+"$SM_BIN" "\$@" | sed 's/ SOCKETMAP / /'
+SH
+chmod +x "$WORK/nosocketmap"
+RC=0
+OUT=$(setup --sendmail "$WORK/nosocketmap" 2>&1) || RC=$?
+expect_eq "a Sendmail without SOCKETMAP: refused (1), .mc and .cf unchanged" \
+    "$RC/$([ "$(sums)" = "$before" ] && echo same)" 1/same
+expect_grep "the refusal names the socket map class and says what to do" \
+    <(echo "$OUT") "was built without SOCKETMAP .*socket map class; install a Sendmail that has it.*nothing changed"
+RC=0
+OUT=$(setup --sendmail "$WORK/nosocketmap" --dry-run 2>&1) || RC=$?
+expect_eq "a Sendmail without SOCKETMAP: --dry-run refuses too" "$RC" 1
+# mxswitch not answering on socketmap.socket (a port nothing listens on).
+free_port deadport
+sed "s|inet:8893@127.0.0.1|inet:$deadport@127.0.0.1|" "$WORK/mx.conf" \
+    >"$WORK/mx-dead.conf"
+RC=0
+OUT=$(setup --config "$WORK/mx-dead.conf" 2>&1) || RC=$?
+expect_eq "mxswitch not answering on the socket map: refused, nothing changed" \
+    "$RC/$([ "$(sums)" = "$before" ] && echo same)" 1/same
+expect_grep "the refusal says mxswitch does not answer there and to start it" \
+    <(echo "$OUT") "mxswitch does not answer on inet:$deadport@127.0.0.1 .*start it first.*nothing changed"
+RC=0
+OUT=$(setup --config "$WORK/mx-dead.conf" --dry-run 2>&1) || RC=$?
+expect_eq "--dry-run needs no daemon: it does not probe" \
+    "$RC/$(echo "$OUT" | grep -c "dry run: not probing mxswitch at inet:$deadport@127.0.0.1")/$([ "$(sums)" = "$before" ] && echo same)" \
+    0/1/same
+# A config the daemon could not start with (mxswitch -t exits 3: here a
+# milter.pid_file in a missing directory): refused; --print-block warns.
+sed "s|^milter: { |milter: { pid_file = \"$WORK/nodir/mx.pid\"; |" \
+    "$WORK/mx.conf" >"$WORK/mx-nostart.conf"
+RC=0
+OUT=$(setup --config "$WORK/mx-nostart.conf" 2>&1) || RC=$?
+expect_eq "a config mxswitch could not start with: refused, nothing changed" \
+    "$RC/$([ "$(sums)" = "$before" ] && echo same)" 1/same
+expect_grep "the refusal passes on -t's reason and says to fix it first" \
+    <(echo "$OUT") "mxswitch would not start with $WORK/mx-nostart.conf \(see above\): fix that"
+expect_grep "-t's reason names the setting" <(echo "$OUT") \
+    "milter.pid_file $WORK/nodir/mx.pid: directory $WORK/nodir: No such file"
+RC=0
+OUT=$(setup --config "$WORK/mx-nostart.conf" --print-block 2>&1) || RC=$?
+expect_eq "--print-block on such a config: the block, with a warning" \
+    "$RC/$(echo "$OUT" | grep -c '^K')/$(echo "$OUT" | grep -c 'warning: mxswitch would not start')" \
+    0/1/1
+# The real Sendmail has both; a binary that is not Sendmail's draws a
+# warning, not a refusal.
+RC=0
+OUT=$(setup --sendmail /bin/false --dry-run 2>&1) || RC=$?
+expect_eq "a --sendmail that lists no compile options: warned, not refused" \
+    "$RC/$(echo "$OUT" | grep -c 'does not say what it was compiled with')" 0/1
 
 # Look first, then apply, as a postmaster would.
 setup --dry-run >"$WORK/dry.log" 2>&1
