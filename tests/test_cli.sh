@@ -151,8 +151,8 @@ if [ -z "$WRAP" ]; then
     expect_eq "make install puts the example config in place" \
         "$(cmp -s conf/mxswitch.conf "$WORK/root/etc/mxswitch/mxswitch.conf" &&
             echo same)" same
-    UNIT="$WORK/root/lib/systemd/system/mxswitch.service"
-    expect_eq "make install puts the systemd unit in place, with the paths" \
+    UNIT="$WORK/root/opt/mx/lib/systemd/system/mxswitch.service"
+    expect_eq "make install puts the systemd unit under PREFIX, with the paths" \
         "$(grep '^ExecStart=' "$UNIT" 2>&1)" \
         "ExecStart=/opt/mx/sbin/mxswitch -f -c /etc/mxswitch/mxswitch.conf"
     # verify needs the binaries it names: point them into DESTDIR.
@@ -160,7 +160,9 @@ if [ -z "$WRAP" ]; then
     sed "s#/opt/mx/sbin/#$WORK/root/opt/mx/sbin/#g" "$UNIT" \
         >"$WORK/unit/mxswitch.service"
     VRC=0
-    VOUT=$(systemd-analyze verify "$WORK/unit/mxswitch.service" 2>&1) ||
+    # Documentation= names manual pages: verify runs man(1) on each.
+    VOUT=$(MANPATH="$WORK/root/opt/mx/share/man" \
+        systemd-analyze verify "$WORK/unit/mxswitch.service" 2>&1) ||
         VRC=$?
     expect_eq "systemd-analyze verify accepts the unit, no warning" \
         "$VRC:$VOUT" "0:"
