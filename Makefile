@@ -11,14 +11,26 @@
 #   make demo            scripts/demo: a private Postfix routing real mail
 #   make bench           tests/bench/run: throughput and latency against a
 #                        no-op milter (QUICK=1: the reduced set, < 45 s)
-#   make install         PREFIX=/usr/local DESTDIR= MANDIR= honoured (and
-#                        SYSTEMDUNITDIR=/lib/systemd/system for the unit)
+#   make install         PREFIX=/usr/local DESTDIR= SBINDIR= MANDIR=
+#                        SYSCONFDIR=/etc SYSTEMDUNITDIR= honoured (the unit:
+#                        $(PREFIX)/lib/systemd/system, /lib/systemd/system
+#                        for PREFIX=/usr as on Debian 12); an existing
+#                        mxswitch.conf is kept
+#   make uninstall       the same variables: removes what install put, but
+#                        not the configuration
+#   make deb             scripts/deb: the Debian package in build/deb/
+#
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment or the command line
+# are used (e.g. `eval "$(dpkg-buildflags --export=sh)"; make`); the
+# warnings below, -Werror included, are always added.
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
-SYSTEMDUNITDIR ?= /lib/systemd/system
+# Debian 12's systemd reads /lib/systemd/system; /usr/local/lib/systemd/system
+# is in its search path too.
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),,$(PREFIX))/lib/systemd/system
 DESTDIR ?=
 VARIANT ?= release
 
@@ -35,11 +47,11 @@ BUILD = build/$(VARIANT)
 ifeq ($(VARIANT),asan)
 XCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=all
-LDFLAGS += -fsanitize=address,undefined
+override LDFLAGS += -fsanitize=address,undefined
 else ifeq ($(VARIANT),tsan)
 # ThreadSanitizer: only for the modules threads share (test-tsan below).
 XCFLAGS += -fsanitize=thread
-LDFLAGS += -fsanitize=thread
+override LDFLAGS += -fsanitize=thread
 endif
 # The release binaries live beside their sources; other variants' in BUILD.
 ifeq ($(VARIANT),release)
@@ -62,10 +74,10 @@ UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 all: $(BIN) $(CTL)
 
 $(BUILD)/%.o: milter/%.c milter/*.h | $(BUILD)
-	$(CC) $(CFLAGS) $(XCFLAGS) -Imilter -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) -Imilter -c -o $@ $<
 
 $(BUILD)/t_%.o: tests/%.c tests/*.h milter/*.h | $(BUILD)
-	$(CC) $(CFLAGS) $(XCFLAGS) -Imilter -Itests -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) -Imilter -Itests -c -o $@ $<
 
 $(BUILD):
 	mkdir -p $@
@@ -130,7 +142,7 @@ test-bins: $(BIN) $(CTL) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink \
 
 # The benchmark's load generator and no-op milter (tests/bench/README.md).
 $(BUILD)/b_%.o: tests/bench/%.c tests/*.h | $(BUILD)
-	$(CC) $(CFLAGS) $(XCFLAGS) -Itests -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) -Itests -c -o $@ $<
 
 $(BUILD)/loadgen: $(BUILD)/b_loadgen.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -170,13 +182,16 @@ run:
 demo:
 	scripts/demo
 
+SETUP = mxswitch-postfix-setup mxswitch-sendmail-setup
+MAN8 = mxswitch.8 mxswitch-ctl.8 $(SETUP:%=%.8)
+
 install: $(BIN) $(CTL)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/mxswitch \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxswitch
 	install -m 755 $(CTL) $(DESTDIR)$(SBINDIR)/mxswitch-ctl
-	install -m 644 milter/mxswitch.8 milter/mxswitch-ctl.8 \
-	    $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(SETUP:%=scripts/%) $(DESTDIR)$(SBINDIR)
+	install -m 644 $(MAN8:%=milter/%) $(DESTDIR)$(MANDIR)/man8
 	install -m 644 milter/mxswitch.conf.5 $(DESTDIR)$(MANDIR)/man5
 	test -e $(DESTDIR)$(SYSCONFDIR)/mxswitch/mxswitch.conf || \
 	    install -m 640 conf/mxswitch.conf \
@@ -187,10 +202,25 @@ install: $(BIN) $(CTL)
 	    conf/mxswitch.service >$(DESTDIR)$(SYSTEMDUNITDIR)/mxswitch.service
 	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/mxswitch.service
 
+# The configuration (and what the setup scripts wrote beside it) stays.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mxswitch $(DESTDIR)$(SBINDIR)/mxswitch-ctl \
+	    $(SETUP:%=$(DESTDIR)$(SBINDIR)/%) $(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%) \
+	    $(DESTDIR)$(MANDIR)/man5/mxswitch.conf.5 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mxswitch.service
+
+# The unit tests alone (no Redis, no MTA, no network): the package build's.
+test-units: $(UNIT_BINS)
+	@set -e; for t in $(UNITS); do $(BUILD)/test_$$t; done
+
+deb:
+	scripts/deb
+
 clean:
 	rm -rf build milter/mxswitch milter/mxswitch-ctl
 
 
 .PHONY: all test test-bins test-asan test-valgrind test-tsan check \
-        format-check run demo install clean fuzz bench bench-bins
+        format-check run demo install uninstall test-units deb clean fuzz \
+        bench bench-bins
 .SECONDARY:

@@ -336,8 +336,8 @@ if [ -z "$WRAP" ]; then
     expect_eq "make install puts the example config in place" \
         "$(cmp -s conf/mxswitch.conf "$WORK/root/etc/mxswitch/mxswitch.conf" &&
             echo same)" same
-    UNIT="$WORK/root/lib/systemd/system/mxswitch.service"
-    expect_eq "make install puts the systemd unit in place, with the paths" \
+    UNIT="$WORK/root/opt/mx/lib/systemd/system/mxswitch.service"
+    expect_eq "make install puts the systemd unit under PREFIX, with the paths" \
         "$(grep '^ExecStart=' "$UNIT" 2>&1)" \
         "ExecStart=/opt/mx/sbin/mxswitch -f -c /etc/mxswitch/mxswitch.conf"
     # verify needs the binaries it names: point them into DESTDIR.

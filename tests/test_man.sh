@@ -2,11 +2,13 @@
 # test_man - the manual pages: mandoc finds nothing to warn about, and
 # mxswitch.conf(5) documents exactly the settings the daemon accepts, with
 # the daemon's defaults, types and ranges; the option and command lists of
-# mxswitch(8) and mxswitch-ctl(8) match the programs' own help.
+# mxswitch(8) and mxswitch-ctl(8) match the programs' own help, and the
+# options of the setup scripts' pages their --help.
 T_NAME=test_man
 . "$(dirname "$0")/lib.sh"
 
-PAGES="milter/mxswitch.8 milter/mxswitch-ctl.8 milter/mxswitch.conf.5"
+PAGES="milter/mxswitch.8 milter/mxswitch-ctl.8 milter/mxswitch.conf.5
+       milter/mxswitch-postfix-setup.8 milter/mxswitch-sendmail-setup.8"
 
 for p in $PAGES; do
     out=$(mandoc -T lint -W warning "$p" 2>&1)
@@ -101,4 +103,22 @@ expect_eq "mxswitch-ctl(8) documents exactly the commands of mxswitch-ctl -h" \
     "$(sed -n 's/^\.It Cm \([a-z]*\)\( .*\)\{0,1\}$/\1/p' milter/mxswitch-ctl.8 |
         sort -u | tr '\n' ' ')" \
     "$("$MXCTL" -h | sed -n 's/^  \([a-z][a-z]*\) .*/\1/p' | sort -u | tr '\n' ' ')"
+
+# The setup scripts: the options their --help lists (two spaces, then the
+# option) are the ones their page has (.It Fl, -h/--help aside).
+script_opts_help() {
+    "scripts/$1" --help | sed -n 's/^  \(--\{0,1\}[a-z][a-z-]*\).*/\1/p' |
+        sort | tr '\n' ' '
+}
+script_opts_man() {
+    sed -n 's/^\.It Fl \([^ ]*\).*/\1/p' "milter/$1.8" | tr -d '\\' |
+        sed -e 's/^\([a-z]\)$/-\1/' -e 's/^-\([a-z][a-z]\)/--\1/' |
+        grep -vx -- -h | sort | tr '\n' ' '
+}
+for s in mxswitch-postfix-setup mxswitch-sendmail-setup; do
+    got=$(script_opts_man "$s")
+    [ -n "$got" ] || fail "$s(8) options" "none read from the page"
+    expect_eq "$s(8) documents exactly the options of $s --help" \
+        "$got" "$(script_opts_help "$s")"
+done
 finish
