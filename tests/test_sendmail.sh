@@ -64,16 +64,16 @@ start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
 wait_port 8893 5 || abort "mxswitch serves the socket map"
 
 sm_unpack "$WORK/smroot" || abort "sendmail unpacked from the Debian packages"
-# local.test, remote.test, held.test, backup.test, fresh.test and
-# nokey.test (no key; fresh.test is asked first when Redis is down) are
-# hosted here (class w); relayed.test is a relay domain (DNS MX).
+# local.test, remote.test, held.test, backup.test, fresh.test,
+# nokey.test and standby.test (no key; fresh.test and standby.test are
+# asked first when Redis is down) are hosted here (class w); relayed.test is a relay domain (DNS MX).
 # Whom Sendmail lets relay: 127.0.0.1 (its own rule), 127.0.0.8 (an
 # address prefix in class R, as relay-domains may hold one), a client
 # authenticated with ANONYMOUS (TRUST_AUTH_MECH: a SASL mechanism that
 # needs no password database; trusting it makes sense only here).
 # 127.0.0.9 (outside.example.test) is no one Sendmail trusts.
 sm_make <<'MC' || abort "sendmail config" "$(tail -n 5 "$WORK/sm/start.log")"
-LOCAL_DOMAIN(`local.test remote.test held.test backup.test fresh.test nokey.test')dnl
+LOCAL_DOMAIN(`local.test remote.test held.test backup.test fresh.test nokey.test standby.test')dnl
 RELAY_DOMAIN(`relayed.test 127.0.0.8')dnl
 define(`confAUTH_MECHANISMS', `ANONYMOUS')dnl
 TRUST_AUTH_MECH(`ANONYMOUS')dnl
@@ -380,6 +380,23 @@ SMTP_VERBOSE=1 SUBJECT=s8a smtp_send sender@client.test eve@fresh.test \
 expect_eq "s8: Redis down: RCPT for a class-w domain not cached gets the map's 451 4.3.0" \
     "$(cat "$WORK/s8a.out")" \
     "RCPT <eve@fresh.test> 451 451 4.3.0 Mail routing temporarily unavailable"
+# routing.on_error "default" with routing.default remote: a domain not
+# cached routes remote, but a client Sendmail would not let relay waits
+# (4xx), never 550 on a guess; a trusted one is accepted.
+sed 's|^routing: { |routing: { on_error = "default"; default = "remote"; |' \
+    "$WORK/mx.conf" >"$WORK/mx-default.conf"
+cp "$WORK/mx.conf" "$WORK/mx-tempfail.conf"
+cp "$WORK/mx-default.conf" "$WORK/mx.conf"
+kill -HUP "$MX_PID"
+poll_for 1 50 grep -c "configuration 2 in force" "$WORK/mxswitch.log" >/dev/null
+expect_eq "s8: Redis down, on_error default remote: an untrusted client gets 451 4.3.0, not 550" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' eve@standby.test)" \
+    '$# error $@ 4 . 3 . 0 $: "451 4.3.0 Mail routing temporarily unavailable"'
+expect_eq "s8: Redis down, on_error default remote: a trusted client is accepted" \
+    "$(bt_rcpt 127.0.0.1 localhost '' eve@standby.test)" 'RELAY'
+cp "$WORK/mx-tempfail.conf" "$WORK/mx.conf"
+kill -HUP "$MX_PID"
+poll_for 1 50 grep -c "configuration 3 in force" "$WORK/mxswitch.log" >/dev/null
 start_redis 6379 || abort "redis restarts"
 set_keys
 s8_retry() { SUBJECT=s8a smtp_send sender@client.test eve@fresh.test; }

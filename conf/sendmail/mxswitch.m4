@@ -113,6 +113,10 @@ dnl # Not sure whether it may: Sendmail's own 4xx, asked again.
 R<U> <MXR> 550 $* mail for $+ is not accepted $*	$#error $@ 5.7.1 $: "550 5.7.1 mail for " $2 " is not accepted here: its mail exchanger is elsewhere"
 R<U> <MXR> 550 $+	$#error $@ 5.7.1 $: 550 $1
 R<T> <MXR> 550 $+	$@ $>Basic_check_rcpt <mxswitch-relay-probe@[192.0.2.0]>
+dnl # 4xx for a client that may not relay: a default standing in for a
+dnl # failed lookup (routing.on_error "default") refuses no one for good.
+R<$-> <MXR> 451 $*	$#error $@ 4.3.0 $: "451 4.3.0 Mail routing temporarily unavailable"
+R<$-> <MXR> 450 $*	$#error $@ 4.4.6 $: "450 4.4.6 Mail for this domain is held: its best MX is this server"
 dnl # Anything else (NOTFOUND, backup mode): no objection from mxswitch.
 R$*	$@ OK
 dnl # Back to the normal output stream for the rest of the .mc.
