@@ -70,14 +70,20 @@ sm_unpack "$WORK/smroot" || abort "sendmail unpacked from the Debian packages"
 # Whom Sendmail lets relay: 127.0.0.1 (its own rule), 127.0.0.8 (an
 # address prefix in class R, as relay-domains may hold one), a client
 # authenticated with ANONYMOUS (TRUST_AUTH_MECH: a SASL mechanism that
-# needs no password database; trusting it makes sense only here).
+# needs no password database; trusting it makes sense only here),
+# 127.0.0.7 (the access map: Connect:127.0.0.7 RELAY).
 # 127.0.0.9 (outside.example.test) is no one Sendmail trusts.
-sm_make <<'MC' || abort "sendmail config" "$(tail -n 5 "$WORK/sm/start.log")"
+sm_make < <(
+    cat <<'MC'
 LOCAL_DOMAIN(`local.test remote.test held.test backup.test fresh.test nokey.test standby.test')dnl
 RELAY_DOMAIN(`relayed.test 127.0.0.8')dnl
 define(`confAUTH_MECHANISMS', `ANONYMOUS')dnl
 TRUST_AUTH_MECH(`ANONYMOUS')dnl
 MC
+    echo "FEATURE(\`access_db', \`hash -o -T<TMPF> $WORK/sm/access')dnl"
+) || abort "sendmail config" "$(tail -n 5 "$WORK/sm/start.log")"
+printf 'Connect:127.0.0.7\tRELAY\n' >"$SM_DIR/access"
+sm_makemap access || abort "sendmail access map"
 # info: a local alias in a remote-mode domain; sales: an alias of a local
 # domain into a remote-mode domain
 printf 'info: alice\nsales: carol@remote.test\n' >>"$SM_DIR/aliases"
@@ -180,6 +186,8 @@ expect_eq "rules: Sendmail's own check still answers a trusted client (127.0.0.1
     "$(bt_rcpt 127.0.0.1 localhost '' bob@remote.test)" 'RELAY'
 expect_eq "rules: a client in class R (relay-domains) is trusted" \
     "$(bt_rcpt 127.0.0.8 office.example.test '' bob@remote.test)" 'RELAY'
+expect_eq "rules: a client the access map lets relay (Connect: RELAY) is trusted" \
+    "$(bt_rcpt 127.0.0.7 '' '' bob@remote.test)" 'RELAY'
 expect_eq "rules: a client authenticated with a TrustAuthMech mechanism is trusted" \
     "$(bt_rcpt 127.0.0.9 outside.example.test ANONYMOUS bob@remote.test)" '$# RELAY'
 expect_eq "rules: authenticated with a mechanism not in TrustAuthMech is not" \
