@@ -36,8 +36,10 @@ dnl # Sendmail itself would not let relay.
 Krcpt socket -T<TMPF> inet:8893@127.0.0.1
 dnl # Ruleset 0 (ParseLocal, before class w, aliases, virtusertable and
 dnl # mailertable are looked at) asks mxswitch for every recipient of a
-dnl # domain Sendmail canonified (class w, relay domains, any domain found
-dnl # in DNS: those come with a trailing dot), at every delivery attempt:
+dnl # domain Sendmail canonified (class w, virtusertable and masquerade
+dnl # domains, any name its host map finds in DNS or /etc/hosts: those come
+dnl # with a trailing dot; a relay domain in no DNS does not, and is routed
+dnl # by Sendmail alone), at every delivery attempt:
 dnl # queued mail, aliases and bounces follow a flip at the next queue
 dnl # run.  No address is rewritten.  Left and right hand side of a rule
 dnl # are separated by TABs.
