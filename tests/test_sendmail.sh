@@ -30,6 +30,9 @@ PF_DNS=(
     --mx-host=relayed.test,mx.relayed.test,10
     --host-record=mx.relayed.test,127.0.0.25
     --mx-host=held.test,mx.hosting.test,10
+    --mx-host=backup.test,mx.remote.test,10
+    --host-record=outside.example.test,127.0.0.9
+    --host-record=office.example.test,127.0.0.8
 )
 pf_net_up || abort "private network and DNS"
 # localmx: the MX of local.test, used only by a per-address key; bad: an
@@ -46,6 +49,7 @@ set_keys() {
     rset remote.test remote
     rset relayed.test local
     rset held.test remote
+    rset backup.test backup
 }
 set_keys
 
@@ -60,13 +64,26 @@ start_mxswitch "$WORK/mx.conf" 8891 || abort "mxswitch"
 wait_port 8893 5 || abort "mxswitch serves the socket map"
 
 sm_unpack "$WORK/smroot" || abort "sendmail unpacked from the Debian packages"
-# local.test, remote.test, held.test and fresh.test (no key) are hosted
-# here (class w);
-# relayed.test is a relay domain (DNS MX).
-sm_make <<'MC' || abort "sendmail config" "$(tail -n 5 "$WORK/sm/start.log")"
-LOCAL_DOMAIN(`local.test remote.test held.test fresh.test')dnl
-RELAY_DOMAIN(`relayed.test')dnl
+# local.test, remote.test, held.test, backup.test, fresh.test,
+# nokey.test and standby.test (no key; fresh.test and standby.test are
+# asked first when Redis is down) are hosted here (class w); relayed.test is a relay domain (DNS MX).
+# Whom Sendmail lets relay: 127.0.0.1 (its own rule), 127.0.0.8 (an
+# address prefix in class R, as relay-domains may hold one), a client
+# authenticated with ANONYMOUS (TRUST_AUTH_MECH: a SASL mechanism that
+# needs no password database; trusting it makes sense only here),
+# 127.0.0.7 (the access map: Connect:127.0.0.7 RELAY).
+# 127.0.0.9 (outside.example.test) is no one Sendmail trusts.
+sm_make < <(
+    cat <<'MC'
+LOCAL_DOMAIN(`local.test remote.test held.test backup.test fresh.test nokey.test standby.test')dnl
+RELAY_DOMAIN(`relayed.test 127.0.0.8')dnl
+define(`confAUTH_MECHANISMS', `ANONYMOUS')dnl
+TRUST_AUTH_MECH(`ANONYMOUS')dnl
 MC
+    echo "FEATURE(\`access_db', \`hash -o -T<TMPF> $WORK/sm/access')dnl"
+) || abort "sendmail config" "$(tail -n 5 "$WORK/sm/start.log")"
+printf 'Connect:127.0.0.7\tRELAY\n' >"$SM_DIR/access"
+sm_makemap access || abort "sendmail access map"
 # info: a local alias in a remote-mode domain; sales: an alias of a local
 # domain into a remote-mode domain
 printf 'info: alice\nsales: carol@remote.test\n' >>"$SM_DIR/aliases"
@@ -102,7 +119,8 @@ sed 's|inet:8893@127.0.0.1|unix:/run/mxswitch/map.sock|' "$WORK/mx.conf" \
 expect_eq "a unix: socket map becomes Sendmail's local: form" \
     "$(MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --print-block \
         --config "$WORK/mx-unix.conf" | grep '^K')" \
-    'Kmode socket -T<TMPF> local:/run/mxswitch/map.sock'
+    'Kmode socket -T<TMPF> local:/run/mxswitch/map.sock
+Krcpt socket -T<TMPF> local:/run/mxswitch/map.sock'
 
 # Refusals of what the block relies on: each changes nothing.
 before=$(sums)
@@ -177,6 +195,8 @@ expect_grep "the .cf asks for the queue id at RCPT" "$SM_CF" \
     '^O Milter.macros.envrcpt=.*, i$'
 expect_grep "the .cf defines the socket map at socketmap.socket" "$SM_CF" \
     '^Kmode socket -T<TMPF> inet:8893@127.0.0.1$'
+expect_grep "the .cf defines the rcpt map at the same socket" "$SM_CF" \
+    '^Krcpt socket -T<TMPF> inet:8893@127.0.0.1$'
 expect_eq "the .cf has no tag route left: the only tag rules strip the tag" \
     "$(grep -e 'mx-remote' -e 'mx-local' "$SM_CF" | cut -f2 | sort -u)" \
     '$: $1 < @ $2 >'
@@ -209,7 +229,103 @@ bt_sender() { printf '.D{addr_type}e s\n3,0 %s\n' "$1" |
     "$SM_BIN" -C "${2:-$SM_CF}" -bt 2>/dev/null | sed -n 's/^parse *returns: //p'; }
 expect_eq "rules: a sender is not decided: a held domain's sender resolves as without mxswitch" \
     "$(bt_sender zoe@held.test)" "$(bt_sender zoe@held.test "$WORK/sendmail.cf.orig")"
+# bt_rcpt CLIENT-ADDR CLIENT-NAME AUTH-TYPE RCPT - what check_rcpt (the
+# RCPT check, Local_check_rcpt first) answers for a client, in -bt
+bt_rcpt() {
+    printf '.D{client_addr}%s\n.D{client_name}%s\n.D{client_resolve}%s\n.D{auth_type}%s\ncheck_rcpt <%s>\n' \
+        "$1" "$2" "${RESOLVE:-OK}" "$3" "$4" |
+        "$SM_BIN" -C "$SM_CF" -bt 2>/dev/null |
+        sed -n 's/^check_rcpt *returns: //p'
+}
+# head_of TEXT PREFIX - PREFIX when TEXT starts with it, else TEXT
+head_of() { case $1 in "$2"*) echo "$2" ;; *) echo "$1" ;; esac; }
+expect_eq "rules: an untrusted client gets 550 5.7.1 for a remote-mode domain" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' bob@remote.test)" \
+    '$# error $@ 5 . 7 . 1 $: "550 5.7.1 mail for " remote . test " is not accepted here: its mail exchanger is elsewhere"'
+expect_eq "rules: Sendmail's own check still answers a trusted client (127.0.0.1)" \
+    "$(bt_rcpt 127.0.0.1 localhost '' bob@remote.test)" 'RELAY'
+expect_eq "rules: a client in class R (relay-domains) is trusted" \
+    "$(bt_rcpt 127.0.0.8 office.example.test '' bob@remote.test)" 'RELAY'
+expect_eq "rules: a client the access map lets relay (Connect: RELAY) is trusted" \
+    "$(bt_rcpt 127.0.0.7 '' '' bob@remote.test)" 'RELAY'
+expect_eq "rules: a client authenticated with a TrustAuthMech mechanism is trusted" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test ANONYMOUS bob@remote.test)" '$# RELAY'
+expect_eq "rules: authenticated with a mechanism not in TrustAuthMech is not" \
+    "$(head_of "$(bt_rcpt 127.0.0.9 outside.example.test PLAIN bob@remote.test)" '$# error $@ 5 . 7 . 1 $: "550 5.7.1 mail for ')" \
+    '$# error $@ 5 . 7 . 1 $: "550 5.7.1 mail for '
+expect_eq "rules: the client's name not resolvable now: Sendmail's 4xx, never 5xx" \
+    "$(head_of "$(RESOLVE=TEMP bt_rcpt 127.0.0.9 outside.example.test '' bob@remote.test)" '$# error $@ 4 . 4 . 0 $: "450 Relaying temporarily denied.')" \
+    '$# error $@ 4 . 4 . 0 $: "450 Relaying temporarily denied.'
+expect_eq "rules: an untrusted client may send to a local-mode domain" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' alice@local.test)" 'RELAY'
+expect_eq "rules: an untrusted client may send to a backup-mode domain" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' bob@backup.test)" 'RELAY'
+expect_eq "rules: an untrusted client may send to a domain with no key" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' eve@nokey.test)" 'RELAY'
+expect_eq "rules: an untrusted client is still refused relaying to a foreign domain" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' carol@unknown.test)" \
+    '$# error $@ 5 . 7 . 1 $: "550 Relaying denied. Proper authentication required."'
 sm_start || abort "sendmail starts"
+
+# send_from IP SUBJECT RCPT... - an SMTP session from the client address
+# IP; with AUTH=1 it authenticates first (ANONYMOUS).  Prints
+# "RCPT <addr> CODE TEXT" per recipient and "DATA CODE" when one was
+# accepted.
+send_from() {
+    timeout 30 python3 - "$@" "${PF_SMTP%:*}" "${PF_SMTP#*:}" <<'PY'
+import base64, os, smtplib, sys
+ip, subj, rcpts, host, port = sys.argv[1], sys.argv[2], sys.argv[3:-2], sys.argv[-2], int(sys.argv[-1])
+s = smtplib.SMTP(host, port, source_address=(ip, 0), timeout=20)
+s.ehlo("client.test")
+if os.environ.get("AUTH"):
+    code, msg = s.docmd("AUTH", "ANONYMOUS " + base64.b64encode(b"test").decode())
+    print("AUTH %d" % code)
+s.mail(subj + "@client.test")
+ok = False
+for r in rcpts:
+    code, msg = s.rcpt(r)
+    print("RCPT <%s> %d %s" % (r, code, msg.decode()))
+    ok = ok or code < 300
+if ok:
+    code, _ = s.data("Subject: %s\r\n\r\nbody\r\n" % subj)
+    print("DATA %d" % code)
+s.quit()
+PY
+}
+
+# s0: RCPT from a client Sendmail does not let relay: refused for a
+# remote-mode domain (it is not the domain's mail exchanger), accepted for
+# the others; the clients it trusts (its own relay permission, asked
+# through its rules, not a list mxswitch keeps) are accepted and the mail
+# goes to the domain's MX.
+send_from 127.0.0.9 s0u bob@remote.test alice@local.test bob@backup.test \
+    eve@nokey.test >"$WORK/s0u.out"
+expect_eq "s0: untrusted client: 550 5.7.1 with mxswitch's text for a remote-mode domain, 250 for the rest" \
+    "$(cat "$WORK/s0u.out")" \
+    "RCPT <bob@remote.test> 550 5.7.1 <bob@remote.test>... mail for remote.test is not accepted here: its mail exchanger is elsewhere
+RCPT <alice@local.test> 250 2.1.5 <alice@local.test>... Recipient ok
+RCPT <bob@backup.test> 250 2.1.5 <bob@backup.test>... Recipient ok
+RCPT <eve@nokey.test> 250 2.1.5 <eve@nokey.test>... Recipient ok
+DATA 250"
+send_from 127.0.0.8 s0r bob@remote.test >"$WORK/s0r.out"
+AUTH=1 send_from 127.0.0.9 s0a bob@remote.test >"$WORK/s0a.out"
+send_from 127.0.0.1 s0l bob@remote.test >"$WORK/s0l.out"
+sm_wait_queue 20 || fail "s0: queue drains" "mail left in the queue"
+expect_eq "s0: untrusted client: the local-mode copy delivered here, no remote-mode copy anywhere" \
+    "$(sm_count alice s0u)/$(sm_count bob s0u)/$(sink_count remote s0u)" 1/0/1
+expect_eq "s0: untrusted client: only the backup-mode recipient reaches the remote MX" \
+    "$(sink_rcpts remote s0u | cut -d' ' -f1)" "<bob@backup.test>"
+expect_eq "s0: a client in relay-domains (class R): 250, delivered to the domain's MX" \
+    "$(cut -d' ' -f1-3 "$WORK/s0r.out" | tr '\n' ' ')/$(sink_count remote s0r)/$(sm_count bob s0r)" \
+    "RCPT <bob@remote.test> 250 DATA 250 /1/0"
+expect_eq "s0: a client authenticated (SMTP AUTH, TrustAuthMech): 250, delivered to the domain's MX" \
+    "$(cut -d' ' -f1-3 "$WORK/s0a.out" | tr '\n' ' ')/$(sink_count remote s0a)/$(sm_count bob s0a)" \
+    "AUTH 235 RCPT <bob@remote.test> 250 DATA 250 /1/0"
+expect_eq "s0: localhost (Sendmail trusts it): 250, delivered to the domain's MX" \
+    "$(cut -d' ' -f1-3 "$WORK/s0l.out" | tr '\n' ' ')/$(sink_count remote s0l)/$(sm_count bob s0l)" \
+    "RCPT <bob@remote.test> 250 DATA 250 /1/0"
+expect_grep "s0: mxswitch logged the refusal it was asked for" \
+    "$WORK/mxswitch.log" 'socketmap: rcpt bob@remote.test -> OK 550 5.7.1'
 
 # s1: local, remote (hosted here too: class w) and a foreign domain with no
 # key in one message: each copy in its place once, the address unchanged.
@@ -332,6 +448,23 @@ SMTP_VERBOSE=1 SUBJECT=s8a smtp_send sender@client.test eve@fresh.test \
 expect_eq "s8: Redis down: RCPT for a class-w domain not cached gets the map's 451 4.3.0" \
     "$(cat "$WORK/s8a.out")" \
     "RCPT <eve@fresh.test> 451 451 4.3.0 Mail routing temporarily unavailable"
+# routing.on_error "default" with routing.default remote: a domain not
+# cached routes remote, but a client Sendmail would not let relay waits
+# (4xx), never 550 on a guess; a trusted one is accepted.
+sed 's|^routing: { |routing: { on_error = "default"; default = "remote"; |' \
+    "$WORK/mx.conf" >"$WORK/mx-default.conf"
+cp "$WORK/mx.conf" "$WORK/mx-tempfail.conf"
+cp "$WORK/mx-default.conf" "$WORK/mx.conf"
+kill -HUP "$MX_PID"
+poll_for 1 50 grep -c "configuration 2 in force" "$WORK/mxswitch.log" >/dev/null
+expect_eq "s8: Redis down, on_error default remote: an untrusted client gets 451 4.3.0, not 550" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' eve@standby.test)" \
+    '$# error $@ 4 . 3 . 0 $: "451 4.3.0 Mail routing temporarily unavailable"'
+expect_eq "s8: Redis down, on_error default remote: a trusted client is accepted" \
+    "$(bt_rcpt 127.0.0.1 localhost '' eve@standby.test)" 'RELAY'
+cp "$WORK/mx-tempfail.conf" "$WORK/mx.conf"
+kill -HUP "$MX_PID"
+poll_for 1 50 grep -c "configuration 3 in force" "$WORK/mxswitch.log" >/dev/null
 start_redis 6379 || abort "redis restarts"
 set_keys
 s8_retry() { SUBJECT=s8a smtp_send sender@client.test eve@fresh.test; }

@@ -28,10 +28,18 @@ dnl # local, OK remote, OK hold, NOTFOUND, or TEMP.  On TEMP, or when the
 dnl # server cannot be reached, the lookup gives <TMPF> (-T) after the key.
 LOCAL_CONFIG
 Kmode socket -T<TMPF> inet:8893@127.0.0.1
+dnl # The same server's map "rcpt": what a client the MTA does not trust
+dnl # gets at RCPT ("550 5.7.1 ..." for a remote-mode domain, NOTFOUND,
+dnl # "reject_unverified_recipient" for backup mode, which Sendmail takes
+dnl # as no objection).  Asked by Local_check_rcpt below, only for clients
+dnl # Sendmail itself would not let relay.
+Krcpt socket -T<TMPF> inet:8893@127.0.0.1
 dnl # Ruleset 0 (ParseLocal, before class w, aliases, virtusertable and
 dnl # mailertable are looked at) asks mxswitch for every recipient of a
-dnl # domain Sendmail canonified (class w, relay domains, any domain found
-dnl # in DNS: those come with a trailing dot), at every delivery attempt:
+dnl # domain Sendmail canonified (class w, virtusertable and masquerade
+dnl # domains, any name its host map finds in DNS or /etc/hosts: those come
+dnl # with a trailing dot; a relay domain in no DNS does not, and is routed
+dnl # by Sendmail alone), at every delivery attempt:
 dnl # queued mail, aliases and bounces follow a flip at the next queue
 dnl # run.  No address is rewritten.  Left and right hand side of a rule
 dnl # are separated by TABs.
@@ -66,6 +74,53 @@ dnl # .forward apply as for any local user).
 R$+ < @ $+ . > <MXS> local	$#local $: $1
 dnl # NOTFOUND (or any other answer): Sendmail's own routing.
 R$+ < @ $+ . > <MXS> $*	$: $1 < @ $2 . >
+dnl #
+dnl # RCPT from a client Sendmail does not trust, for a remote-mode domain:
+dnl # 550 5.7.1, as a server that is not the domain's mail exchanger says,
+dnl # so nobody can have this server accept mail for made-up addresses and
+dnl # bounce it to forged senders.  Whom Sendmail trusts is its own relay
+dnl # decision, asked, never copied: Basic_check_rcpt (the ruleset
+dnl # check_rcpt runs after Local_check_rcpt) for a recipient no
+dnl # configuration names, mxswitch-relay-probe@[192.0.2.0] (TEST-NET-1;
+dnl # an address literal, so no DNS lookup).  It answers RELAY only for a
+dnl # client allowed to relay: SMTP AUTH with a TrustAuthMech mechanism or
+dnl # Local_Relay_Auth, a TLS client certificate the access map trusts,
+dnl # and Relay_ok: the client's address or name in class R or w, access
+dnl # map Connect: RELAY, local submission.  Anything but an error (RELAY,
+dnl # or no relay check at all, as in DeliveryMode=defer) is trust.
+dnl # Held domains and failed lookups got their 4xx in ruleset 0 already.
+dnl # These rules must come before any Local_check_rcpt rule of your own
+dnl # that returns ($@), or they are never reached.
+LOCAL_RULESETS
+SLocal_check_rcpt
+R$*	$: $1 $| $>mxswitch_check_rcpt $1
+R$* $| $#$*	$#$2
+R$* $| $*	$: $1
+Smxswitch_check_rcpt
+dnl # As ruleset 0 sees the recipient; only canonified domains, like there.
+R$*	$: $>CanonAddr $1
+R$+ < @ $+ . >	$: $1 < @ $2 . > $| $>Basic_check_rcpt <mxswitch-relay-probe@[192.0.2.0]>
+dnl # Not trusted for now (a 4xx from Sendmail's check, e.g. the client's
+dnl # name did not resolve): <T>.  Not trusted: <U>.  Else trusted: done.
+R$+ < @ $+ . > $| $#error $- 4 . $- . $- $*	$: <T> $1 < @ $2 . >
+R$+ < @ $+ . > $| $#error $*	$: <U> $1 < @ $2 . >
+R$+ < @ $+ . > $| $*	$@ OK
+R<$-> $+ < @ $+ . >	$: <$1> <MXR> $(rcpt $2@$3 $: NOTFOUND $)
+dnl # TEMP, or mxswitch unreachable: never refuse for good on a guess.
+R<$-> <MXR> $* <TMPF>	$#error $@ 4.3.0 $: "451 4.3.0 Mail routing temporarily unavailable"
+dnl # Remote mode and the client may not relay: 550 5.7.1, in the words
+dnl # of the map (the same as Postfix's); the text is quoted here because
+dnl # Sendmail joins the map's tokens without the blank after ":".
+dnl # Not sure whether it may: Sendmail's own 4xx, asked again.
+R<U> <MXR> 550 $* mail for $+ is not accepted $*	$#error $@ 5.7.1 $: "550 5.7.1 mail for " $2 " is not accepted here: its mail exchanger is elsewhere"
+R<U> <MXR> 550 $+	$#error $@ 5.7.1 $: 550 $1
+R<T> <MXR> 550 $+	$@ $>Basic_check_rcpt <mxswitch-relay-probe@[192.0.2.0]>
+dnl # 4xx for a client that may not relay: a default standing in for a
+dnl # failed lookup (routing.on_error "default") refuses no one for good.
+R<$-> <MXR> 451 $*	$#error $@ 4.3.0 $: "451 4.3.0 Mail routing temporarily unavailable"
+R<$-> <MXR> 450 $*	$#error $@ 4.4.6 $: "450 4.4.6 Mail for this domain is held: its best MX is this server"
+dnl # Anything else (NOTFOUND, backup mode): no objection from mxswitch.
+R$*	$@ OK
 dnl # Back to the normal output stream for the rest of the .mc.
 divert(0)dnl
 dnl # END mxswitch
