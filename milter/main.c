@@ -28,7 +28,7 @@
 #include "smap.h"
 #include "stats.h"
 
-#define DRAIN_SECONDS 30
+#define STOP_WAIT_SECONDS 30 /* for the callbacks running at stop */
 
 /* What the signal thread needs; set in main() before it starts. */
 static const char *g_path;    /* the config file, read again on SIGUSR1 */
@@ -518,14 +518,14 @@ main(int argc, char **argv)
     log_info("milter stopped: %d session(s) in progress end with the MTA's "
              "milter default action",
              mlfi_sessions());
-    idle = mlfi_stop(DRAIN_SECONDS);
+    idle = mlfi_stop(STOP_WAIT_SECONDS);
     /* Postfix may still ask while the MTA finishes: stop answering last. */
     smap_stop(smap);
     signals_stop();
     stats_writer_stop();
     if (!idle) {
         log_warnx("callbacks still running after %d s; exiting anyway",
-                  DRAIN_SECONDS);
+                  STOP_WAIT_SECONDS);
         if (cfg->milter_pid_file[0] != '\0')
             unlink(cfg->milter_pid_file);
         return 1;
