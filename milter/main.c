@@ -512,9 +512,17 @@ main(int argc, char **argv)
     signals_start();
     notify("READY=1");
 
-    /* HUP, TERM or INT: libmilter stopped listening and serving. */
+    /*
+     * HUP, TERM or INT: libmilter stopped listening and serving.  XXX A
+     * stop signal in libmilter's first moments, before its listener has
+     * polled once, can make smfi_main() report a failure (the listener
+     * finds the socket its signal thread just closed): we exit 1 then, as
+     * for any failure it reports.  Once it answered, a stop exits 0.
+     */
     rv = smfi_main();
     notify("STOPPING=1");
+    if (rv != MI_SUCCESS)
+        log_warnx("libmilter ended with a failure (its log line says why)");
     log_info("milter stopped: %d session(s) in progress end with the MTA's "
              "milter default action",
              mlfi_sessions());
