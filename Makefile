@@ -4,7 +4,8 @@
 #   make test            run every test once (release build)
 #   make test-asan       the same suite built with ASan + UBSan
 #   make test-valgrind   the same suite under valgrind (memcheck, leaks)
-#   make test-tsan       ThreadSanitizer over the cache and the Redis pool
+#   make test-tsan       ThreadSanitizer over the daemon (milter and socket
+#                        map protocols), the cache and the Redis pool
 #   make check           format check + all four of the above
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each (clang)
 #   make run             scripts/run: private Redis + mxswitch in the foreground
@@ -49,7 +50,7 @@ XCFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=address,undefined
 else ifeq ($(VARIANT),tsan)
-# ThreadSanitizer: only for the modules threads share (test-tsan below).
+# ThreadSanitizer: the daemon and the modules threads share (test-tsan).
 XCFLAGS += -fsanitize=thread
 override LDFLAGS += -fsanitize=thread
 endif
@@ -120,14 +121,23 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c milter/*.[ch]
 fuzz: $(FUZZ_BINS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-# ThreadSanitizer over what threads share: the cache (test_cache's
+# ThreadSanitizer over the daemon itself: build/tsan/mxswitch (and
+# mxswitch-ctl) driven through the milter protocol and the socket map
+# server (test_proto, test_socketmap, test_redis, and test_ops: reloads,
+# counters and a stop with a session open), plus the cache (test_cache's
 # threads() case) and the Redis pool's shared round trips (rshare, by
-# test_rclient.sh).  Not the daemon: libmilter's threads are not
-# instrumented.
+# test_rclient.sh); a few minutes.  libmilter is not instrumented:
+# tests/tsan.supp, which tests/run hands to TSan, suppresses only what lies
+# inside it, each line explained.
+TSAN_SCRIPTS = tests/test_proto.sh tests/test_socketmap.sh \
+               tests/test_redis.sh tests/test_ops.sh tests/test_rclient.sh \
+               tests/test_symbols.sh
 test-tsan:
-	$(MAKE) VARIANT=tsan build/tsan/test_cache build/tsan/rshare
-	MXSWITCH=$(BIN) TESTBIN=build/tsan VARIANT=tsan UNITS=cache \
-	    SCRIPTS=tests/test_rclient.sh tests/run
+	$(MAKE) VARIANT=tsan build/tsan/mxswitch build/tsan/mxswitch-ctl \
+	    build/tsan/mtc build/tsan/notify_sink build/tsan/test_cache \
+	    build/tsan/rshare
+	MXSWITCH=build/tsan/mxswitch TESTBIN=build/tsan VARIANT=tsan \
+	    UNITS=cache SCRIPTS="$(TSAN_SCRIPTS)" tests/run
 
 # rshare: the pool's shared round trips, against tests/test_rclient.sh's Redis.
 $(BUILD)/rshare: $(BUILD)/t_rshare.o $(REDIS:%=$(BUILD)/%.o) $(BUILD)/stats.o \

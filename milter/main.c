@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
 #include <libgen.h>
 #include <limits.h>
@@ -12,9 +11,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,17 +32,15 @@
 #include "smap.h"
 #include "stats.h"
 
-#define DRAIN_SECONDS    30
-#define LISTENER_WAIT_MS 10000
+#define STOP_WAIT_SECONDS 30 /* for the callbacks running at stop */
 
 /* What the signal thread needs; set in main() before it starts. */
-static const char *g_path;    /* the config file, read again on SIGHUP */
+static const char *g_path;    /* the config file, read again on SIGUSR1 */
 static struct cfgref *g_boot; /* the config the daemon started with */
 static struct cache *g_cache;
 static struct rclient *g_rc;
 static pthread_t g_sigthread;
-static int g_quit;     /* atomic: main() is done with signals */
-static int g_finished; /* atomic: smfi_main() returned */
+static int g_quit; /* atomic: main() is done with signals */
 
 #define EXIT_WOULD_FAIL 3 /* -t: a valid file, but the start would fail */
 
@@ -90,58 +84,31 @@ on_reset(void *arg)
     cache_expire(arg, mxs_now_ms());
 }
 
-/* drain - give sessions in progress time to finish before freeing */
-static int
-drain(void)
-{
-    struct timespec ts = {0, 100 * 1000000L};
-    int i;
-
-    for (i = 0; i < DRAIN_SECONDS * 10 && mlfi_sessions() > 0; i++)
-        nanosleep(&ts, NULL);
-    return mlfi_sessions() == 0;
-}
-
 /*
- * sigwait - where libmilter's own signal thread parks, for good
- *
- * smfi_main() starts a thread that sigwait()s for SIGHUP, SIGTERM and
- * SIGINT and stops the milter on any of them (libmilter/signal.c,
- * mi_signal_thread): SIGHUP would stop mxswitch instead of reloading it.
- * Two threads waiting for the same process signal get it in no defined
- * order, and no mask can exclude a thread that waits, so ours could not
- * count on seeing SIGHUP.  libmilter is the only caller of sigwait() in
- * this program (our signal thread uses sigwaitinfo()), and a definition
- * in the executable takes the place of libc's for the shared libmilter as
- * well: its thread sleeps here, and our signal thread stops the milter
- * with smfi_stop() on SIGTERM/SIGINT, as libmilter would have.
+ * Signals, as libmilter milters share them.  smfi_main() starts a thread
+ * of libmilter's own that sigwait()s for SIGHUP, SIGTERM and SIGINT and
+ * stops the milter on any of them: smfi_main() returns and main() stops
+ * the rest.  Our signal thread (sigwaitinfo) takes only what libmilter
+ * leaves alone: SIGUSR1 reloads the configuration (as OpenDKIM's does),
+ * SIGUSR2 logs the counters.
  */
-int
-sigwait(const sigset_t *set, int *sig)
-{
-    (void)set;
-    (void)sig;
-    for (;;)
-        pause();
-}
 
 /* signal_set - the signals our signal thread takes */
 static void
 signal_set(sigset_t *set)
 {
     sigemptyset(set);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGHUP);
-    sigaddset(set, SIGINT);
     sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
 }
 
 /*
- * block_signals - keep our signals away from every thread but one
+ * block_signals - keep the signals away from every thread but their two
  *
- * Every thread inherits this mask, so only the signal thread (in
- * sigwaitinfo) takes SIGTERM, SIGHUP, SIGINT or SIGUSR1.  A write to a
- * socket that Redis closed must not kill us either.
+ * Every thread inherits this mask: only libmilter's signal thread (in
+ * sigwait) takes SIGHUP, SIGTERM or SIGINT, only ours SIGUSR1 or SIGUSR2;
+ * one that comes before a thread waits for it stays pending until then.
+ * A write to a socket that Redis closed must not kill us either.
  */
 static void
 block_signals(void)
@@ -152,6 +119,9 @@ block_signals(void)
     /* A shell starts background jobs with SIGINT ignored: undo that. */
     signal(SIGINT, SIG_DFL);
     signal_set(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         fatalx("cannot block signals");
 }
@@ -485,7 +455,7 @@ log_changes(const struct cfg *cur, const struct cfg *next)
 }
 
 /*
- * reload - SIGHUP: read the config file again, make it current if valid
+ * reload - SIGUSR1: read the config file again, make it current if valid
  *
  * A file with any error changes nothing: each error is logged and the
  * config in force stays.  Sessions in progress keep the config they began
@@ -531,228 +501,12 @@ reload(void)
     cfgref_release(cur);
 }
 
-/*
- * Stopping with sessions in progress.  Debian's libmilter runs sessions on
- * a worker pool (_FFR_WORKERS_POOL) whose controller and workers quit as
- * soon as smfi_stop() is called: a session waiting for its next command
- * (the usual state) would never be answered.  So on SIGTERM the listening
- * socket is retired first: a spare listening socket of the same family
- * (libmilter drops connections of another) on an address nobody knows (a
- * loopback port of the kernel's choosing, or an autobound abstract unix
- * name) is dup2()ed over libmilter's descriptor.  The
- * MTA's new connections are refused (it applies milter_default_action),
- * libmilter's listener polls the spare and keeps serving the sessions in
- * progress; once they are done, smfi_stop() ends smfi_main().
- *
- * libmilter's listener holds a lock while it polls for up to 5 s, and
- * smfi_stop() waits for that lock: a connection to the spare ends the
- * poll at once.  libmilter reads EOF on it and closes it; no callback runs.
- */
-static int g_listen_fd = -1; /* libmilter's listening socket */
-static struct sockaddr_storage g_spare;
-static socklen_t g_sparelen;
-
-/* find_listener - the listening socket smfi_opensocket() made, or -1 */
-static int
-find_listener(void)
-{
-    socklen_t len;
-    int fd, on;
-
-    for (fd = 3; fd < 1024; fd++) {
-        len = sizeof(on);
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on)
-            return fd;
-    }
-    return -1;
-}
-
-/*
- * nodelay - TCP_NODELAY on the milter's listening socket (inet only)
- *
- * libmilter writes each modification of an end-of-message reply (delrcpt,
- * addrcpt_par, ..., continue) as a packet of its own.  With Nagle's
- * algorithm on, the second one waits until the MTA acknowledges the
- * first, and the MTA, which sends nothing until the final reply, delays
- * that ACK by up to 40 ms: every rewritten message stalled for 40 ms.
- * Linux copies TCP_NODELAY to the accepted sockets.
- */
-static void
-nodelay(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    int on = 1;
-
-    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
-        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-        return;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0)
-        log_warn("milter socket: TCP_NODELAY");
-}
-
-/* dial - a connection to a listening socket, or -1 */
-static int
-dial(const void *addr, socklen_t len)
-{
-    const struct sockaddr *sa = addr;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    if (fd >= 0 && connect(fd, sa, len) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* poke - connect to a listening socket and hang up */
-static void
-poke(const void *addr, socklen_t len)
-{
-    int fd = dial(addr, len);
-
-    if (fd >= 0)
-        close(fd);
-}
-
-/*
- * hung_up - 1 once the other end closed fd (libmilter accepted it, read
- * our EOF and ended the session), 0 after ms milliseconds; closes fd
- */
-static int
-hung_up(int fd, int ms)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    char c;
-    int done = 0;
-
-    if (fd < 0)
-        return 0;
-    (void)shutdown(fd, SHUT_WR);
-    while (!done && poll(&pfd, 1, ms) > 0)
-        done = read(fd, &c, 1) <= 0;
-    close(fd);
-    return done;
-}
-
-/* loopback - a wildcard address made one this host can connect to */
-static void
-loopback(struct sockaddr_storage *ss)
-{
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-    if (ss->ss_family == AF_INET && sin->sin_addr.s_addr == INADDR_ANY)
-        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
-        sin6->sin6_addr = in6addr_loopback;
-}
-
-/* spare_socket - a listening socket like old's, on a new address; or -1 */
-static int
-spare_socket(const struct sockaddr_storage *old)
-{
-    int fd = socket(old->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    socklen_t len = sizeof(sa_family_t); /* unix: autobind */
-
-    if (fd < 0)
-        return -1;
-    memset(&g_spare, 0, sizeof(g_spare));
-    g_spare.ss_family = old->ss_family;
-    if (old->ss_family == AF_INET) {
-        ((struct sockaddr_in *)&g_spare)->sin_addr.s_addr =
-            htonl(INADDR_LOOPBACK);
-        len = sizeof(struct sockaddr_in);
-    } else if (old->ss_family == AF_INET6) {
-        ((struct sockaddr_in6 *)&g_spare)->sin6_addr = in6addr_loopback;
-        len = sizeof(struct sockaddr_in6);
-    }
-    g_sparelen = sizeof(g_spare);
-    if (bind(fd, (struct sockaddr *)&g_spare, len) != 0 ||
-        listen(fd, 16) != 0 ||
-        getsockname(fd, (struct sockaddr *)&g_spare, &g_sparelen) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* retire_listener - refuse new connections, keep sessions; 0 or -1 */
-static int
-retire_listener(void)
-{
-    struct sockaddr_storage old;
-    socklen_t oldlen = sizeof(old);
-    int fd, probe;
-
-    if (g_listen_fd < 0 ||
-        getsockname(g_listen_fd, (struct sockaddr *)&old, &oldlen) != 0 ||
-        (fd = spare_socket(&old)) < 0)
-        return -1;
-    if (dup2(fd, g_listen_fd) < 0) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    /* A poll under way still watches the old socket: wake it, and have a
-     * connection waiting on the spare for the accept that follows. */
-    probe = dial(&g_spare, g_sparelen);
-    loopback(&old);
-    poke(&old, oldlen);
-    /* Its end shows libmilter's listener in its loop.  A SIGTERM in the
-     * first moments can come before: smfi_stop() then closes the socket
-     * while the listener opens one again, and libmilter's two paths share
-     * no lock (listener.c: mi_opensocket, mi_closener), so it reopens the
-     * socket and leaks or frees its name twice. */
-    if (!hung_up(probe, LISTENER_WAIT_MS))
-        log_warnx("libmilter's listener took no connection in %d ms",
-                  LISTENER_WAIT_MS);
-    return 0;
-}
-
-/* stopper - smfi_stop() on a thread of its own: it may block for a while */
-static void *
-stopper(void *arg)
-{
-    (void)arg;
-    smfi_stop();
-    return NULL;
-}
-
-/* stop_milter - SIGTERM/SIGINT: no new sessions, finish ours, stop */
-static void
-stop_milter(void)
-{
-    struct timespec ts = {0, 100 * 1000000L};
-    pthread_t tid;
-    int i, retired = retire_listener() == 0;
-
-    if (retired) {
-        log_info("no new connections; waiting for %d session(s) in progress",
-                 mlfi_sessions());
-        if (!drain())
-            log_warnx("sessions still open after %d s; stopping anyway",
-                      DRAIN_SECONDS);
-    } else
-        log_warnx("cannot retire the milter socket: sessions in progress "
-                  "are cut");
-    if (pthread_create(&tid, NULL, stopper, NULL) != 0)
-        fatalx("cannot start a thread to stop the milter");
-    for (i = 0;
-         retired && i < 100 && !__atomic_load_n(&g_finished, __ATOMIC_ACQUIRE);
-         i++) {
-        poke(&g_spare, g_sparelen);
-        nanosleep(&ts, NULL);
-    }
-    pthread_join(tid, NULL);
-}
-
-/* signal_main - the signal thread: reload, report, stop */
+/* signal_main - our signal thread: reload, report */
 static void *
 signal_main(void *arg)
 {
     sigset_t set;
-    int sig, stopping = 0;
+    int sig;
     char *line;
 
     (void)arg;
@@ -763,25 +517,17 @@ signal_main(void *arg)
         if (__atomic_load_n(&g_quit, __ATOMIC_ACQUIRE))
             return NULL;
         switch (sig) {
-        case SIGHUP:
-            log_info("SIGHUP: reloading %s", g_path);
+        case SIGUSR1:
+            log_info("SIGUSR1: reloading %s", g_path);
             notify("RELOADING=1");
             reload();
             notify("READY=1");
             break;
-        case SIGUSR1:
+        case SIGUSR2:
             line = stats_summary();
             log_info("%s", line);
             free(line);
             break;
-        default:
-            if (stopping++) {
-                log_info("SIG%s: already stopping", sigabbrev_np(sig));
-                break;
-            }
-            log_info("SIG%s: stopping", sigabbrev_np(sig));
-            notify("STOPPING=1");
-            stop_milter();
         }
     }
 }
@@ -807,7 +553,7 @@ int
 main(int argc, char **argv)
 {
     const char *path = CFG_DEFAULT_PATH;
-    int foreground = 0, test = 0, verbose = 0, ch, rv, drained;
+    int foreground = 0, test = 0, verbose = 0, ch, rv, idle;
     const char *sock;
     struct rclient *rc;
     struct cache *cache;
@@ -884,8 +630,6 @@ main(int argc, char **argv)
     if (smfi_opensocket(1) != MI_SUCCESS)
         fatalx("cannot listen on %s (in use, or no permission?)",
                cfg->milter_socket);
-    g_listen_fd = find_listener(); /* the only one yet */
-    nodelay(g_listen_fd);
     smap = smap_open(cfg); /* before daemon(): a socket in use stops here */
     if (!foreground && daemon(0, 0) != 0)
         fatal("cannot become a daemon");
@@ -933,18 +677,28 @@ main(int argc, char **argv)
     signals_start();
     notify("READY=1");
 
+    /*
+     * HUP, TERM or INT: libmilter stopped listening and serving.  XXX A
+     * stop signal in libmilter's first moments, before its listener has
+     * polled once, can make smfi_main() report a failure (the listener
+     * finds the socket its signal thread just closed): we exit 1 then, as
+     * for any failure it reports.  Once it answered, a stop exits 0.
+     */
     rv = smfi_main();
-    __atomic_store_n(&g_finished, 1, __ATOMIC_RELEASE);
-    log_info("stopping: waiting for %d session(s) in progress",
+    notify("STOPPING=1");
+    if (rv != MI_SUCCESS)
+        log_warnx("libmilter ended with a failure (its log line says why)");
+    log_info("milter stopped: %d session(s) in progress end with the MTA's "
+             "milter default action",
              mlfi_sessions());
-    drained = drain();
-    /* Postfix may still ask while sessions finish: stop answering last. */
+    idle = mlfi_stop(STOP_WAIT_SECONDS);
+    /* Postfix may still ask while the MTA finishes: stop answering last. */
     smap_stop(smap);
     signals_stop();
     stats_writer_stop();
-    if (!drained) {
-        log_warnx("sessions still open after %d s; exiting anyway",
-                  DRAIN_SECONDS);
+    if (!idle) {
+        log_warnx("callbacks still running after %d s; exiting anyway",
+                  STOP_WAIT_SECONDS);
         if (cfg->milter_pid_file[0] != '\0')
             unlink(cfg->milter_pid_file);
         return 1;
@@ -955,7 +709,7 @@ main(int argc, char **argv)
     dns_free(dns);
     if (cfg->milter_pid_file[0] != '\0' && unlink(cfg->milter_pid_file) != 0)
         log_warn("cannot remove %s", cfg->milter_pid_file);
-    /* libmilter leaves a retired unix socket's file behind. */
+    /* libmilter may leave a unix socket's file behind. */
     if ((sock = cfg_unix_path(cfg->milter_socket)) != NULL &&
         unlink(sock) != 0 && errno != ENOENT)
         log_warn("cannot remove %s", sock);

@@ -5,9 +5,11 @@
  * refuses only what must wait: a failed lookup, a remote- or backup-mode
  * domain whose best MX is still this server, an address it cannot read.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "addr.h"
 #include "cache.h"
@@ -38,6 +40,18 @@ static struct rclient *g_rc;
 static struct dns *g_dns;
 static int g_sessions; /* atomic */
 
+/*
+ * The gate: after smfi_main() returns, libmilter starts no new session,
+ * but a callback it began just before may still be running, and one whose
+ * worker passed libmilter's own stop check may yet begin.  mlfi_stop()
+ * shuts the gate and waits for the callbacks inside; one that comes later
+ * touches nothing shared.
+ */
+static pthread_mutex_t g_gate = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_idle = PTHREAD_COND_INITIALIZER;
+static int g_inside; /* callbacks running; under g_gate */
+static int g_shut;   /* mlfi_stop() was called; under g_gate */
+
 /* mlfi_setup - hand the callbacks their shared objects; name the
  * sources of the decisions they count (before threads start) */
 void
@@ -63,6 +77,48 @@ mlfi_teardown(void)
 {
     cache_free(g_nocache);
     g_nocache = NULL;
+}
+
+/* enter - a callback begins: 1, or 0 once the gate is shut */
+static int
+enter(void)
+{
+    int open;
+
+    xlock(&g_gate);
+    if ((open = !g_shut))
+        g_inside++;
+    xunlock(&g_gate);
+    return open;
+}
+
+/* leave - a callback that entered is done */
+static void
+leave(void)
+{
+    xlock(&g_gate);
+    if (--g_inside == 0 && g_shut)
+        pthread_cond_broadcast(&g_idle);
+    xunlock(&g_gate);
+}
+
+/* mlfi_stop - shut the gate; wait up to secs for callbacks inside */
+int
+mlfi_stop(int secs)
+{
+    struct timespec until;
+    int idle;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += secs;
+    xlock(&g_gate);
+    g_shut = 1;
+    while (g_inside > 0 &&
+           pthread_cond_timedwait(&g_idle, &g_gate, &until) == 0)
+        ;
+    idle = g_inside == 0;
+    xunlock(&g_gate);
+    return idle;
 }
 
 /* mlfi_sessions - SMTP sessions with state now */
@@ -147,7 +203,10 @@ mlfi_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 {
     (void)host;
     (void)addr;
+    if (!enter())
+        return SMFIS_CONTINUE; /* stopping: the recipients will wait */
     session_get(ctx);
+    leave();
     return SMFIS_CONTINUE;
 }
 
@@ -180,9 +239,9 @@ decision_log(const struct cfg *cfg, const char *qid, const char *shown,
              lr->evidence);
 }
 
-/* mlfi_envrcpt - decide one recipient; refuse with 4xx what must wait */
+/* envrcpt - decide one recipient; refuse with 4xx what must wait */
 static sfsistat
-mlfi_envrcpt(SMFICTX *ctx, char **argv)
+envrcpt(SMFICTX *ctx, char **argv)
 {
     struct session *s = session_get(ctx);
     const struct cfg *cfg = s->ref->cfg;
@@ -245,18 +304,36 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
+/* mlfi_envrcpt - envrcpt(), or, once stopping, 451 (dry run: accept) */
+static sfsistat
+mlfi_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct session *s;
+    sfsistat r;
+
+    if (!enter()) {
+        s = smfi_getpriv(ctx);
+        return s != NULL && s->ref->cfg->dry_run ? SMFIS_CONTINUE
+                                                 : SMFIS_TEMPFAIL;
+    }
+    r = envrcpt(ctx, argv);
+    leave();
+    return r;
+}
+
 /* mlfi_close - the session ended: free its state */
 static sfsistat
 mlfi_close(SMFICTX *ctx)
 {
     struct session *s = smfi_getpriv(ctx);
 
-    if (s == NULL)
-        return SMFIS_CONTINUE;
+    if (s == NULL || !enter())
+        return SMFIS_CONTINUE; /* stopping: the process frees it */
     cfgref_release(s->ref);
     free(s);
     smfi_setpriv(ctx, NULL);
     __atomic_sub_fetch(&g_sessions, 1, __ATOMIC_ACQ_REL);
+    leave();
     return SMFIS_CONTINUE;
 }
 

@@ -269,7 +269,7 @@ stats_render(void)
                     route_map_name((enum route_map)i), answers[j],
                     (unsigned long long)GET(g.maps[i][j]));
     head(f, "reloads_total", "counter",
-         "Configuration reloads (SIGHUP), accepted or rejected.");
+         "Configuration reloads (SIGUSR1), accepted or rejected.");
     fprintf(f, "mxswitch_reloads_total{result=\"ok\"} %llu\n",
             (unsigned long long)GET(g.reloads_ok));
     fprintf(f, "mxswitch_reloads_total{result=\"failed\"} %llu\n",

@@ -358,7 +358,7 @@ rcli SET mxswitch:domain:local.test local
 write_conf "$WORK/mx3.conf" "inet:$SPORT@127.0.0.1" \
     'default = "none"; on_error = "tempfail"; dry_run = true;' "" \
     "ttl = 1; stale_ttl = 60;"
-kill -HUP "$MX_PID"
+kill -USR1 "$MX_PID"
 poll_for "NOTFOUND | NOTFOUND" 25 answers transport bob@remote.test bob@local.test
 expect_eq "dry run after a reload: every map answers NOTFOUND" \
     "$GOT / $(answers valias bob@remote.test) / $(answers rcpt bob@remote.test) / $(answers mode bob@local.test)" \
