@@ -215,20 +215,26 @@ free_port jport
 printf 'milter: { socket = "inet:%s@127.0.0.1"; allow_root = true; };\nredis: { port = %s; timeout_ms = 100; };\n' \
     "$jport" "$port" >"$WORK/journal.conf"
 : >"$WORK/journal.log"
-# shellcheck disable=SC2086
-JOURNAL_STREAM=$(stat -c %d:%i "$WORK/journal.log") $WRAP "$MXSWITCH" -f \
-    -c "$WORK/journal.conf" 2>>"$WORK/journal.log" &
-JPID=$!
-track "$JPID"
-for ((i = 0; i < 3000; i++)); do
-    grep -q ': milter on ' "$WORK/journal.log" && break
-    kill -0 "$JPID" 2>/dev/null || break
-    sleep 0.01
-done
-kill -TERM "$JPID"
-JRC=0
-wait "$JPID" || JRC=$?
-untrack "$JPID"
+# journal_run LOG - mxswitch with JOURNAL_STREAM naming journal.log and
+# its stderr into LOG; stopped once it answers; exit status in JRC
+journal_run() {
+    # shellcheck disable=SC2086
+    JOURNAL_STREAM=$(stat -c %d:%i "$WORK/journal.log") $WRAP "$MXSWITCH" \
+        -f -c "$WORK/journal.conf" 2>>"$1" &
+    JPID=$!
+    track "$JPID"
+    for ((i = 0; i < 3000; i++)); do
+        grep -q ': milter on ' "$1" && break
+        kill -0 "$JPID" 2>/dev/null || break
+        sleep 0.01
+    done
+    answering "inet:$jport@127.0.0.1" >/dev/null
+    kill -TERM "$JPID"
+    JRC=0
+    wait "$JPID" || JRC=$?
+    untrack "$JPID"
+}
+journal_run "$WORK/journal.log"
 expect_eq "journal: the daemon started and stopped cleanly" "$JRC" 0
 expect_grep "journal: the start line is info (<6>), no stamp, no name" \
     "$WORK/journal.log" "^<6>mxswitch 0\.1\.0: milter on inet:$jport@127\.0\.0\.1, "
@@ -240,18 +246,7 @@ expect_eq "journal: no line carries a time stamp" \
     "$(grep -cE '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:' "$WORK/journal.log")" 0
 : >"$WORK/other.log"
 # JOURNAL_STREAM inherited, but stderr is a file of its own: stamped lines.
-JOURNAL_STREAM=$(stat -c %d:%i "$WORK/journal.log") $WRAP "$MXSWITCH" -f \
-    -c "$WORK/journal.conf" 2>>"$WORK/other.log" &
-JPID=$!
-track "$JPID"
-for ((i = 0; i < 3000; i++)); do
-    grep -q ': milter on ' "$WORK/other.log" && break
-    kill -0 "$JPID" 2>/dev/null || break
-    sleep 0.01
-done
-kill -TERM "$JPID"
-wait "$JPID"
-untrack "$JPID"
+journal_run "$WORK/other.log"
 expect_grep "stderr not the journal's stream: the usual stamped line" \
     "$WORK/other.log" \
     '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]{12} mxswitch: info: mxswitch 0\.1\.0: milter on '
@@ -308,7 +303,7 @@ fi
 
 # scripts/run: its banner says how to flip a domain with mxswitch-ctl and
 # the config it wrote, and that line works as printed.
-if [ -z "$WRAP" ] && [ "$VARIANT" = release ]; then
+if [ -z "$WRAP" ] && [ "${VARIANT:-release}" = release ]; then
     free_port rport2
     free_port mport2
     free_port sport2

@@ -455,7 +455,7 @@ sed 's|^routing: { |routing: { on_error = "default"; default = "remote"; |' \
     "$WORK/mx.conf" >"$WORK/mx-default.conf"
 cp "$WORK/mx.conf" "$WORK/mx-tempfail.conf"
 cp "$WORK/mx-default.conf" "$WORK/mx.conf"
-kill -HUP "$MX_PID"
+kill -USR1 "$MX_PID"
 poll_for 1 50 grep -c "configuration 2 in force" "$WORK/mxswitch.log" >/dev/null
 expect_eq "s8: Redis down, on_error default remote: an untrusted client gets 451 4.3.0, not 550" \
     "$(bt_rcpt 127.0.0.9 outside.example.test '' eve@standby.test)" \
@@ -463,7 +463,7 @@ expect_eq "s8: Redis down, on_error default remote: an untrusted client gets 451
 expect_eq "s8: Redis down, on_error default remote: a trusted client is accepted" \
     "$(bt_rcpt 127.0.0.1 localhost '' eve@standby.test)" 'RELAY'
 cp "$WORK/mx-tempfail.conf" "$WORK/mx.conf"
-kill -HUP "$MX_PID"
+kill -USR1 "$MX_PID"
 poll_for 1 50 grep -c "configuration 3 in force" "$WORK/mxswitch.log" >/dev/null
 start_redis 6379 || abort "redis restarts"
 set_keys
