@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fmt.h"
 #include "mxs.h"
 #include "route.h"
 
@@ -168,39 +169,39 @@ route_reply(enum route_map m, const struct route_out *o, const char *domain,
     switch (m) {
     case ROUTE_MAP_TRANSPORT:
         if (o->action == ROUTE_ACT_REMOTE)
-            snprintf(text, textlen, "%s", remote);
+            fmt_print(text, textlen, "%s", remote);
         else if (o->action == ROUTE_ACT_LOCAL && local[0] != '\0')
-            snprintf(text, textlen, "%s", local);
+            fmt_print(text, textlen, "%s", local);
         else if (o->action == ROUTE_ACT_HOLD)
-            snprintf(text, textlen,
-                     "retry:4.4.6 the best MX of %s is this server", domain);
+            fmt_print(text, textlen,
+                      "retry:4.4.6 the best MX of %s is this server", domain);
         break;
     case ROUTE_MAP_VALIAS:
         if (o->action == ROUTE_ACT_REMOTE || o->action == ROUTE_ACT_HOLD)
-            snprintf(text, textlen, "%s", key);
+            fmt_print(text, textlen, "%s", key);
         break;
     case ROUTE_MAP_RCPT:
         if (o->rcpt == ROUTE_RCPT_REFUSE)
-            snprintf(text, textlen,
-                     "550 5.7.1 mail for %s is not accepted here: its mail "
-                     "exchanger is elsewhere",
-                     domain);
+            fmt_print(text, textlen,
+                      "550 5.7.1 mail for %s is not accepted here: its mail "
+                      "exchanger is elsewhere",
+                      domain);
         else if (o->rcpt == ROUTE_RCPT_VERIFY)
-            snprintf(text, textlen, "reject_unverified_recipient");
+            fmt_print(text, textlen, "reject_unverified_recipient");
         else if (o->rcpt == ROUTE_RCPT_TEMP)
-            snprintf(text, textlen,
-                     "451 4.3.0 mail routing temporarily "
-                     "unavailable, try again later");
+            fmt_print(text, textlen,
+                      "451 4.3.0 mail routing temporarily "
+                      "unavailable, try again later");
         else if (o->rcpt == ROUTE_RCPT_HOLD)
-            snprintf(text, textlen,
-                     "450 4.4.6 the best MX of %s is this server: try again "
-                     "later",
-                     domain);
+            fmt_print(text, textlen,
+                      "450 4.4.6 the best MX of %s is this server: try again "
+                      "later",
+                      domain);
         break;
     default:
         if (o->action == ROUTE_ACT_LOCAL || o->action == ROUTE_ACT_REMOTE ||
             o->action == ROUTE_ACT_HOLD)
-            snprintf(text, textlen, "%s", route_action_name(o->action));
+            fmt_print(text, textlen, "%s", route_action_name(o->action));
         break;
     }
     if (text[0] == '\0')

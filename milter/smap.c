@@ -21,6 +21,7 @@
 #include "cfg.h"
 #include "cfgref.h"
 #include "dns.h"
+#include "fmt.h"
 #include "log.h"
 #include "lookup.h"
 #include "mxs.h"
@@ -198,9 +199,15 @@ size_t
 smap_reply(char *out, size_t outlen, const char *status, const char *text)
 {
     size_t len = strlen(status) + 1 + strlen(text);
-    int n;
+    char num[24];
+    int n, k = (int)sizeof(num);
 
-    n = snprintf(out, outlen, "%zu:%s %s,", len, status, text);
+    /* by hand: fmt_print's fast path takes strings only */
+    num[--k] = '\0';
+    do
+        num[--k] = (char)('0' + len % 10);
+    while ((len /= 10) > 0);
+    n = fmt_print(out, outlen, "%s:%s %s,", num + k, status, text);
     if (n < 0 || (size_t)n >= outlen)
         return 0;
     return (size_t)n;
@@ -296,7 +303,7 @@ decide(struct smap *s, const struct cfg *cfg, enum route_map m, const char *key,
         return smap_reply(out, outlen, "NOTFOUND", "");
     mxs_escape(shown, sizeof(shown), key, len);
     arg = xmalloc(len + 3);
-    snprintf(arg, len + 3, "<%s>", key);
+    fmt_print(arg, len + 3, "<%s>", key);
     rcode = addr_parse(arg, &tags, &a, why, sizeof(why));
     free(arg);
     if (rcode != MXS_OK) {
