@@ -192,22 +192,29 @@ await_exit() {
     untrack "$1"
 }
 
+# await_start LOG PID [BEFORE] - wait (60 s at most) until LOG holds more
+# than BEFORE (0) of mxswitch's start lines, or PID is gone
+await_start() {
+    local i
+    for ((i = 0; i < 6000; i++)); do
+        [ "$(grep -c ': milter on ' "$1" 2>/dev/null)" -gt "${3:-0}" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 0
+        sleep 0.01
+    done
+}
+
 # start_mxswitch CONF [PORT] - mxswitch -f in the background, logging to
 # $WORK/mxswitch.log; sets MX_PID.  Returns within 10 ms of its start line:
 # by then every socket it serves (milter, socketmap) is listening and its
 # pid file is written.  With PORT, fails unless that port listens.
 start_mxswitch() {
-    local log="$WORK/mxswitch.log" before i
+    local log="$WORK/mxswitch.log" before
     before=$(grep -c ': milter on ' "$log" 2>/dev/null)
     # shellcheck disable=SC2086
     $WRAP "$MXSWITCH" -f -v -c "$1" 2>>"$log" &
     MX_PID=$!
     track "$MX_PID"
-    for ((i = 0; i < 6000; i++)); do
-        [ "$(grep -c ': milter on ' "$log")" -gt "${before:-0}" ] && break
-        kill -0 "$MX_PID" 2>/dev/null || break
-        sleep 0.01
-    done
+    await_start "$log" "$MX_PID" "${before:-0}"
     if [ -n "${2:-}" ] && ! wait_port "$2" 5; then
         echo "mxswitch did not listen on port $2; log:"
         tail -n 20 "$log"

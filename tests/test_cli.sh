@@ -223,11 +223,7 @@ journal_run() {
         -f -c "$WORK/journal.conf" 2>>"$1" &
     JPID=$!
     track "$JPID"
-    for ((i = 0; i < 3000; i++)); do
-        grep -q ': milter on ' "$1" && break
-        kill -0 "$JPID" 2>/dev/null || break
-        sleep 0.01
-    done
+    await_start "$1" "$JPID"
     answering "inet:$jport@127.0.0.1" >/dev/null
     kill -TERM "$JPID"
     JRC=0
@@ -312,11 +308,7 @@ if [ -z "$WRAP" ] && [ "${VARIANT:-release}" = release ]; then
         >"$WORK/run.out" 2>&1 &
     RUN_PID=$!
     track "$RUN_PID"
-    for ((i = 0; i < 6000; i++)); do
-        grep -q ': milter on ' "$WORK/run.out" && break
-        kill -0 "$RUN_PID" 2>/dev/null || break
-        sleep 0.01
-    done
+    await_start "$WORK/run.out" "$RUN_PID"
     CTL_LINE=$(sed -n 's/^    \(milter\/mxswitch-ctl -c [^ ]*\) set example.com remote$/\1/p' \
         "$WORK/run.out")
     expect_eq "scripts/run's banner has the mxswitch-ctl line with its config" \
