@@ -66,10 +66,11 @@ endif
 CORE = fmt util log addr domain route cache cfg cfgref
 # The Redis side, low to high (docs/design.md); the admin tool adds rcmd.
 REDIS = rendpoint rpool rwatch rclient
-DAEMON = $(CORE) dns stats $(REDIS) lookup smap mlfi main
+DAEMON = $(CORE) dns verify stats $(REDIS) lookup smap mlfi main
 # The admin tool links the daemon's own modules: one copy of the rules.
 CTLOBJ = $(CORE) dns stats $(REDIS) rcmd lookup ctl
-UNITS = fmt util log addr domain route cache cfg cfgref smap lookup corpus dns
+UNITS = fmt util log addr domain route cache cfg cfgref smap lookup corpus dns \
+        verify
 UNIT_BINS = $(UNITS:%=$(BUILD)/test_%)
 
 all: $(BIN) $(CTL)
@@ -94,13 +95,15 @@ $(BUILD)/test_%: $(BUILD)/t_test_%.o $(CORE:%=$(BUILD)/%.o)
 
 # test_smap links the server too (the reader lives beside it); needs no Redis.
 $(BUILD)/test_smap: $(BUILD)/smap.o $(BUILD)/lookup.o $(REDIS:%=$(BUILD)/%.o) \
-                   $(BUILD)/stats.o $(BUILD)/dns.o
+                   $(BUILD)/stats.o $(BUILD)/dns.o $(BUILD)/verify.o
 # test_lookup: address keys and cache-only lookups; its Redis is a dead port.
 $(BUILD)/test_lookup: $(BUILD)/lookup.o $(REDIS:%=$(BUILD)/%.o) \
                       $(BUILD)/stats.o $(BUILD)/dns.o
 
 # test_dns tests the pure half of dns.c, which lives beside the resolver.
 $(BUILD)/test_dns: $(BUILD)/dns.o
+# test_verify: the pure half of verify.c (the probe's client needs dns.o).
+$(BUILD)/test_verify: $(BUILD)/verify.o $(BUILD)/dns.o
 
 $(BUILD)/mtc: $(BUILD)/t_mtc.o $(BUILD)/t_mclient.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
@@ -150,7 +153,8 @@ $(BUILD)/notify_sink: $(BUILD)/t_notify_sink.o
 test-bins: $(BIN) $(CTL) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink \
            $(BUILD)/rshare
 
-# The benchmark's load generator and no-op milter (tests/bench/README.md).
+# The benchmark's load generator, no-op milter and no-op socket map server
+# (tests/bench/README.md).
 $(BUILD)/b_%.o: tests/bench/%.c tests/*.h | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) -Itests -c -o $@ $<
 
@@ -160,7 +164,10 @@ $(BUILD)/loadgen: $(BUILD)/b_loadgen.o $(BUILD)/t_mclient.o
 $(BUILD)/noop: $(BUILD)/b_noop.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ -lmilter -pthread
 
-bench-bins: $(BIN) $(BUILD)/loadgen $(BUILD)/noop
+$(BUILD)/nullmap: $(BUILD)/b_nullmap.o
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ -pthread
+
+bench-bins: $(BIN) $(BUILD)/loadgen $(BUILD)/noop $(BUILD)/nullmap
 
 bench:
 	scripts/deps build run demo bench

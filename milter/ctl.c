@@ -836,6 +836,12 @@ explain_maps(struct ctl *c, const struct lookup_route *lr, const char *key,
             printf("map %s: TEMP\n", route_map_name((enum route_map)m));
             continue;
         }
+        if (m == ROUTE_MAP_VERIFY && lr->out.rcpt == ROUTE_RCPT_VERIFY) {
+            printf("map verify: the better MX's word (NOTFOUND when it "
+                   "accepts the address, OK 550 5.1.1 when it refuses it, "
+                   "OK 450 4.1.1 until it answers)\n");
+            continue;
+        }
         route_reply((enum route_map)m, &lr->out, lr->domain, key, t.local,
                     t.remote, &status, text, sizeof(text));
         printf("map %s: %s%s%s\n", route_map_name((enum route_map)m), status,

@@ -670,6 +670,65 @@ resolve(res_state rs, const char *domain, const struct dns_nets *local,
     }
 }
 
+/*
+ * dns_better_mx - the MX hosts of a domain better than this server
+ *
+ * See dns.h.  Hosts are resolved in order until one is this server; its
+ * preference and every one below it are dropped (a tie is no better), and
+ * so are hosts that did not resolve to an address.
+ */
+int
+dns_better_mx(struct dns *d, const char *domain, struct dns_mxset *mx,
+              char *why, size_t whylen)
+{
+    struct __res_state rs;
+    struct dns_nets ifnets = {0, NULL};
+    const struct dns_nets *local = &d->local;
+    uint32_t ttl = DNS_TTL_MAX_S;
+    size_t i, kept = 0;
+    int here = -1, rcode = MXS_OK;
+
+    memset(&rs, 0, sizeof(rs));
+    if (res_ninit(&rs) != 0) {
+        mxs_why(why, whylen, "cannot set up the resolver (resolv.conf)");
+        return MXS_TEMPFAIL;
+    }
+    if (d->local.n == 0 && interface_nets(&ifnets) != MXS_OK) {
+        mxs_why(why, whylen, "cannot read this server's addresses");
+        res_nclose(&rs);
+        return MXS_TEMPFAIL;
+    }
+    if (d->local.n == 0)
+        local = &ifnets;
+    rs.retrans = DNS_TIMEOUT_S;
+    rs.retry = 2;
+    lookup_mx(&rs, domain, mx, &ttl);
+    if (mx->status == DNS_FAIL || mx->status == DNS_NXDOMAIN) {
+        mxs_why(why, whylen, "MX query for %s: %s", domain,
+                status_text(mx->status));
+        rcode = MXS_TEMPFAIL;
+    }
+    for (i = 0; rcode == MXS_OK && i < mx->n; i++) {
+        struct dns_host *h = &mx->host[i];
+
+        if (here >= 0 && (int)h->pref >= here)
+            break;
+        if (is_null_target(h))
+            continue;
+        resolve_host(&rs, h, &ttl);
+        if (host_is_local(h, local))
+            here = (int)h->pref;
+        else if (h->status == DNS_FOUND)
+            mx->host[kept++] = *h;
+    }
+    while (kept > 0 && here >= 0 && (int)mx->host[kept - 1].pref >= here)
+        kept--; /* a tie with this server is no better */
+    mx->n = rcode == MXS_OK ? kept : 0;
+    res_nclose(&rs);
+    free(ifnets.v);
+    return rcode;
+}
+
 static int ask_background(struct dns *d, const char *domain, uint64_t now_ms,
                           enum route_mode *mode, char *evidence, size_t evlen,
                           char *why, size_t whylen);

@@ -138,6 +138,13 @@ int dns_decide(const struct dns_mxset *mx, const struct dns_nets *local,
  *   and leaves its answer in the cache.  Without it (the admin tool, the
  *   unit tests) lookups run in the caller's thread.
  * dns_stop - join the threads (dns_free() does it too).
+ * dns_better_mx - the MX hosts of a normalised domain that are better
+ *   (lower preference) than this server, best first, each with its
+ *   addresses (mx->n of them; all hosts when none is this server, none
+ *   when the best is); hosts without an address are left out.  No cache;
+ *   blocks for the resolver (any thread, never logs): for the background
+ *   recipient probes of verify.h.  MXS_TEMPFAIL with why when the MX
+ *   query fails or the domain does not exist.
  */
 enum { DNS_FRESH, DNS_STALE, DNS_STALE_FIRST };
 
@@ -156,6 +163,8 @@ void dns_start(struct dns *d, uint64_t wait_ms);
 int dns_self_mx(struct dns *d, const char *domain, uint64_t now_ms,
                 char *evidence, size_t evlen);
 void dns_stop(struct dns *d);
+int dns_better_mx(struct dns *d, const char *domain, struct dns_mxset *mx,
+                  char *why, size_t whylen);
 int dns_auto_mode(struct dns *d, const char *domain, uint64_t now_ms,
                   enum route_mode *mode, char *evidence, size_t evlen,
                   int *stale, char *why, size_t whylen);

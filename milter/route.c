@@ -130,7 +130,7 @@ route_decide(const struct route_in *in, struct route_out *out, char *why,
 }
 
 static const char *const map_names[ROUTE_NMAPS] = {"transport", "valias",
-                                                   "rcpt", "mode"};
+                                                   "rcpt", "mode", "verify"};
 
 /* route_map_of - the map a request names, or ROUTE_NMAPS */
 enum route_map
@@ -157,7 +157,8 @@ route_map_name(enum route_map m)
  *
  * domain is the normalised domain, key the address as the MTA asked;
  * local and remote are the instance's transports (local "" = unknown).
- * A TEMP action is the caller's to answer.
+ * A TEMP action is the caller's to answer, and so is map verify for a
+ * backup-mode recipient (NOTFOUND here): the better MX's word decides.
  */
 void
 route_reply(enum route_map m, const struct route_out *o, const char *domain,
@@ -181,12 +182,13 @@ route_reply(enum route_map m, const struct route_out *o, const char *domain,
             fmt_print(text, textlen, "%s", key);
         break;
     case ROUTE_MAP_RCPT:
+    case ROUTE_MAP_VERIFY: /* backup: the caller's probe answers */
         if (o->rcpt == ROUTE_RCPT_REFUSE)
             fmt_print(text, textlen,
                       "550 5.7.1 mail for %s is not accepted here: its mail "
                       "exchanger is elsewhere",
                       domain);
-        else if (o->rcpt == ROUTE_RCPT_VERIFY)
+        else if (o->rcpt == ROUTE_RCPT_VERIFY && m == ROUTE_MAP_RCPT)
             fmt_print(text, textlen, "reject_unverified_recipient");
         else if (o->rcpt == ROUTE_RCPT_TEMP)
             fmt_print(text, textlen,

@@ -72,10 +72,12 @@ enum route_map {
     ROUTE_MAP_TRANSPORT = 0, /* Postfix transport_maps */
     ROUTE_MAP_VALIAS,        /* Postfix virtual_alias_maps */
     ROUTE_MAP_RCPT,          /* Postfix check_recipient_access, untrusted */
-    ROUTE_MAP_MODE           /* Sendmail ruleset 0 */
+    ROUTE_MAP_MODE,          /* Sendmail ruleset 0 */
+    ROUTE_MAP_VERIFY         /* Sendmail Local_check_rcpt: rcpt, backup
+                                verified by mxswitch (verify.h) */
 };
 
-#define ROUTE_NMAPS 4
+#define ROUTE_NMAPS 5
 
 int route_mode_parse(const char *val, size_t len, enum route_mode *mode);
 const char *route_mode_name(enum route_mode mode);

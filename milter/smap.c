@@ -27,6 +27,7 @@
 #include "mxs.h"
 #include "smap.h"
 #include "stats.h"
+#include "verify.h"
 
 #define POLL_MS          200 /* how soon a thread notices smap_stop() */
 #define IDLE_MS          60000 /* close a client silent this long (Postfix: 10 s) */
@@ -62,8 +63,9 @@ struct smap {
     struct cache *cache;
     struct rclient *rc;
     struct dns *dns;
-    int fd;          /* listening socket */
-    char *unix_path; /* removed by smap_stop(), or NULL */
+    struct verify *verify; /* probes for map verify (backup mode) */
+    int fd;                /* listening socket */
+    char *unix_path;       /* removed by smap_stop(), or NULL */
     pthread_t listener;
     int running;
     int stop; /* atomic */
@@ -279,6 +281,39 @@ transports(struct smap *s, const struct cfg *cfg, uint64_t now,
 }
 
 /*
+ * verified - map verify, backup mode: what the better MX says of key;
+ * *status and text as route_reply() gives them, why says what was seen
+ */
+static void
+verified(struct smap *s, const char *key, const char *domain,
+         const char **status, char *text, size_t textlen, char *why,
+         size_t whylen)
+{
+    const char *at = strrchr(key, '@');
+    char *local = xstrndup(key, (size_t)(at - key));
+    char seen[VERIFY_REPLY_MAX + 256];
+    enum verify_result r = verify_ask(s->verify, local, domain, mxs_now_ms(),
+                                      VERIFY_WAIT_MS, seen, sizeof(seen));
+    size_t len = strlen(why);
+
+    free(local);
+    fmt_print(why + len, whylen - len, "; %s", seen);
+    *status = "OK";
+    if (r == VERIFY_REFUSED)
+        fmt_print(text, textlen,
+                  "550 5.1.1 %s: recipient address rejected: the domain's "
+                  "better MX refuses it",
+                  key);
+    else if (r == VERIFY_UNKNOWN)
+        fmt_print(text, textlen,
+                  "450 4.1.1 %s: recipient address not verified yet: try "
+                  "again later",
+                  key);
+    else
+        *status = "NOTFOUND", text[0] = '\0';
+}
+
+/*
  * decide - the reply to one request for map m; logs one line
  *
  * Keys that cannot be an address (Postfix asks for "*" and for bare
@@ -357,6 +392,9 @@ decide(struct smap *s, const struct cfg *cfg, enum route_map m, const char *key,
     transports(s, cfg, mxs_now_ms(), &t);
     route_reply(m, &lr.out, lr.domain, key, t.local, t.remote, &status, text,
                 sizeof(text));
+    if (m == ROUTE_MAP_VERIFY && lr.out.rcpt == ROUTE_RCPT_VERIFY)
+        verified(s, key, lr.domain, &status, text, sizeof(text), why,
+                 sizeof(why));
     if (strcmp(status, "NOTFOUND") == 0 && lr.out.action == ROUTE_ACT_NONE) {
         log_debug("socketmap: %s %s -> NOTFOUND (domain %s mode %s from %s "
                   "key \"%s%s\": %s)",
@@ -786,13 +824,21 @@ smap_start(struct smap *s, struct cache *cache, struct rclient *rc,
     s->cache = cache;
     s->rc = rc;
     s->dns = dns;
+    {
+        char helo[256] = "localhost";
+
+        if (gethostname(helo, sizeof(helo) - 1) != 0)
+            fmt_print(helo, sizeof(helo), "localhost");
+        s->verify = verify_create(dns, helo, (size_t)s->cfg->cache_max_entries);
+    }
     err = pthread_create(&s->listener, NULL, listen_main, s);
     if (err != 0) {
         errno = err;
         fatal("socketmap: cannot start the listener thread");
     }
     s->running = 1;
-    log_info("socketmap: maps transport, valias, rcpt and mode on %s, at "
+    log_info("socketmap: maps transport, valias, rcpt, mode and verify on "
+             "%s, at "
              "most %d clients",
              s->cfg->smap_socket, s->cfg->smap_max_clients);
     {
@@ -812,6 +858,7 @@ smap_stop(struct smap *s)
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
         pthread_join(s->listener, NULL);
     }
+    verify_free(s->verify); /* its askers, the clients, are gone */
     close(s->fd);
     if (s->unix_path != NULL && unlink(s->unix_path) != 0)
         log_warn("socketmap: cannot remove %s", s->unix_path);

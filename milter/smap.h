@@ -4,14 +4,17 @@
  *
  * The MTA asks per recipient, at every delivery attempt and at RCPT,
  * through the socket map protocol (Postfix socketmap_table(5), Sendmail's
- * socket map class).  Four maps (route.h, docs/design.md): transport
+ * socket map class).  Five maps (route.h, docs/design.md): transport
  * (Postfix transport_maps: the instance's local or remote transport, or
  * retry:4.4.6 while the best MX is still here), valias (Postfix
  * virtual_alias_maps: a remote-mode address is itself, so users that
  * exist only at the provider are known), rcpt (Postfix
- * check_recipient_access for untrusted clients) and mode (Sendmail
- * ruleset 0).  Keys that cannot be addresses get "NOTFOUND " at once; a
- * failed lookup is "TEMP <reason>" unless routing.on_error = "default".
+ * check_recipient_access for untrusted clients), mode (Sendmail
+ * ruleset 0) and verify (Sendmail's Local_check_rcpt: rcpt, with backup
+ * mode answered by a probe of the better MX, verify.h, whose threads
+ * smap_start() starts and smap_stop() joins).  Keys that cannot be
+ * addresses get "NOTFOUND " at once; a failed lookup is "TEMP <reason>"
+ * unless routing.on_error = "default".
  * The instance's transports come from postfix-transports beside the
  * config (cfg.h), read again when it changes.
  *

@@ -81,6 +81,20 @@ pf_sink() {
     wait_port_ip "$ip" 25 5
 }
 
+# pf_responder NAME IP HOST REFUSED... - an exchanger on IP:25 that calls
+# itself HOST, refuses RCPT to each REFUSED address with 550 5.1.1 and
+# takes any other (tests/mx_responder.py); messages in $WORK/sink/NAME/,
+# the commands it was given in $WORK/sink-NAME.log
+pf_responder() {
+    local name=$1 ip=$2 host=$3
+    shift 3
+    mkdir -p "$WORK/sink/$name"
+    python3 "$(dirname "${BASH_SOURCE[0]}")/mx_responder.py" "$ip" "$host" \
+        "$WORK/sink/$name" "$@" 2>>"$WORK/sink-$name.log" &
+    track $!
+    wait_port_ip "$ip" 25 5
+}
+
 # wait_port_ip IP PORT SECONDS - until something listens on IP:PORT
 wait_port_ip() {
     local i

@@ -276,6 +276,7 @@ map transport: OK smtp:
 map valias: OK bob@a.b.remote.test
 map rcpt: OK 550 5.7.1 mail for a.b.remote.test is not accepted here: its mail exchanger is elsewhere
 map mode: OK remote
+map verify: OK 550 5.7.1 mail for a.b.remote.test is not accepted here: its mail exchanger is elsewhere
 milter at RCPT: continue"
 ctl explain '<bob@remote.test>'
 expect_eq "explain takes the address in angle brackets too" \
@@ -287,11 +288,11 @@ expect_eq "explain takes one address only: --mailer and --host are gone (usage, 
 ctl explain bob@local.test
 expect_eq "explain local: the local transport, exit 10" \
     "$RC/$(pick mode decision map milter)" \
-    "10/mode: local|decision: local (to the mailbox on this server)|map transport: OK virtual:|map valias: NOTFOUND|map rcpt: NOTFOUND|map mode: OK local|milter at RCPT: continue|"
+    "10/mode: local|decision: local (to the mailbox on this server)|map transport: OK virtual:|map valias: NOTFOUND|map rcpt: NOTFOUND|map mode: OK local|map verify: NOTFOUND|milter at RCPT: continue|"
 ctl explain bob@none.test
 expect_eq "explain none: no opinion anywhere, exit 0" \
     "$RC/$(pick winner mode decision map milter)" \
-    "0/winner: mxswitch:domain:none.test|mode: none|decision: none (no opinion)|map transport: NOTFOUND|map valias: NOTFOUND|map rcpt: NOTFOUND|map mode: NOTFOUND|milter at RCPT: continue|"
+    "0/winner: mxswitch:domain:none.test|mode: none|decision: none (no opinion)|map transport: NOTFOUND|map valias: NOTFOUND|map rcpt: NOTFOUND|map mode: NOTFOUND|map verify: NOTFOUND|milter at RCPT: continue|"
 ctl explain bob@nokey.test
 expect_eq "explain with no key: routing.default (none), exit 0" \
     "$RC/$(pick winner mode decision 'map transport')" \
@@ -307,7 +308,7 @@ expect_eq "explain an IDN address: the A-label key decides" \
 ctl explain bob@bad.test
 expect_eq "explain a key with an invalid value: temp, TEMP to every map, 451 as the milter, exit 75" \
     "$RC/$(pick lookup decision map milter)" \
-    "75/lookup: failed: invalid value \"sideways\" in key mxswitch:domain:bad.test|decision: temp (lookup failed)|map transport: TEMP|map valias: TEMP|map rcpt: TEMP|map mode: TEMP|milter at RCPT: 451 4.3.0|"
+    "75/lookup: failed: invalid value \"sideways\" in key mxswitch:domain:bad.test|decision: temp (lookup failed)|map transport: TEMP|map valias: TEMP|map rcpt: TEMP|map mode: TEMP|map verify: TEMP|milter at RCPT: 451 4.3.0|"
 ctl explain '<postmaster>'
 expect_eq "explain an address with no domain: never looked up, exit 0" \
     "$RC/$(pick domain decision)" \
@@ -370,6 +371,7 @@ map transport: OK smtp:
 map valias: OK CEO+news@Local.TEST
 map rcpt: OK 550 5.7.1 mail for local.test is not accepted here: its mail exchanger is elsewhere
 map mode: OK remote
+map verify: OK 550 5.7.1 mail for local.test is not accepted here: its mail exchanger is elsewhere
 milter at RCPT: continue"
 RC=0
 OUT=$($WRAP "$MXCTL" -c "$WORK/addr.conf" explain stay@remote.test 2>&1) || RC=$?
@@ -481,8 +483,8 @@ expect_eq "import DIR (cPanel): secondarymx -> backup" \
         mxswitch:domain:b-backup.example | tr '\n' ' ')" "0 local remote backup "
 ctl explain bob@b-backup.example
 expect_eq "explain backup: routed like remote, verified at RCPT, exit 11" \
-    "$RC/$(pick mode decision 'map transport' 'map rcpt' 'map mode')" \
-    "11/mode: backup|decision: remote (to the MX hosts better than this one)|map transport: OK smtp:|map rcpt: OK reject_unverified_recipient|map mode: OK remote|"
+    "$RC/$(pick mode decision 'map transport' 'map rcpt' 'map mode' 'map verify')" \
+    "11/mode: backup|decision: remote (to the MX hosts better than this one)|map transport: OK smtp:|map rcpt: OK reject_unverified_recipient|map mode: OK remote|map verify: the better MX's word (NOTFOUND when it accepts the address, OK 550 5.1.1 when it refuses it, OK 450 4.1.1 until it answers)|"
 # At a terminal (script(1) gives it one) a change also says when it takes
 # effect; piped, as above, the output is the one line.
 OUT=$(script -qec "$MXCTL -c $CONF set tty.example remote" /dev/null | tr -d '\r')

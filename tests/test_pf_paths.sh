@@ -37,70 +37,9 @@ pf_net_up || abort "private network and DNS"
 pf_sink remote 127.0.0.21 || abort "sink remote"
 
 # bk.test's better MX: answers RCPT 550 5.1.1 for nobody@bk.test and 250
-# otherwise, and keeps each message in $WORK/sink/bk/ the way smtp-sink
-# does (X-Mail-Args and X-Rcpt-Args lines, then the message).
-mkdir -p "$WORK/sink/bk"
-cat >"$WORK/responder.py" <<'PY'
-import socketserver, sys, os, itertools
-DIR = sys.argv[1]
-seq = itertools.count()
-class H(socketserver.StreamRequestHandler):
-    def say(self, s):
-        self.wfile.write((s + "\r\n").encode()); self.wfile.flush()
-    def handle(self):
-        self.say("220 mx.bk.test ESMTP")
-        frm, rcpts = None, []
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            cmd = line.decode(errors="replace").rstrip("\r\n")
-            verb = cmd[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                self.say("250 mx.bk.test")
-            elif verb == "MAIL":
-                frm, rcpts = cmd[10:].strip(), []
-                self.say("250 2.1.0 Ok")
-            elif verb == "RCPT":
-                arg = cmd[8:].strip()
-                if arg.split()[0].lower() == "<nobody@bk.test>":
-                    self.say("550 5.1.1 <nobody@bk.test>: no such user")
-                else:
-                    rcpts.append(arg)
-                    self.say("250 2.1.5 Ok")
-            elif verb == "DATA":
-                if not rcpts:
-                    self.say("554 5.5.1 no valid recipients"); continue
-                self.say("354 go ahead")
-                body = []
-                while True:
-                    l = self.rfile.readline()
-                    if not l or l.rstrip(b"\r\n") == b".":
-                        break
-                    body.append(l.decode(errors="replace").rstrip("\r\n"))
-                name = os.path.join(DIR, "%d.%d" % (os.getpid(), next(seq)))
-                with open(name + ".tmp", "w") as f:
-                    f.write("X-Mail-Args: %s\n" % frm)
-                    for r in rcpts:
-                        f.write("X-Rcpt-Args: %s\n" % r)
-                    f.write("\n".join(body) + "\n")
-                os.rename(name + ".tmp", name)
-                self.say("250 2.0.0 Ok: queued")
-            elif verb == "RSET":
-                frm, rcpts = None, []
-                self.say("250 2.0.0 Ok")
-            elif verb == "QUIT":
-                self.say("221 2.0.0 Bye"); return
-            else:
-                self.say("250 2.0.0 Ok")
-class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-S(("127.0.0.30", 25), H).serve_forever()
-PY
-python3 "$WORK/responder.py" "$WORK/sink/bk" 2>>"$WORK/sink-bk.log" &
-track $!
-wait_port_ip 127.0.0.30 25 5 || abort "bk.test's better MX"
+# otherwise, and keeps each message in $WORK/sink/bk/ as smtp-sink does.
+pf_responder bk 127.0.0.30 mx.bk.test nobody@bk.test ||
+    abort "bk.test's better MX"
 
 # smtpc.py SRC PORT FROM [--data SUBJECT] RCPT... - a client from address
 # SRC (outside mynetworks unless 127.0.0.1); one line per RCPT:

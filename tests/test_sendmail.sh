@@ -31,6 +31,15 @@ PF_DNS=(
     --host-record=mx.relayed.test,127.0.0.25
     --mx-host=held.test,mx.hosting.test,10
     --mx-host=backup.test,mx.remote.test,10
+    --mx-host=bk.test,mx.bk.test,10
+    --host-record=mx.bk.test,127.0.0.30
+    --mx-host=bk.test,mx.hosting.test,20
+    --mx-host=bkdown.test,mx.bkdown.test,10
+    --host-record=mx.bkdown.test,127.0.0.31
+    --mx-host=bkdown.test,mx.hosting.test,20
+    --mx-host=bkslow.test,mx.bkslow.test,10
+    --host-record=mx.bkslow.test,127.0.0.32
+    --mx-host=bkslow.test,mx.hosting.test,20
     --host-record=outside.example.test,127.0.0.9
     --host-record=office.example.test,127.0.0.8
 )
@@ -41,6 +50,17 @@ for s in remote:21 unknown:22 localmx:23 relayed:25; do
     pf_sink "${s%:*}" "127.0.0.${s#*:}" || abort "sink ${s%:*}"
 done
 pf_sink bad 127.0.0.24 -f RCPT || abort "sink bad"
+# bk.test: this server is its backup MX (MX 20); the better one (MX 10)
+# refuses nobody@bk.test.  bkdown.test's better MX is down;
+# bkslow.test's takes the connection and never says a word.
+pf_responder bk 127.0.0.30 mx.bk.test nobody@bk.test ||
+    abort "bk.test's better MX"
+python3 -c 'import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.32", 25)); s.listen(16); held = []
+while True: held.append(s.accept()[0])' &
+track $!
+wait_port_ip 127.0.0.32 25 5 || abort "bkslow.test's silent MX"
 
 start_redis 6379 || abort "redis"
 rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
@@ -50,6 +70,9 @@ set_keys() {
     rset relayed.test local
     rset held.test remote
     rset backup.test backup
+    rset bk.test backup
+    rset bkdown.test backup
+    rset bkslow.test backup
 }
 set_keys
 
@@ -76,7 +99,7 @@ sm_unpack "$WORK/smroot" || abort "sendmail unpacked from the Debian packages"
 sm_make < <(
     cat <<'MC'
 LOCAL_DOMAIN(`local.test remote.test held.test backup.test fresh.test nokey.test standby.test')dnl
-RELAY_DOMAIN(`relayed.test 127.0.0.8')dnl
+RELAY_DOMAIN(`relayed.test 127.0.0.8 bk.test bkdown.test bkslow.test')dnl
 define(`confAUTH_MECHANISMS', `ANONYMOUS')dnl
 TRUST_AUTH_MECH(`ANONYMOUS')dnl
 MC
@@ -120,7 +143,7 @@ expect_eq "a unix: socket map becomes Sendmail's local: form" \
     "$(MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --print-block \
         --config "$WORK/mx-unix.conf" | grep '^K')" \
     'Kmode socket -T<TMPF> local:/run/mxswitch/map.sock
-Krcpt socket -T<TMPF> local:/run/mxswitch/map.sock'
+Kverify socket -T<TMPF> local:/run/mxswitch/map.sock'
 
 # Refusals of what the block relies on: each changes nothing.
 before=$(sums)
@@ -195,8 +218,8 @@ expect_grep "the .cf asks for the queue id at RCPT" "$SM_CF" \
     '^O Milter.macros.envrcpt=.*, i$'
 expect_grep "the .cf defines the socket map at socketmap.socket" "$SM_CF" \
     '^Kmode socket -T<TMPF> inet:8893@127.0.0.1$'
-expect_grep "the .cf defines the rcpt map at the same socket" "$SM_CF" \
-    '^Krcpt socket -T<TMPF> inet:8893@127.0.0.1$'
+expect_grep "the .cf defines the verify map at the same socket" "$SM_CF" \
+    '^Kverify socket -T<TMPF> inet:8893@127.0.0.1$'
 expect_eq "the .cf has no tag route left: the only tag rules strip the tag" \
     "$(grep -e 'mx-remote' -e 'mx-local' "$SM_CF" | cut -f2 | sort -u)" \
     '$: $1 < @ $2 >'
@@ -260,6 +283,40 @@ expect_eq "rules: an untrusted client may send to a local-mode domain" \
     "$(bt_rcpt 127.0.0.9 outside.example.test '' alice@local.test)" 'RELAY'
 expect_eq "rules: an untrusted client may send to a backup-mode domain" \
     "$(bt_rcpt 127.0.0.9 outside.example.test '' bob@backup.test)" 'RELAY'
+# Backup mode: mxswitch asks the better MX (MX 10) about the address,
+# once, and says what it said.
+expect_eq "rules: untrusted, backup mode: an address the better MX refuses gets 550 5.1.1" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' nobody@bk.test)" \
+    '$# error $@ 5 . 1 . 1 $: "550 5.1.1 Recipient address rejected: refused by the better MX of the domain"'
+expect_eq "rules: untrusted, backup mode: the same again is remembered, not asked again" \
+    "$(head_of "$(bt_rcpt 127.0.0.9 outside.example.test '' nobody@bk.test)" '$# error $@ 5 . 1 . 1')/$(grep -c '^cmd: RCPT TO:<nobody@bk.test>$' "$WORK/sink-bk.log")" \
+    '$# error $@ 5 . 1 . 1/1'
+expect_eq "rules: the probe: EHLO, the null sender, RCPT, QUIT; no message" \
+    "$(sed -n 's/^cmd: //p' "$WORK/sink-bk.log" | cut -d' ' -f1 | tr '\n' ' ')" \
+    "EHLO MAIL RCPT QUIT "
+expect_grep "rules: the probe's sender is the null sender" "$WORK/sink-bk.log" \
+    '^cmd: MAIL FROM:<>$'
+expect_eq "rules: untrusted, backup mode: an address the better MX takes is let through" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' real@bk.test)" 'RELAY'
+expect_eq "rules: trusted, backup mode: accepted, the better MX not asked" \
+    "$(bt_rcpt 127.0.0.1 localhost '' other@bk.test)/$(grep -c 'other@bk.test' "$WORK/sink-bk.log")" \
+    'RELAY/0'
+expect_eq "rules: untrusted, backup mode, the better MX down: 450 4.1.1, never 5xx" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' x@bkdown.test)" \
+    '$# error $@ 4 . 1 . 1 $: "450 4.1.1 Recipient address not verified yet: try again later"'
+t0=$(date +%s%N)
+expect_eq "rules: untrusted, backup mode, the better MX silent: 450 4.1.1 after mxswitch's wait" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' x@bkslow.test)" \
+    '$# error $@ 4 . 1 . 1 $: "450 4.1.1 Recipient address not verified yet: try again later"'
+waited=$((($(date +%s%N) - t0) / 1000000000))
+expect_eq "rules: ... the answer waited 4 s (VERIFY_WAIT_MS), not the probe's 10 s (waited $waited s)" \
+    "$((waited >= 4 && waited < 10))" 1
+expect_grep "mxswitch logged the probe in progress" "$WORK/mxswitch.log" \
+    'socketmap: verify x@bkslow.test -> OK 450 4.1.1 .*probe in progress'
+expect_grep "mxswitch logged what the better MX said" "$WORK/mxswitch.log" \
+    'socketmap: verify nobody@bk.test -> OK 550 5.1.1 .*mx\.bk\.test\[127\.0\.0\.30\] said 550 5\.1\.1 <nobody@bk\.test>: no such user'
+expect_grep "mxswitch logged why it could not verify" "$WORK/mxswitch.log" \
+    'socketmap: verify x@bkdown.test -> OK 450 4.1.1 .*mx\.bkdown\.test\[127\.0\.0\.31\]: connect: Connection refused'
 expect_eq "rules: an untrusted client may send to a domain with no key" \
     "$(bt_rcpt 127.0.0.9 outside.example.test '' eve@nokey.test)" 'RELAY'
 expect_eq "rules: an untrusted client is still refused relaying to a foreign domain" \
@@ -324,8 +381,21 @@ expect_eq "s0: a client authenticated (SMTP AUTH, TrustAuthMech): 250, delivered
 expect_eq "s0: localhost (Sendmail trusts it): 250, delivered to the domain's MX" \
     "$(cut -d' ' -f1-3 "$WORK/s0l.out" | tr '\n' ' ')/$(sink_count remote s0l)/$(sm_count bob s0l)" \
     "RCPT <bob@remote.test> 250 DATA 250 /1/0"
+
+# s0b: backup mode over SMTP, from a client Sendmail does not trust: the
+# address the better MX refuses is refused at RCPT (never accepted and
+# then bounced to a forged sender), the other relayed to the better MX.
+send_from 127.0.0.9 s0b nobody@bk.test real@bk.test >"$WORK/s0b.out"
+expect_eq "s0b: untrusted client, backup mode: 550 5.1.1 for what the better MX refuses, 250 for the rest" \
+    "$(cat "$WORK/s0b.out")" \
+    "RCPT <nobody@bk.test> 550 5.1.1 <nobody@bk.test>... Recipient address rejected: refused by the better MX of the domain
+RCPT <real@bk.test> 250 2.1.5 <real@bk.test>... Recipient ok
+DATA 250"
+sm_wait_queue 20 || fail "s0b: queue drains" "mail left in the queue"
+expect_eq "s0b: relayed to the better MX, for real@bk.test only" \
+    "$(sink_rcpts bk s0b | cut -d' ' -f1 | tr '\n' ' ')" "<real@bk.test> "
 expect_grep "s0: mxswitch logged the refusal it was asked for" \
-    "$WORK/mxswitch.log" 'socketmap: rcpt bob@remote.test -> OK 550 5.7.1'
+    "$WORK/mxswitch.log" 'socketmap: verify bob@remote.test -> OK 550 5.7.1'
 
 # s1: local, remote (hosted here too: class w) and a foreign domain with no
 # key in one message: each copy in its place once, the address unchanged.

@@ -28,12 +28,14 @@ dnl # local, OK remote, OK hold, NOTFOUND, or TEMP.  On TEMP, or when the
 dnl # server cannot be reached, the lookup gives <TMPF> (-T) after the key.
 LOCAL_CONFIG
 Kmode socket -T<TMPF> inet:8893@127.0.0.1
-dnl # The same server's map "rcpt": what a client the MTA does not trust
-dnl # gets at RCPT ("550 5.7.1 ..." for a remote-mode domain, NOTFOUND,
-dnl # "reject_unverified_recipient" for backup mode, which Sendmail takes
-dnl # as no objection).  Asked by Local_check_rcpt below, only for clients
-dnl # Sendmail itself would not let relay.
-Krcpt socket -T<TMPF> inet:8893@127.0.0.1
+dnl # The same server's map "verify": what a client the MTA does not
+dnl # trust gets at RCPT ("550 5.7.1 ..." for a remote-mode domain,
+dnl # NOTFOUND for no objection; for a backup-mode domain the better MX's
+dnl # word, which mxswitch asks it: "550 5.1.1 ..." when it refuses the
+dnl # address, "450 4.1.1 ..." until it answers).  Asked by
+dnl # Local_check_rcpt below, only for clients Sendmail itself would not
+dnl # let relay.
+Kverify socket -T<TMPF> inet:8893@127.0.0.1
 dnl # Ruleset 0 (ParseLocal, before class w, aliases, virtusertable and
 dnl # mailertable are looked at) asks mxswitch for every recipient of a
 dnl # domain Sendmail canonified (class w, virtusertable and masquerade
@@ -105,9 +107,12 @@ dnl # name did not resolve): <T>.  Not trusted: <U>.  Else trusted: done.
 R$+ < @ $+ . > $| $#error $- 4 . $- . $- $*	$: <T> $1 < @ $2 . >
 R$+ < @ $+ . > $| $#error $*	$: <U> $1 < @ $2 . >
 R$+ < @ $+ . > $| $*	$@ OK
-R<$-> $+ < @ $+ . >	$: <$1> <MXR> $(rcpt $2@$3 $: NOTFOUND $)
+R<$-> $+ < @ $+ . >	$: <$1> <MXR> $(verify $2@$3 $: NOTFOUND $)
 dnl # TEMP, or mxswitch unreachable: never refuse for good on a guess.
 R<$-> <MXR> $* <TMPF>	$#error $@ 4.3.0 $: "451 4.3.0 Mail routing temporarily unavailable"
+dnl # Backup mode, the better MX refuses the address: 550 5.1.1, so that
+dnl # nothing is accepted here that it would bounce.
+R<U> <MXR> 550 5 . 1 . 1 $*	$#error $@ 5.1.1 $: "550 5.1.1 Recipient address rejected: refused by the better MX of the domain"
 dnl # Remote mode and the client may not relay: 550 5.7.1, in the words
 dnl # of the map (the same as Postfix's); the text is quoted here because
 dnl # Sendmail joins the map's tokens without the blank after ":".
@@ -118,8 +123,11 @@ R<T> <MXR> 550 $+	$@ $>Basic_check_rcpt <mxswitch-relay-probe@[192.0.2.0]>
 dnl # 4xx for a client that may not relay: a default standing in for a
 dnl # failed lookup (routing.on_error "default") refuses no one for good.
 R<$-> <MXR> 451 $*	$#error $@ 4.3.0 $: "451 4.3.0 Mail routing temporarily unavailable"
+dnl # Backup mode, the better MX has not answered (yet): try again later.
+R<$-> <MXR> 450 4 . 1 . 1 $*	$#error $@ 4.1.1 $: "450 4.1.1 Recipient address not verified yet: try again later"
 R<$-> <MXR> 450 $*	$#error $@ 4.4.6 $: "450 4.4.6 Mail for this domain is held: its best MX is this server"
-dnl # Anything else (NOTFOUND, backup mode): no objection from mxswitch.
+dnl # Anything else (NOTFOUND: no key, local mode, or the better MX takes
+dnl # the address): no objection from mxswitch.
 R$*	$@ OK
 dnl # Back to the normal output stream for the rest of the .mc.
 divert(0)dnl

@@ -447,6 +447,10 @@ tables_subject() {
     case $1 in
     plain | plain2) ;;
     tables) t="$mx:transport" v="$mx:valias, $v" ;;
+    nullmap)
+        t="socketmap:inet:127.0.0.1:$NMPORT:transport"
+        v="socketmap:inet:127.0.0.1:$NMPORT:valias, $v"
+        ;;
     milter) m="unix:$WORK/mxt.sock" ;;
     noop) m="unix:$WORK/noopt.sock" ;;
     noop2) m="unix:$WORK/noopt2.sock" ;;
@@ -487,6 +491,7 @@ tables_run() {
     tables_pf_mark "$1"
     case $1 in
     tables | milter) pid=$PID_tables ;;
+    nullmap) pid=$PID_nullmap ;;
     noop) pid=$PID_noopt ;;
     noop2) pid=$PID_noopt2 ;;
     esac
@@ -521,8 +526,10 @@ tables_run() {
 # interleaved rounds (in_order): plain (neither tables nor milter), plain2
 # (the same again: the noise line), tables (transport_maps and
 # virtual_alias_maps asking mxswitch's socket map server, no milter),
-# milter (mxswitch's milter, no tables), noop and noop2 (the no-op
-# milter, twice: their noise line).  One Postfix, main.cf switched with
+# nullmap (the same tables asked of tests/bench/nullmap.c, a socket map
+# server that answers the same without any work: what asking any table
+# server costs Postfix), milter (mxswitch's milter, no tables), noop and
+# noop2 (the no-op milter, twice: their noise line).  One Postfix, main.cf switched with
 # postconf and postfix reload (every subject gets fresh Postfix processes
 # after the reload: the same start for all).  Messages go to TABLES_PER
 # (4) recipients of each of TABLES_DOMAINS (1000) domains, all of them
@@ -534,7 +541,7 @@ tables_run() {
 full_tables() {
     TABLES_DOMAINS=${TABLES_DOMAINS:-1000} TABLES_PER=${TABLES_PER:-4}
     local reps=${TABLES_REPS:-6} i s dns0 dns1
-    local subjects="plain plain2 tables milter noop noop2"
+    local subjects="plain plain2 tables nullmap milter noop noop2"
     "$LG" -F -d "$TABLES_DOMAINS" -M remote |
         redis-cli -p "$RPORT" --pipe >"$WORK/fill.log" 2>&1 ||
         die "filling Redis: $(tail -n 2 "$WORK/fill.log")"
@@ -543,6 +550,12 @@ full_tables() {
     free_port SPORT
     SMAP_PORT=$SPORT mx_start tables "unix:$WORK/mxt.sock" "$RPORT" 3600
     wait_port "$SPORT" 5 || die "mxswitch: no socket map server on $SPORT"
+    free_port NMPORT
+    "$TESTBIN/nullmap" "$NMPORT" "smtp:[127.0.0.1]:2526" \
+        >>"$WORK/nullmap.log" 2>&1 &
+    PID_nullmap=$!
+    track "$PID_nullmap"
+    wait_port "$NMPORT" 5 || die "nullmap: no socket map server on $NMPORT"
     noop_start "unix:$WORK/noopt.sock"
     PID_noopt=$PID_noop
     noop_start "unix:$WORK/noopt2.sock"
@@ -585,8 +598,9 @@ full_tables() {
             '$1 == s { printf "%.0f\n", $2 * f / n }' "$WORK/tables.pfcpu" |
             median
     }
-    local p p2 t m n n2 rt rn rm rn2
-    p=$(t_med plain) p2=$(t_med plain2) t=$(t_med tables)
+    local p p2 t m n n2 rt rn rm rn2 z rz rtz
+    p=$(t_med plain) p2=$(t_med plain2) t=$(t_med tables) z=$(t_med nullmap)
+    rz=$(ratio "$z" "$p") rtz=$(ratio "$t" "$z")
     m=$(t_med milter) n=$(t_med noop) n2=$(t_med noop2)
     rt=$(ratio "$t" "$p") rn=$(ratio "$p2" "$p")
     rm=$(ratio "$m" "$n") rn2=$(ratio "$n2" "$n")
@@ -597,16 +611,18 @@ full_tables() {
             "the queue is empty, medians of $reps interleaved rounds:"
         echo "#   plain $p, plain2 $p2 (plain2/plain $rn, round by round" \
             "$(t_paired plain2 plain)); tables $t (tables/plain $rt, round" \
-            "by round $(t_paired tables plain))"
+            "by round $(t_paired tables plain)); nullmap $z (nullmap/plain" \
+            "$rz, round by round $(t_paired nullmap plain); tables/nullmap" \
+            "$rtz, round by round $(t_paired tables nullmap))"
         echo "#   noop $n, noop2 $n2 (noop2/noop $rn2, round by round" \
             "$(t_paired noop2 noop)); milter $m (milter/noop $rm, round by" \
             "round $(t_paired milter noop))"
         echo "#   the machine's CPU per message (us; other work on the machine" \
             "counts too): plain $(t_med plain 3), plain2 $(t_med plain2 3)," \
-            "tables $(t_med tables 3), noop $(t_med noop 3), noop2" \
+            "tables $(t_med tables 3), nullmap $(t_med nullmap 3), noop $(t_med noop 3), noop2" \
             "$(t_med noop2 3), milter $(t_med milter 3); of the process" \
             "asked alone (user+system): mxswitch for the tables" \
-            "$(t_med tables 4), mxswitch's milter $(t_med milter 4), no-op" \
+            "$(t_med tables 4), nullmap $(t_med nullmap 4), mxswitch's milter $(t_med milter 4), no-op" \
             "milter $(t_med noop 4); of Postfix (its processes, reaped" \
             "by the master after each run's reload: not counting other" \
             "work on the machine): $(for s in $subjects; do printf '%s %s, ' \
@@ -617,7 +633,7 @@ full_tables() {
             "(running as root is one); DNS queries during the rounds:" \
             "$((dns1 - dns0))"
     } | tee -a "$OUT/table.txt"
-    TABLES_LINE="bench: tables/plain=$rt noise=$rn milter/noop=$rm noise=$rn2"
+    TABLES_LINE="bench: tables/plain=$rt noise=$rn milter/noop=$rm noise=$rn2 nullmap/plain=$rz tables/nullmap=$rtz"
     # Back to the even/odd modes the scale points use.
     fill "$TABLES_DOMAINS"
 }
