@@ -523,30 +523,31 @@ client_main(void *arg)
     struct client *c = arg;
     struct smap_reader *r = smap_reader_create(SMAP_MAX_REQUEST);
     struct timeval tv = {SEND_TIMEOUT, 0};
+    struct timeval tick = {0, POLL_MS * 1000};
     char *out = xmalloc(REPLY_MAX);
     char buf[READ_CHUNK];
     int idle = 0;
 
     if (setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
         log_warn("socketmap: client %s: cannot set a send timeout", c->peer);
-    while (!stopping(c->s) && serve(c, r, out) == MXS_OK) {
-        struct pollfd pfd = {c->fd, POLLIN, 0};
-        ssize_t n;
-        int ready = poll(&pfd, 1, POLL_MS);
+    /* A read waits POLL_MS at most, so the thread notices smap_stop(): one
+     * system call per request, where a poll before each read made two. */
+    if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick)) != 0) {
+        log_warn("socketmap: client %s: cannot set a read timeout: closing",
+                 c->peer);
+        idle = IDLE_MS; /* the loop below is skipped */
+    }
+    while (idle < IDLE_MS && !stopping(c->s) && serve(c, r, out) == MXS_OK) {
+        ssize_t n = read(c->fd, buf, sizeof(buf));
 
-        if (ready == 0 && (idle += POLL_MS) >= IDLE_MS) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+            (idle += POLL_MS) >= IDLE_MS) {
             log_debug("socketmap: client %s: idle for %d s, closing", c->peer,
                       IDLE_MS / 1000);
             break;
         }
-        if (ready == 0 || (ready < 0 && errno == EINTR))
-            continue;
-        if (ready < 0) {
-            log_warn("socketmap: client %s: poll", c->peer);
-            break;
-        }
-        n = read(c->fd, buf, sizeof(buf));
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        if (n < 0 &&
+            (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n < 0 && errno != ECONNRESET)
             log_warn("socketmap: client %s: read", c->peer);

@@ -28,6 +28,8 @@
 #define SMTP_PORT 25
 #define READ_MAX  4096 /* bytes of one reply held at most */
 #define TICK_MS   250  /* how soon a wait notices verify_free() */
+/* The RCPT TO argument: an address of ADDR_MAX, quoted and escaped. */
+#define RCPT_ARG_MAX 2100
 
 /* ---- pure core ---- */
 
@@ -334,7 +336,7 @@ converse(struct verify *v, const struct dns_host *h, const struct dns_ip *ip,
 {
     struct conv *c = xmalloc(sizeof(*c));
     char peer[DNS_NAME_MAX + 64], addr[64], text[VERIFY_REPLY_MAX];
-    char line[VERIFY_REPLY_MAX];
+    char line[RCPT_ARG_MAX + 16];
     const char *what = "greeting";
     int code, result = -1;
 
@@ -389,7 +391,7 @@ static enum verify_result
 probe(struct verify *v, struct job *j)
 {
     struct dns_mxset *mx = xmalloc(sizeof(*mx));
-    char rcpt[1100], why[256];
+    char rcpt[RCPT_ARG_MAX], why[256];
     size_t h, a;
     int r = -1;
 
