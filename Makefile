@@ -5,7 +5,8 @@
 #   make test-asan       the same suite built with ASan + UBSan
 #   make test-valgrind   the same suite under valgrind (memcheck, leaks)
 #   make test-tsan       ThreadSanitizer over the daemon (milter and socket
-#                        map protocols), the cache and the Redis pool
+#                        map protocols, Sendmail end to end), the cache and
+#                        the Redis pool
 #   make check           format check + all four of the above
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS (60) each (clang)
 #   make run             scripts/run: private Redis + mxswitch in the foreground
@@ -134,7 +135,7 @@ fuzz: $(FUZZ_BINS)
 # inside it, each line explained.
 TSAN_SCRIPTS = tests/test_proto.sh tests/test_socketmap.sh \
                tests/test_redis.sh tests/test_ops.sh tests/test_rclient.sh \
-               tests/test_symbols.sh
+               tests/test_symbols.sh tests/test_sendmail.sh
 test-tsan:
 	$(MAKE) VARIANT=tsan build/tsan/mxswitch build/tsan/mxswitch-ctl \
 	    build/tsan/mtc build/tsan/notify_sink build/tsan/test_cache \
@@ -153,8 +154,8 @@ $(BUILD)/notify_sink: $(BUILD)/t_notify_sink.o
 test-bins: $(BIN) $(CTL) $(UNIT_BINS) $(BUILD)/mtc $(BUILD)/notify_sink \
            $(BUILD)/rshare
 
-# The benchmark's load generator, no-op milter and no-op socket map server
-# (tests/bench/README.md).
+# The benchmark's load generators and its no-op milter and socket map
+# server (tests/bench/README.md).
 $(BUILD)/b_%.o: tests/bench/%.c tests/*.h | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) -Itests -c -o $@ $<
 
@@ -167,7 +168,11 @@ $(BUILD)/noop: $(BUILD)/b_noop.o
 $(BUILD)/nullmap: $(BUILD)/b_nullmap.o
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ -pthread
 
-bench-bins: $(BIN) $(BUILD)/loadgen $(BUILD)/noop $(BUILD)/nullmap
+$(BUILD)/maploop: $(BUILD)/b_maploop.o
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^
+
+bench-bins: $(BIN) $(BUILD)/loadgen $(BUILD)/noop $(BUILD)/nullmap \
+            $(BUILD)/maploop
 
 bench:
 	scripts/deps build run demo bench

@@ -81,6 +81,14 @@ pf_sink() {
     wait_port_ip "$ip" 25 5
 }
 
+# pf_backup_dns DOMAIN IP - PF_DNS words for a domain whose best MX is
+# mx.DOMAIN at IP (MX 10) and whose backup MX is this server
+# (mx.hosting.test, MX 20), one a line
+pf_backup_dns() {
+    printf '%s\n' "--mx-host=$1,mx.$1,10" "--host-record=mx.$1,$2" \
+        "--mx-host=$1,mx.hosting.test,20"
+}
+
 # pf_responder NAME IP HOST REFUSED... - an exchanger on IP:25 that calls
 # itself HOST, refuses RCPT to each REFUSED address with 550 5.1.1 and
 # takes any other (tests/mx_responder.py); messages in $WORK/sink/NAME/,

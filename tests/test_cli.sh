@@ -355,7 +355,7 @@ CONF
     expect_eq "SIG$sig: the socket map port is closed" \
         "$( (exec 3<>"/dev/tcp/127.0.0.1/$sport") 2>/dev/null && echo open)" ""
     expect_eq "SIG$sig: the stop is logged, then the exit" \
-        "$(($(grep -c ': milter stopped: 0 session' "$WORK/mxswitch.log") - ${stops:-0}))/$(tail -n 1 "$WORK/mxswitch.log" | sed 's/.*: //')" \
+        "$(($(grep -c ': milter stopped: ' "$WORK/mxswitch.log") - ${stops:-0}))/$(tail -n 1 "$WORK/mxswitch.log" | sed 's/.*: //')" \
         "1/stopped"
 done
 

@@ -29,9 +29,7 @@ PF_DNS=(
     --host-record=mx.remote.test,127.0.0.21
     --mx-host=self.test,mx.hosting.test,10
     --mx-host=cold.test,mx.hosting.test,10
-    --mx-host=bk.test,mx.bk.test,10
-    --host-record=mx.bk.test,127.0.0.30
-    --mx-host=bk.test,mx.hosting.test,20
+    $(pf_backup_dns bk.test 127.0.0.30)
 )
 pf_net_up || abort "private network and DNS"
 pf_sink remote 127.0.0.21 || abort "sink remote"

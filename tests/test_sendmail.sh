@@ -31,15 +31,9 @@ PF_DNS=(
     --host-record=mx.relayed.test,127.0.0.25
     --mx-host=held.test,mx.hosting.test,10
     --mx-host=backup.test,mx.remote.test,10
-    --mx-host=bk.test,mx.bk.test,10
-    --host-record=mx.bk.test,127.0.0.30
-    --mx-host=bk.test,mx.hosting.test,20
-    --mx-host=bkdown.test,mx.bkdown.test,10
-    --host-record=mx.bkdown.test,127.0.0.31
-    --mx-host=bkdown.test,mx.hosting.test,20
-    --mx-host=bkslow.test,mx.bkslow.test,10
-    --host-record=mx.bkslow.test,127.0.0.32
-    --mx-host=bkslow.test,mx.hosting.test,20
+    $(pf_backup_dns bk.test 127.0.0.30)
+    $(pf_backup_dns bkdown.test 127.0.0.31)
+    $(pf_backup_dns bkslow.test 127.0.0.32)
     --host-record=outside.example.test,127.0.0.9
     --host-record=office.example.test,127.0.0.8
 )
