@@ -671,6 +671,38 @@ resolve(res_state rs, const char *domain, const struct dns_nets *local,
 }
 
 /*
+ * resolver_open - rs set up for the lookups of one question, and in
+ * *local this server's addresses (the configured ones, or the interfaces'
+ * read into ifnets, which the caller frees with free(ifnets->v)); the
+ * caller closes rs.  MXS_TEMPFAIL with why, nothing left to free.
+ */
+static int
+resolver_open(struct dns *d, res_state rs, struct dns_nets *ifnets,
+              const struct dns_nets **local, char *why, size_t whylen)
+{
+    memset(rs, 0, sizeof(*rs));
+    ifnets->n = 0;
+    ifnets->v = NULL;
+    *local = &d->local;
+    if (res_ninit(rs) != 0) {
+        mxs_why(why, whylen, "cannot set up the resolver (resolv.conf)");
+        return MXS_TEMPFAIL;
+    }
+    if (d->local.n == 0) {
+        if (interface_nets(ifnets) != MXS_OK) {
+            mxs_why(why, whylen, "cannot read this server's addresses");
+            free(ifnets->v);
+            res_nclose(rs);
+            return MXS_TEMPFAIL;
+        }
+        *local = ifnets;
+    }
+    rs->retrans = DNS_TIMEOUT_S;
+    rs->retry = 2;
+    return MXS_OK;
+}
+
+/*
  * dns_better_mx - the MX hosts of a domain better than this server
  *
  * See dns.h.  Hosts are resolved in order until one is this server; its
@@ -682,26 +714,14 @@ dns_better_mx(struct dns *d, const char *domain, struct dns_mxset *mx,
               char *why, size_t whylen)
 {
     struct __res_state rs;
-    struct dns_nets ifnets = {0, NULL};
-    const struct dns_nets *local = &d->local;
+    struct dns_nets ifnets;
+    const struct dns_nets *local;
     uint32_t ttl = DNS_TTL_MAX_S;
     size_t i, kept = 0;
     int here = -1, rcode = MXS_OK;
 
-    memset(&rs, 0, sizeof(rs));
-    if (res_ninit(&rs) != 0) {
-        mxs_why(why, whylen, "cannot set up the resolver (resolv.conf)");
+    if (resolver_open(d, &rs, &ifnets, &local, why, whylen) != MXS_OK)
         return MXS_TEMPFAIL;
-    }
-    if (d->local.n == 0 && interface_nets(&ifnets) != MXS_OK) {
-        mxs_why(why, whylen, "cannot read this server's addresses");
-        res_nclose(&rs);
-        return MXS_TEMPFAIL;
-    }
-    if (d->local.n == 0)
-        local = &ifnets;
-    rs.retrans = DNS_TIMEOUT_S;
-    rs.retry = 2;
     lookup_mx(&rs, domain, mx, &ttl);
     if (mx->status == DNS_FAIL || mx->status == DNS_NXDOMAIN) {
         mxs_why(why, whylen, "MX query for %s: %s", domain,
@@ -779,8 +799,8 @@ ask(struct dns *d, const char *domain, uint64_t now_ms, enum route_mode *mode,
 {
     struct __res_state rs;
     struct dns_mxset *mx;
-    struct dns_nets ifnets = {0, NULL};
-    const struct dns_nets *local = &d->local;
+    struct dns_nets ifnets;
+    const struct dns_nets *local;
     uint32_t ttl = DNS_TTL_MAX_S;
     int rcode;
 
@@ -788,21 +808,8 @@ ask(struct dns *d, const char *domain, uint64_t now_ms, enum route_mode *mode,
         evidence[0] = '\0';
     if (cache_find(d, domain, now_ms, mode, evidence, evlen))
         return MXS_OK;
-    memset(&rs, 0, sizeof(rs));
-    if (res_ninit(&rs) != 0) {
-        mxs_why(why, whylen, "cannot set up the resolver (resolv.conf)");
+    if (resolver_open(d, &rs, &ifnets, &local, why, whylen) != MXS_OK)
         return MXS_TEMPFAIL;
-    }
-    if (d->local.n == 0) {
-        if (interface_nets(&ifnets) != MXS_OK) {
-            mxs_why(why, whylen, "cannot read this server's addresses");
-            res_nclose(&rs);
-            return MXS_TEMPFAIL;
-        }
-        local = &ifnets;
-    }
-    rs.retrans = DNS_TIMEOUT_S;
-    rs.retry = 2;
     mx = xmalloc(sizeof(*mx));
     resolve(&rs, domain, local, mx, &ttl);
     res_nclose(&rs);
@@ -900,13 +907,7 @@ ask_background(struct dns *d, const char *domain, uint64_t now_ms,
         evidence[0] = '\0';
     if (cache_find(d, domain, now_ms, mode, evidence, evlen))
         return MXS_OK;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(d->wait_ms / 1000);
-    until.tv_nsec += (long)(d->wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    mxs_deadline(CLOCK_REALTIME, d->wait_ms, &until);
     xlock(&d->jlock);
     j = job_find(d, domain);
     if (j == NULL && d->njobs >= DNS_QUEUE_MAX) {

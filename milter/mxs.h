@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define MXS_VERSION "0.1.0"
 
@@ -29,6 +30,7 @@ void *xrealloc(void *ptr, size_t len);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t len);
 uint64_t mxs_now_ms(void);
+void mxs_deadline(clockid_t clock, uint64_t ms, struct timespec *until);
 void xlock(pthread_mutex_t *m);
 void xunlock(pthread_mutex_t *m);
 void mxs_why(char *why, size_t whylen, const char *fmt, ...)

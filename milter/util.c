@@ -73,6 +73,19 @@ mxs_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* mxs_deadline - now on clock plus ms, for pthread_cond_timedwait() */
+void
+mxs_deadline(clockid_t clock, uint64_t ms, struct timespec *until)
+{
+    clock_gettime(clock, until);
+    until->tv_sec += (time_t)(ms / 1000);
+    until->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
 /* xlock - take a mutex; a broken mutex is a broken invariant */
 void
 xlock(pthread_mutex_t *m)

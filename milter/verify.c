@@ -534,13 +534,7 @@ verify_ask(struct verify *v, const char *local, const char *domain,
             free(key);
             return (enum verify_result)i;
         }
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(wait_ms / 1000);
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    mxs_deadline(CLOCK_MONOTONIC, wait_ms, &until);
     xlock(&v->lock);
     for (j = v->jobs; j != NULL && strcmp(j->key, key) != 0; j = j->next)
         ;
