@@ -803,6 +803,25 @@ action_exit(enum route_action action)
     return (unsigned)action < ROUTE_NACTIONS ? codes[action] : EX_SOFTWARE;
 }
 
+/* explain_verify - map verify for a backup-mode recipient: each answer
+ * the better MX's word gives, as the daemon words it */
+static void
+explain_verify(const char *key)
+{
+    static const char *const when[ROUTE_NWORDS] = {
+        "when the better MX takes the address", "when it refuses it",
+        "until it answers"};
+    char text[ADDR_MAX + 256];
+    const char *status;
+    int w;
+
+    for (w = 0; w < ROUTE_NWORDS; w++) {
+        route_verified((enum route_word)w, key, &status, text, sizeof(text));
+        printf("map verify, %s: %s%s%s\n", when[w], status, text[0] ? " " : "",
+               text);
+    }
+}
+
 /* explain_maps - what each socket map answers, and the milter at RCPT;
  * plain is the valias answer of an address with an earlier tag, or NULL */
 static void
@@ -837,9 +856,7 @@ explain_maps(struct ctl *c, const struct lookup_route *lr, const char *key,
             continue;
         }
         if (m == ROUTE_MAP_VERIFY && lr->out.rcpt == ROUTE_RCPT_VERIFY) {
-            printf("map verify: the better MX's word (NOTFOUND when it "
-                   "accepts the address, OK 550 5.1.1 when it refuses it, "
-                   "OK 450 4.1.1 until it answers)\n");
+            explain_verify(key);
             continue;
         }
         route_reply((enum route_map)m, &lr->out, lr->domain, key, t.local,

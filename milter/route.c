@@ -209,3 +209,26 @@ route_reply(enum route_map m, const struct route_out *o, const char *domain,
     if (text[0] == '\0')
         *status = "NOTFOUND";
 }
+
+/*
+ * route_verified - what map verify answers for a backup-mode recipient
+ * key once the better MX has said w: *status and text as route_reply()
+ */
+void
+route_verified(enum route_word w, const char *key, const char **status,
+               char *text, size_t textlen)
+{
+    *status = "OK";
+    if (w == ROUTE_WORD_REFUSED)
+        fmt_print(text, textlen,
+                  "550 5.1.1 %s: recipient address rejected: the domain's "
+                  "better MX refuses it",
+                  key);
+    else if (w == ROUTE_WORD_UNKNOWN)
+        fmt_print(text, textlen,
+                  "450 4.1.1 %s: recipient address not verified yet: try "
+                  "again later",
+                  key);
+    else
+        *status = "NOTFOUND", text[0] = '\0';
+}

@@ -79,6 +79,16 @@ enum route_map {
 
 #define ROUTE_NMAPS 5
 
+/* What the better MX said of a backup-mode recipient: verify.c's probe
+ * result in route's own terms (route.c does not include verify.h). */
+enum route_word {
+    ROUTE_WORD_TAKEN = 0, /* it takes the address */
+    ROUTE_WORD_REFUSED,   /* it refuses it */
+    ROUTE_WORD_UNKNOWN    /* it has not told (yet) */
+};
+
+#define ROUTE_NWORDS 3
+
 int route_mode_parse(const char *val, size_t len, enum route_mode *mode);
 const char *route_mode_name(enum route_mode mode);
 const char *route_action_name(enum route_action action);
@@ -90,5 +100,7 @@ void route_reply(enum route_map m, const struct route_out *o,
                  const char *domain, const char *key, const char *local,
                  const char *remote, const char **status, char *text,
                  size_t textlen);
+void route_verified(enum route_word w, const char *key, const char **status,
+                    char *text, size_t textlen);
 
 #endif

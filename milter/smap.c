@@ -298,19 +298,10 @@ verified(struct smap *s, const char *key, const char *domain,
 
     free(local);
     fmt_print(why + len, whylen - len, "; %s", seen);
-    *status = "OK";
-    if (r == VERIFY_REFUSED)
-        fmt_print(text, textlen,
-                  "550 5.1.1 %s: recipient address rejected: the domain's "
-                  "better MX refuses it",
-                  key);
-    else if (r == VERIFY_UNKNOWN)
-        fmt_print(text, textlen,
-                  "450 4.1.1 %s: recipient address not verified yet: try "
-                  "again later",
-                  key);
-    else
-        *status = "NOTFOUND", text[0] = '\0';
+    route_verified(r == VERIFY_REFUSED   ? ROUTE_WORD_REFUSED
+                   : r == VERIFY_UNKNOWN ? ROUTE_WORD_UNKNOWN
+                                         : ROUTE_WORD_TAKEN,
+                   key, status, text, textlen);
 }
 
 /*

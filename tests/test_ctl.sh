@@ -484,7 +484,7 @@ expect_eq "import DIR (cPanel): secondarymx -> backup" \
 ctl explain bob@b-backup.example
 expect_eq "explain backup: routed like remote, verified at RCPT, exit 11" \
     "$RC/$(pick mode decision 'map transport' 'map rcpt' 'map mode' 'map verify')" \
-    "11/mode: backup|decision: remote (to the MX hosts better than this one)|map transport: OK smtp:|map rcpt: OK reject_unverified_recipient|map mode: OK remote|map verify: the better MX's word (NOTFOUND when it accepts the address, OK 550 5.1.1 when it refuses it, OK 450 4.1.1 until it answers)|"
+    "11/mode: backup|decision: remote (to the MX hosts better than this one)|map transport: OK smtp:|map rcpt: OK reject_unverified_recipient|map mode: OK remote|map verify, when the better MX takes the address: NOTFOUND|map verify, when it refuses it: OK 550 5.1.1 bob@b-backup.example: recipient address rejected: the domain's better MX refuses it|map verify, until it answers: OK 450 4.1.1 bob@b-backup.example: recipient address not verified yet: try again later|"
 # At a terminal (script(1) gives it one) a change also says when it takes
 # effect; piped, as above, the output is the one line.
 OUT=$(script -qec "$MXCTL -c $CONF set tty.example remote" /dev/null | tr -d '\r')
