@@ -121,17 +121,22 @@ static const struct key keys[] = {
 
 /* Settings of earlier versions: a file that names one still loads, with a
  * warning each, so that an upgrade never stops the daemon. */
+#define TAG(f) (offsetof(struct cfg, f) + 1) /* 0 = nothing kept */
+
 static const struct removed {
     const char *group, *name, *why;
+    size_t keep; /* TAG(): a tag still taken off queued addresses */
 } removed[] = {
     {"redis", "fetch_at",
-     "the mode is looked up at RCPT and when the MTA delivers"},
-    {"routing", "remote_tag", "recipients are no longer tagged"},
-    {"routing", "local_tag", "recipients are no longer tagged"},
+     "the mode is looked up at RCPT and when the MTA delivers", 0},
+    {"routing", "remote_tag", "recipients are no longer tagged",
+     TAG(queued_remote_tag)},
+    {"routing", "local_tag", "recipients are no longer tagged",
+     TAG(queued_local_tag)},
     {"milter", "max_recipients",
-     "the milter keeps no recipients: the MTA's own limit applies"},
-    {"socketmap", "name",
-     "the maps are named transport, valias, rcpt and mode"},
+     "the milter keeps no recipients: the MTA's own limit applies", 0},
+    {"socketmap", "name", "the maps are named transport, valias, rcpt and mode",
+     0},
 };
 
 struct errbuf {
@@ -381,6 +386,59 @@ check_delimiter(const char *v, char *why, size_t whylen)
     return MXS_OK;
 }
 
+/* check_tag - what the tagging design took as a tag: lower-case letters,
+ * digits and '-', 1 to CFG_TAG_MAX bytes */
+static int
+check_tag(const char *v, char *why, size_t whylen)
+{
+    size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-");
+
+    if (n == 0 || v[n] != '\0' || n > CFG_TAG_MAX) {
+        mxs_why(why, whylen,
+                "a tag is 1 to %d lower-case letters, digits and '-'",
+                CFG_TAG_MAX);
+        return MXS_INVALID;
+    }
+    return MXS_OK;
+}
+
+/*
+ * removed_setting - warn of a removed setting r at file:line, named sub
+ *
+ * A tag of the design that tagged recipients is kept, when it is one, so
+ * that mail that design queued loses its tag on delivery.
+ */
+static void
+removed_setting(struct cfg *cfg, const struct removed *r, config_setting_t *s,
+                struct errbuf *w, const char *file, int line, const char *sub)
+{
+    const char *v = config_setting_get_string(s), *other;
+    char *keep, why[128];
+
+    if (r->keep == 0) {
+        adderr(w, file, line, "%s: removed setting, ignored: %s", sub, r->why);
+        return;
+    }
+    keep = (char *)cfg + r->keep - 1;
+    other = keep == cfg->queued_remote_tag ? cfg->queued_local_tag
+                                           : cfg->queued_remote_tag;
+    why[0] = '\0';
+    if (v == NULL)
+        mxs_why(why, sizeof(why), "not a string");
+    else if (check_tag(v, why, sizeof(why)) == MXS_OK && strcmp(v, other) == 0)
+        mxs_why(why, sizeof(why), "the other tag is \"%s\" too", other);
+    if (why[0] == '\0') {
+        snprintf(keep, CFG_TAG_MAX + 1, "%s", v);
+        adderr(w, file, line,
+               "%s: removed setting: %s; \"%s\" is still taken off the "
+               "addresses of mail an earlier version queued",
+               sub, r->why, v);
+        return;
+    }
+    adderr(w, file, line, "%s: removed setting, ignored: %s (%s)", sub, r->why,
+           why);
+}
+
 /* find_key - the table row for group.name */
 static const struct key *
 find_key(const char *group, const char *name)
@@ -437,6 +495,10 @@ set_defaults(struct cfg *cfg)
         else
             *(int *)base = (int)keys[i].def_int;
     }
+    snprintf(cfg->queued_remote_tag, sizeof(cfg->queued_remote_tag), "%s",
+             ADDR_LEGACY_REMOTE);
+    snprintf(cfg->queued_local_tag, sizeof(cfg->queued_local_tag), "%s",
+             ADDR_LEGACY_LOCAL);
 }
 
 /* type_name - libconfig type in words, for error messages */
@@ -597,8 +659,7 @@ walk(struct cfg *cfg, config_setting_t *g, const char *gpath, const char *path,
             seen[k - keys] = line;
             set_value(cfg, k, s, e, file, line);
         } else if ((r = find_removed(gpath, name)) != NULL) {
-            adderr(w, file, line, "%s: removed setting, ignored: %s", sub,
-                   r->why);
+            removed_setting(cfg, r, s, w, file, line, sub);
         } else if (!known_group(sub)) {
             adderr(e, file, line, "%s: unknown setting", sub);
         } else if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
@@ -815,6 +876,10 @@ cfg_dump(const struct cfg *cfg)
         depth--;
         dump_add(&out, "%*s};\n", 4 * depth, "");
     }
+    /* Not a setting: what the Sendmail setup script takes off queued
+     * addresses (routing.remote_tag and local_tag were removed). */
+    dump_add(&out, "# queued tags: remote \"%s\", local \"%s\"\n",
+             cfg->queued_remote_tag, cfg->queued_local_tag);
     return out.text;
 }
 
@@ -825,8 +890,8 @@ cfg_tags(const struct cfg *cfg)
     struct addr_tags t;
 
     t.delimiter = cfg->delimiter[0];
-    t.remote = ADDR_LEGACY_REMOTE;
-    t.local = ADDR_LEGACY_LOCAL;
+    t.remote = cfg->queued_remote_tag;
+    t.local = cfg->queued_local_tag;
     return t;
 }
 

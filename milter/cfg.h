@@ -16,6 +16,8 @@
 #include "addr.h"
 #include "route.h"
 
+#define CFG_TAG_MAX 32 /* the longest tag the tagging design took */
+
 #define CFG_DEFAULT_PATH "/etc/mxswitch/mxswitch.conf"
 
 enum cfg_on_error { CFG_ON_ERROR_TEMPFAIL = 0, CFG_ON_ERROR_DEFAULT };
@@ -74,6 +76,12 @@ struct cfg {
 
     char *warnings; /* "file:line: reason" lines for removed settings, or
                        NULL: the file loads, the caller says them */
+
+    /* routing.remote_tag and local_tag of the design that tagged
+     * recipients (removed settings, default ADDR_LEGACY_*): still taken
+     * off the addresses of mail it queued */
+    char queued_remote_tag[CFG_TAG_MAX + 1];
+    char queued_local_tag[CFG_TAG_MAX + 1];
 };
 
 /* The instance's own transports, written by the Postfix setup script to

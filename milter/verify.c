@@ -97,6 +97,34 @@ verify_rcpt_arg(const char *local, const char *domain, char *out, size_t outlen)
 }
 
 /*
+ * verify_rcpt_result - what a reply (code, text as verify_reply_get gives
+ * them) to RCPT TO says of the address
+ *
+ * 2xx accepted, 4xx unknown, 5xx refused, except when its enhanced
+ * status code (RFC 3463) says the refusal is about the probe, not the
+ * address: subject 5 (protocol: a HELO name refused at RCPT, as Postfix
+ * delays it there) or 7 (policy: relaying, a block list).  Such an
+ * address is not known to be bad: unknown, so deferred, never refused.
+ */
+enum verify_result
+verify_rcpt_result(int code, const char *text)
+{
+    size_t subject;
+
+    if (code < 300)
+        return VERIFY_ACCEPTED;
+    if (code < 500)
+        return VERIFY_UNKNOWN;
+    if (text[0] != '5' || text[1] != '.')
+        return VERIFY_REFUSED; /* no enhanced code: the reply's word */
+    subject = strspn(text + 2, "0123456789");
+    if (subject == 1 && (text[2] == '5' || text[2] == '7') && text[3] == '.' &&
+        strspn(text + 4, "0123456789") > 0)
+        return VERIFY_UNKNOWN;
+    return VERIFY_REFUSED;
+}
+
+/*
  * verify_reply_get - one SMTP reply from the front of buf
  *
  * MXS_OK: *code is the reply's code, *used the bytes of all its lines,
@@ -369,10 +397,7 @@ converse(struct verify *v, const struct dns_host *h, const struct dns_ip *ip,
         what = "RCPT TO";
         fmt_print(line, sizeof(line), "RCPT TO:%s\r\n", rcpt);
         code = step(c, line, text, sizeof(text));
-        result = code < 0      ? -1
-                 : code < 300  ? VERIFY_ACCEPTED
-                 : code >= 500 ? VERIFY_REFUSED
-                               : VERIFY_UNKNOWN;
+        result = code < 0 ? -1 : (int)verify_rcpt_result(code, text);
     }
     if (code < 0)
         fmt_print(detail, detlen, "%s: %s (after %s)", peer, text, what);

@@ -20,7 +20,8 @@
  * Hosts: dns_better_mx() (dns.h), best first, each address in turn.  A
  * host that cannot be reached, greets with an error, or refuses EHLO and
  * HELO or the null sender is skipped for the next; the first RCPT reply
- * decides: 2xx accepted, 5xx refused, 4xx unknown.  Each step waits at
+ * decides (verify_rcpt_result): 2xx accepted, 5xx refused, 4xx unknown,
+ * and so is a 5xx about the probe rather than the address.  Each step waits at
  * most VERIFY_STEP_MS.  Thread safe; never logs (the caller logs the
  * detail it is given).
  */
@@ -54,6 +55,7 @@ int verify_rcpt_arg(const char *local, const char *domain, char *out,
                     size_t outlen);
 int verify_reply_get(const char *buf, size_t len, int *code, size_t *used,
                      char *text, size_t textlen);
+enum verify_result verify_rcpt_result(int code, const char *text);
 
 /*
  * I/O shell.

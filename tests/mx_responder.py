@@ -1,6 +1,7 @@
 # mx_responder.py IP NAME DIR REFUSED... - an SMTP exchanger on IP:25 for
 # the end-to-end tests: RCPT 550 5.1.1 for each REFUSED address (compared
-# without case), 250 for any other; each message kept in DIR the way
+# without case; ADDRESS=REPLY gives that address that reply instead),
+# 250 for any other; each message kept in DIR the way
 # smtp-sink keeps it (X-Mail-Args and X-Rcpt-Args lines, then the
 # message); every command it is given logged on stderr, one a line.
 import itertools
@@ -9,7 +10,10 @@ import socketserver
 import sys
 
 IP, NAME, DIR = sys.argv[1], sys.argv[2], sys.argv[3]
-REFUSED = {a.lower() for a in sys.argv[4:]}
+REFUSED = {}
+for a in sys.argv[4:]:
+    addr, _, reply = a.partition("=")
+    REFUSED[addr.lower()] = reply
 seq = itertools.count()
 
 
@@ -37,7 +41,8 @@ class H(socketserver.StreamRequestHandler):
                 arg = cmd[8:].strip()
                 addr = arg.split()[0] if arg.split() else arg
                 if addr.strip("<>").lower() in REFUSED:
-                    self.say("550 5.1.1 %s: no such user" % addr)
+                    self.say(REFUSED[addr.strip("<>").lower()] or
+                             "550 5.1.1 %s: no such user" % addr)
                 else:
                     rcpts.append(arg)
                     self.say("250 2.1.5 Ok")

@@ -340,7 +340,7 @@ run_removed(const char *path)
 
     write_file(path, "redis: { fetch_at = \"eom\"; };\n"
                      "routing: {\n  remote_tag = \"x\";\n"
-                     "  local_tag = \"y\"; };\n"
+                     "  local_tag = \"Bad_Tag\"; };\n"
                      "milter: { max_recipients = 5; };\n"
                      "socketmap: { name = \"mxswitch\"; };\n");
     cfg = cfg_load(path, &errors);
@@ -351,16 +351,37 @@ run_removed(const char *path)
     snprintf(want, sizeof(want),
              "%s:1: redis.fetch_at: removed setting, ignored: the mode is "
              "looked up at RCPT and when the MTA delivers\n"
-             "%s:3: routing.remote_tag: removed setting, ignored: recipients "
-             "are no longer tagged\n"
+             "%s:3: routing.remote_tag: removed setting: recipients are no "
+             "longer tagged; \"x\" is still taken off the addresses of mail "
+             "an earlier version queued\n"
              "%s:4: routing.local_tag: removed setting, ignored: recipients "
-             "are no longer tagged\n"
+             "are no longer tagged (a tag is 1 to 32 lower-case letters, "
+             "digits and '-')\n"
              "%s:5: milter.max_recipients: removed setting, ignored: the "
              "milter keeps no recipients: the MTA's own limit applies\n"
              "%s:6: socketmap.name: removed setting, ignored: the maps are "
              "named transport, valias, rcpt and mode\n",
              path, path, path, path, path);
     check_str(name, "warnings", cfg->warnings, want);
+    check_str(name, "a valid old tag is kept", cfg->queued_remote_tag, "x");
+    check_str(name, "an invalid one leaves the default", cfg->queued_local_tag,
+              ADDR_LEGACY_LOCAL);
+    cfg_free(cfg);
+
+    name = "an old tag equal to the other is ignored";
+    write_file(path, "routing: { remote_tag = \"mx-local\"; };\n");
+    cfg = cfg_load(path, &errors);
+    check_str(name, "errors", errors, NULL);
+    free(errors);
+    if (cfg == NULL)
+        return;
+    snprintf(want, sizeof(want),
+             "%s:1: routing.remote_tag: removed setting, ignored: recipients "
+             "are no longer tagged (the other tag is \"mx-local\" too)\n",
+             path);
+    check_str(name, "warnings", cfg->warnings, want);
+    check_str(name, "the default stays", cfg->queued_remote_tag,
+              ADDR_LEGACY_REMOTE);
     cfg_free(cfg);
 }
 

@@ -142,7 +142,7 @@ printf '%s\n' 'milter: { max_recipients = 10; allow_root = true; };' \
     'socketmap: { name = "mxswitch"; };' >"$WORK/removed.conf"
 run_mx -t -c "$WORK/removed.conf"
 expect_eq "-t accepts the removed settings, warning of each by line" \
-    "$RC/$(echo "$OUT" | sed -n "s|^$WORK/removed.conf:\([0-9]\): \([a-z_.]*\): removed setting, ignored.*|\1 \2|p" | paste -sd,)/$(echo "$OUT" | tail -n 1)" \
+    "$RC/$(echo "$OUT" | sed -n "s|^$WORK/removed.conf:\([0-9]\): \([a-z_.]*\): removed setting.*|\1 \2|p" | paste -sd,)/$(echo "$OUT" | tail -n 1)" \
     "0/1 milter.max_recipients,2 redis.fetch_at,3 routing.remote_tag,3 routing.local_tag,4 socketmap.name/mxswitch: $WORK/removed.conf: configuration ok"
 
 printf 'routing: { default = "local"; };\nmilter: { allow_root = true; };\n' >"$WORK/local.conf"
@@ -254,6 +254,14 @@ MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --print-block \
     sed "s|conf/mxswitch.conf|/etc/mxswitch/mxswitch.conf|" >"$WORK/sm.m4"
 expect_eq "conf/sendmail/mxswitch.m4 matches what the setup script generates" \
     "$(cmp -s "$WORK/sm.m4" conf/sendmail/mxswitch.m4 && echo same)" same
+# A file of the tagging design that named its own tags: the daemon keeps
+# them (valias, test_socketmap) and the Sendmail rules take them off.
+sed 's/^routing: {/routing: { remote_tag = "out-x"; local_tag = "in-x";/' \
+    conf/mxswitch.conf >"$WORK/tags.conf"
+expect_eq "an old file's own tags: the Sendmail rules take those off" \
+    "$(MXSWITCH=$MXSWITCH scripts/mxswitch-sendmail-setup --print-block \
+        --config "$WORK/tags.conf" 2>/dev/null | grep '^R\$+ + ' | cut -f1 | paste -sd,)" \
+    'R$+ + out-x < @ $+ >,R$+ + in-x < @ $+ >'
 
 # Root: refused without milter.user unless allow_root; with a user, it
 # drops to it after opening the socket, whose mode and group it sets; the

@@ -45,9 +45,12 @@ for s in remote:21 unknown:22 localmx:23 relayed:25; do
 done
 pf_sink bad 127.0.0.24 -f RCPT || abort "sink bad"
 # bk.test: this server is its backup MX (MX 20); the better one (MX 10)
-# refuses nobody@bk.test.  bkdown.test's better MX is down;
-# bkslow.test's takes the connection and never says a word.
-pf_responder bk 127.0.0.30 mx.bk.test nobody@bk.test ||
+# refuses nobody@bk.test, and refuses the probe's HELO name at RCPT for
+# helo@bk.test (as Postfix's reject_non_fqdn_helo_hostname does).
+# bkdown.test's better MX is down; bkslow.test's takes the connection
+# and never says a word.
+pf_responder bk 127.0.0.30 mx.bk.test nobody@bk.test \
+    'helo@bk.test=504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname' ||
     abort "bk.test's better MX"
 python3 -c 'import socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -297,6 +300,9 @@ expect_eq "rules: trusted, backup mode: accepted, the better MX not asked" \
     'RELAY/0'
 expect_eq "rules: untrusted, backup mode, the better MX down: 450 4.1.1, never 5xx" \
     "$(bt_rcpt 127.0.0.9 outside.example.test '' x@bkdown.test)" \
+    '$# error $@ 4 . 1 . 1 $: "450 4.1.1 Recipient address not verified yet: try again later"'
+expect_eq "rules: untrusted, backup mode, the better MX refuses the probe (504 5.5.2), not the address: 450 4.1.1" \
+    "$(bt_rcpt 127.0.0.9 outside.example.test '' helo@bk.test)" \
     '$# error $@ 4 . 1 . 1 $: "450 4.1.1 Recipient address not verified yet: try again later"'
 t0=$(date +%s%N)
 expect_eq "rules: untrusted, backup mode, the better MX silent: 450 4.1.1 after mxswitch's wait" \

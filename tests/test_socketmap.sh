@@ -391,11 +391,12 @@ start_redis "$RPORT" || fail "redis restarts" "-"
 stop_mxswitch "mxswitch (stale, dry run) exits cleanly"
 
 # routing.default = remote, on_error = default, on a unix socket; the
-# removed socketmap.name is warned about.
+# removed socketmap.name is warned about; an old file's own tags are kept.
 SOCK="$WORK/smap.sock"
 UMAP="socketmap:unix:$SOCK:transport"
 write_conf "$WORK/mx2.conf" "unix:$SOCK" \
-    'default = "remote"; on_error = "default";' 'name = "mxs-2";'
+    'default = "remote"; on_error = "default"; remote_tag = "out-x"; local_tag = "in-x";' \
+    'name = "mxs-2";'
 rcli SET mxswitch:domain:remote.test remote
 rcli SET mxswitch:domain:bad.test remotely
 : >"$WORK/mxswitch.log"
@@ -407,6 +408,11 @@ expect_eq "unix socket: remote-mode domain routes remote" \
 expect_eq "unix socket is mode 0666" "$(stat -c %a "$SOCK")" 666
 expect_grep "the removed socketmap.name is warned about" "$WORK/mxswitch.log" \
     'mx2.conf:5: socketmap.name: removed setting, ignored'
+expect_grep "an old file's own tag is kept, and said so" "$WORK/mxswitch.log" \
+    'mx2.conf:3: routing.remote_tag: removed setting: recipients are no longer tagged; "out-x" is still taken off'
+expect_eq "map valias answers an address with the file's old tags its plain form" \
+    "$(q bob+out-x@remote.test "socketmap:unix:$SOCK:valias") | $(q bob+in-x@remote.test "socketmap:unix:$SOCK:valias")" \
+    "OK bob@remote.test | OK bob@remote.test"
 expect_eq "the removed socketmap.name names no map" \
     "$(q bob@remote.test "socketmap:unix:$SOCK:mxs-2")" "PERM unknown map name"
 expect_eq "default remote, no key: routes remote" \

@@ -64,6 +64,35 @@ static const struct reply_case reply_cases[] = {
      "a?b"},
 };
 
+struct rcpt_case {
+    const char *name;
+    int code;
+    const char *text;
+    enum verify_result want;
+};
+
+static const struct rcpt_case rcpt_cases[] = {
+    {"250: accepted", 250, "2.1.5 Ok", VERIFY_ACCEPTED},
+    {"450: unknown", 450, "4.2.0 <a@bk.test>: greylisted", VERIFY_UNKNOWN},
+    {"550 5.1.1: refused", 550, "5.1.1 <a@bk.test>: user unknown",
+     VERIFY_REFUSED},
+    {"550 without an enhanced code: refused", 550, "no such user here",
+     VERIFY_REFUSED},
+    {"550 5.1.10 (a three-digit detail): refused", 550,
+     "5.1.10 RESOLVER.ADR.RecipientNotFound", VERIFY_REFUSED},
+    {"504 5.5.2, our HELO name refused at RCPT: unknown", 504,
+     "5.5.2 <vm>: Helo command rejected: need fully-qualified hostname",
+     VERIFY_UNKNOWN},
+    {"554 5.7.1, our address on a block list: unknown", 554,
+     "5.7.1 Service unavailable; client host blocked", VERIFY_UNKNOWN},
+    {"554 5.7.1 relaying refused: unknown", 554,
+     "5.7.1 <a@bk.test>: Relay access denied", VERIFY_UNKNOWN},
+    {"550 5.70.1: a subject of two digits is not 7: refused", 550, "5.70.1 odd",
+     VERIFY_REFUSED},
+    {"550 5.7 (no detail): no enhanced code: refused", 550, "5.7 odd",
+     VERIFY_REFUSED},
+};
+
 int
 main(void)
 {
@@ -112,6 +141,12 @@ main(void)
         verify_reply_get("550 a long refusal text\r\n", 25, &code, &used, text,
                          sizeof(text));
         check_str("reply text is cut to its buffer", "text", text, "a long ");
+    }
+    for (i = 0; i < sizeof(rcpt_cases) / sizeof(rcpt_cases[0]); i++) {
+        const struct rcpt_case *c = &rcpt_cases[i];
+
+        check_int(c->name, "result", verify_rcpt_result(c->code, c->text),
+                  c->want);
     }
     return check_done("test_verify");
 }
