@@ -329,23 +329,34 @@ run_lists(const char *path)
     cfg_free(cfg);
 }
 
+/* load_text - a config from text, or NULL (the case fails) */
+static struct cfg *
+load_text(const char *name, const char *path, const char *text)
+{
+    char *errors = NULL;
+    struct cfg *cfg;
+
+    write_file(path, text);
+    cfg = cfg_load(path, &errors);
+    check_str(name, "errors", errors, NULL);
+    free(errors);
+    return cfg;
+}
+
 /* run_removed - settings of earlier versions load, with a warning each */
 static void
 run_removed(const char *path)
 {
     const char *name = "removed settings load with a warning each";
-    char *errors = NULL;
     char want[1024];
     struct cfg *cfg;
 
-    write_file(path, "redis: { fetch_at = \"eom\"; };\n"
-                     "routing: {\n  remote_tag = \"x\";\n"
-                     "  local_tag = \"Bad_Tag\"; };\n"
-                     "milter: { max_recipients = 5; };\n"
-                     "socketmap: { name = \"mxswitch\"; };\n");
-    cfg = cfg_load(path, &errors);
-    check_str(name, "errors", errors, NULL);
-    free(errors);
+    cfg = load_text(name, path,
+                    "redis: { fetch_at = \"eom\"; };\n"
+                    "routing: {\n  remote_tag = \"x\";\n"
+                    "  local_tag = \"Bad_Tag\"; };\n"
+                    "milter: { max_recipients = 5; };\n"
+                    "socketmap: { name = \"mxswitch\"; };\n");
     if (cfg == NULL)
         return;
     snprintf(want, sizeof(want),
@@ -369,10 +380,7 @@ run_removed(const char *path)
     cfg_free(cfg);
 
     name = "an old tag equal to the other is ignored";
-    write_file(path, "routing: { remote_tag = \"mx-local\"; };\n");
-    cfg = cfg_load(path, &errors);
-    check_str(name, "errors", errors, NULL);
-    free(errors);
+    cfg = load_text(name, path, "routing: { remote_tag = \"mx-local\"; };\n");
     if (cfg == NULL)
         return;
     snprintf(want, sizeof(want),
@@ -436,20 +444,6 @@ run_transports(const char *dir)
             check_str(c->name, "why", why, c->why);
     }
     unlink(path);
-}
-
-/* load_text - a config from text, or NULL (the case fails) */
-static struct cfg *
-load_text(const char *name, const char *path, const char *text)
-{
-    char *errors = NULL;
-    struct cfg *cfg;
-
-    write_file(path, text);
-    cfg = cfg_load(path, &errors);
-    check_str(name, "errors", errors, NULL);
-    free(errors);
-    return cfg;
 }
 
 struct changed_case {
