@@ -447,10 +447,12 @@ tables_subject() {
     case $1 in
     plain | plain2) ;;
     tables) t="$mx:transport" v="$mx:valias, $v" ;;
+    tables1) t="$mx:transport" ;;
     nullmap)
         t="socketmap:inet:127.0.0.1:$NMPORT:transport"
         v="socketmap:inet:127.0.0.1:$NMPORT:valias, $v"
         ;;
+    nullmap1) t="socketmap:inet:127.0.0.1:$NMPORT:transport" ;;
     milter) m="unix:$WORK/mxt.sock" ;;
     noop) m="unix:$WORK/noopt.sock" ;;
     noop2) m="unix:$WORK/noopt2.sock" ;;
@@ -490,8 +492,8 @@ tables_run() {
     tables_subject "$1"
     tables_pf_mark "$1"
     case $1 in
-    tables | milter) pid=$PID_tables ;;
-    nullmap) pid=$PID_nullmap ;;
+    tables | tables1 | milter) pid=$PID_tables ;;
+    nullmap | nullmap1) pid=$PID_nullmap ;;
     noop) pid=$PID_noopt ;;
     noop2) pid=$PID_noopt2 ;;
     esac
@@ -529,7 +531,9 @@ tables_run() {
 # nullmap (the same tables asked of tests/bench/nullmap.c, a socket map
 # server that answers the same without any work: what asking any table
 # server costs Postfix), milter (mxswitch's milter, no tables), noop and
-# noop2 (the no-op milter, twice: their noise line).  One Postfix, main.cf switched with
+# noop2 (the no-op milter, twice: their noise line); with TABLES_EXTRA
+# also tables1 and nullmap1 (transport_maps only: what the valias lookups
+# cost).  One Postfix, main.cf switched with
 # postconf and postfix reload (every subject gets fresh Postfix processes
 # after the reload: the same start for all).  Messages go to TABLES_PER
 # (4) recipients of each of TABLES_DOMAINS (1000) domains, all of them
@@ -541,7 +545,7 @@ tables_run() {
 full_tables() {
     TABLES_DOMAINS=${TABLES_DOMAINS:-1000} TABLES_PER=${TABLES_PER:-4}
     local reps=${TABLES_REPS:-6} i s dns0 dns1
-    local subjects="plain plain2 tables nullmap milter noop noop2"
+    local subjects="plain plain2 tables nullmap milter noop noop2 ${TABLES_EXTRA:-}"
     "$LG" -F -d "$TABLES_DOMAINS" -M remote |
         redis-cli -p "$RPORT" --pipe >"$WORK/fill.log" 2>&1 ||
         die "filling Redis: $(tail -n 2 "$WORK/fill.log")"
@@ -627,6 +631,12 @@ full_tables() {
             "by the master after each run's reload: not counting other" \
             "work on the machine): $(for s in $subjects; do printf '%s %s, ' \
                 "$s" "$(pf_med "$s")"; done | sed 's/, $//')"
+        for s in ${TABLES_EXTRA:-}; do
+            echo "#   $s $(t_med "$s") ($s/plain $(ratio "$(t_med "$s")" "$p")," \
+                "round by round $(t_paired "$s" plain)), CPU per message" \
+                "(us): the machine $(t_med "$s" 3), the table server" \
+                "$(t_med "$s" 4), Postfix $(pf_med "$s")"
+        done
         echo "#   transport map answers: $(awk '{ if (NR > 1) printf ", "
             printf "%s %s x%d", $2, $3, $1 }' "$WORK/tables.answers");" \
             "daemon warnings: $(grep -c ': warning: ' "$WORK/tables.log")" \
