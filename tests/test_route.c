@@ -209,6 +209,26 @@ main(void)
         check_str(c->name, "status", status, c->status);
         check_str(c->name, "text", text, c->text);
     }
+    {
+        static const char *const want[ROUTE_NWORDS][2] = {
+            {"NOTFOUND", ""},
+            {"OK", "550 5.1.1 Bob@D.test: recipient address rejected: the "
+                   "domain's better MX refuses it"},
+            {"OK", "450 4.1.1 Bob@D.test: recipient address not verified "
+                   "yet: try again later"}};
+        const char *status = NULL;
+        char text[256];
+        int w;
+
+        for (w = 0; w < ROUTE_NWORDS; w++) {
+            route_verified((enum route_word)w, "Bob@D.test", &status, text,
+                           sizeof(text));
+            check_str("verify answers, by the better MX's word", "status",
+                      status, want[w][0]);
+            check_str("verify answers, by the better MX's word", "text", text,
+                      want[w][1]);
+        }
+    }
     check_str("mode names", "remote", route_mode_name(ROUTE_REMOTE), "remote");
     check_str("mode names", "backup", route_mode_name(ROUTE_BACKUP), "backup");
     check_str("mode names", "auto", route_mode_name(ROUTE_AUTO), "auto");

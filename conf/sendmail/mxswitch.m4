@@ -48,9 +48,10 @@ dnl # are separated by TABs.
 LOCAL_RULE_0
 dnl # Mail queued by the earlier design still carries its tag
 dnl # (bob+mx-remote@d, bob+mx-local@d): take the tag off and decide as for
-dnl # the plain address, so it is delivered right after the upgrade.
-R$+ + mx-remote < @ $+ >	$: $1 < @ $2 >
-R$+ + mx-local < @ $+ >	$: $1 < @ $2 >
+dnl # the plain address, so it is delivered right after the upgrade.  The
+dnl # tags are quoted: one that is an m4 word (dnl, divert) stays a word.
+R$+ + `mx-remote' < @ $+ >	$: $1 < @ $2 >
+R$+ + `mx-local' < @ $+ >	$: $1 < @ $2 >
 dnl # Ruleset 0 also resolves the envelope sender ({addr_type} "e s": at
 dnl # MAIL FROM and when a queue run reads the message).  mxswitch decides
 dnl # for recipients only: a sender of a held domain, or a sender while
