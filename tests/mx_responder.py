@@ -40,9 +40,9 @@ class H(socketserver.StreamRequestHandler):
             elif verb == "RCPT":
                 arg = cmd[8:].strip()
                 addr = arg.split()[0] if arg.split() else arg
-                if addr.strip("<>").lower() in REFUSED:
-                    self.say(REFUSED[addr.strip("<>").lower()] or
-                             "550 5.1.1 %s: no such user" % addr)
+                key = addr.strip("<>").lower()
+                if key in REFUSED:
+                    self.say(REFUSED[key] or "550 5.1.1 %s: no such user" % addr)
                 else:
                     rcpts.append(arg)
                     self.say("250 2.1.5 Ok")
