@@ -121,18 +121,14 @@ static const struct key keys[] = {
 
 /* Settings of earlier versions: a file that names one still loads, with a
  * warning each, so that an upgrade never stops the daemon. */
-#define TAG(f) (offsetof(struct cfg, f) + 1) /* 0 = nothing kept */
-
 static const struct removed {
     const char *group, *name, *why;
-    size_t keep; /* TAG(): a tag still taken off queued addresses */
+    int tag; /* a tag still taken off queued addresses: removed_setting() */
 } removed[] = {
     {"redis", "fetch_at",
      "the mode is looked up at RCPT and when the MTA delivers", 0},
-    {"routing", "remote_tag", "recipients are no longer tagged",
-     TAG(queued_remote_tag)},
-    {"routing", "local_tag", "recipients are no longer tagged",
-     TAG(queued_local_tag)},
+    {"routing", "remote_tag", "recipients are no longer tagged", 1},
+    {"routing", "local_tag", "recipients are no longer tagged", 1},
     {"milter", "max_recipients",
      "the milter keeps no recipients: the MTA's own limit applies", 0},
     {"socketmap", "name", "the maps are named transport, valias, rcpt and mode",
@@ -415,11 +411,12 @@ removed_setting(struct cfg *cfg, const struct removed *r, config_setting_t *s,
     const char *v = config_setting_get_string(s), *other;
     char *keep, why[128];
 
-    if (r->keep == 0) {
+    if (!r->tag) {
         adderr(w, file, line, "%s: removed setting, ignored: %s", sub, r->why);
         return;
     }
-    keep = (char *)cfg + r->keep - 1;
+    keep = strcmp(r->name, "remote_tag") == 0 ? cfg->queued_remote_tag
+                                              : cfg->queued_local_tag;
     other = keep == cfg->queued_remote_tag ? cfg->queued_local_tag
                                            : cfg->queued_remote_tag;
     why[0] = '\0';
