@@ -39,6 +39,7 @@ static int check_prefix(const char *, char *, size_t);
 static int check_delimiter(const char *, char *, size_t);
 static int check_mode(const char *, char *, size_t);
 static int check_prefix_or_off(const char *, char *, size_t);
+static int check_hostname_or_off(const char *, char *, size_t);
 static void list_set(struct cfg_list *, const char *const *, size_t);
 
 /* In the order of enum route_mode. */
@@ -111,6 +112,8 @@ static const struct key keys[] = {
      check_socket_or_off, 0},
     {"socketmap", "max_clients", K_INT, OFF(smap_max_clients), NULL, 256, 1,
      4096, NULL, NULL, 0},
+    {"socketmap", "helo_name", K_STR, OFF(smap_helo_name), "", 0, 0, 0, NULL,
+     check_hostname_or_off, 0},
     {"stats", "prometheus_file", K_STR, OFF(stats_prometheus_file), "", 0, 0, 0,
      NULL, check_abspath, 0},
     {"stats", "interval", K_INT, OFF(stats_interval), NULL, 15, 1, 3600, NULL,
@@ -273,6 +276,37 @@ static int
 check_prefix_or_off(const char *v, char *why, size_t whylen)
 {
     return v[0] == '\0' ? MXS_OK : check_prefix(v, why, whylen);
+}
+
+/* check_hostname_or_off - empty (the default) or a host name: labels of
+ * 1-63 letters, digits and '-', not beginning or ending with '-', joined
+ * by dots, at most 253 bytes */
+static int
+check_hostname_or_off(const char *v, char *why, size_t whylen)
+{
+    const char *label = v, *p;
+
+    if (v[0] == '\0')
+        return MXS_OK;
+    if (strlen(v) > 253)
+        goto bad;
+    for (p = v;; p++) {
+        if (*p == '.' || *p == '\0') {
+            size_t n = (size_t)(p - label);
+
+            if (n == 0 || n > 63 || label[0] == '-' || p[-1] == '-')
+                goto bad;
+            if (*p == '\0')
+                return MXS_OK;
+            label = p + 1;
+        } else if (!(*p == '-' || (*p >= '0' && *p <= '9') ||
+                     (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            goto bad;
+        }
+    }
+bad:
+    mxs_why(why, whylen, "expected a host name such as \"mx.example.com\"");
+    return MXS_INVALID;
 }
 
 /*

@@ -70,6 +70,7 @@ struct cfg {
 
     char *smap_socket; /* "" = no socketmap server */
     int smap_max_clients;
+    char *smap_helo_name; /* the probe's EHLO name; "" = the host's */
 
     char *stats_prometheus_file; /* "" = off */
     int stats_interval;          /* seconds between writes */

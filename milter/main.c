@@ -393,6 +393,7 @@ static const char *const restart_only[] = {
     "cache.",
     "socketmap.socket",
     "socketmap.max_clients",
+    "socketmap.helo_name",
     "routing.local_addresses",
     NULL,
 };

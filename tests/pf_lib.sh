@@ -271,22 +271,28 @@ sink_rcpts() {
     done | sort
 }
 
+# pf_valias ADDR - the valias socket map as main.cf names it
+# (mxswitch-postfix-setup's form, docs/design.md): behind a regexp that
+# passes on keys with an "@", so that the virtual_alias_domains check
+# never asks it for a bare domain
+pf_valias() { echo "pipemap:{regexp:{{/(.*@.*)/ \$\$1}}, socketmap:$1:valias}"; }
+
 # pf_wire MXCONF MILTERPORT SMAPPORT - wire the instance to mxswitch by
 # hand, as docs/design.md says (not with scripts/mxswitch-postfix-setup):
-# the transport, valias and rcpt socket maps on 127.0.0.1:SMAPPORT (the
-# valias map first, the instance's own valias table after it), the milter
-# on 127.0.0.1:MILTERPORT with default_action tempfail, and the instance's
-# transports in postfix-transports beside MXCONF (local "virtual:", remote
-# "smtp:").  Run it before pf_start, so that no smtpd runs with the old
-# main.cf.
+# the transport, valias (pf_valias) and rcpt socket maps on
+# 127.0.0.1:SMAPPORT (the valias map first, the instance's own valias
+# table after it), the milter on 127.0.0.1:MILTERPORT with default_action tempfail,
+# and the instance's transports in postfix-transports beside MXCONF
+# (local "virtual:", remote "smtp:").  Run it before pf_start, so that no
+# smtpd runs with the old main.cf.
 pf_wire() {
-    local sm="socketmap:inet:127.0.0.1:$3" own
+    local sm="inet:127.0.0.1:$3" own
     own=$(postconf -c "$PF_ETC" -h virtual_alias_maps) || return 1
     postconf -c "$PF_ETC" -e \
-        "transport_maps = $sm:transport" \
-        "virtual_alias_maps = $sm:valias${own:+, $own}" \
+        "transport_maps = socketmap:$sm:transport" \
+        "virtual_alias_maps = $(pf_valias "$sm")${own:+, $own}" \
         "smtpd_milters = { inet:127.0.0.1:$2, default_action=tempfail }" \
-        "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, check_recipient_access $sm:rcpt, reject_unauth_destination" ||
+        "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, check_recipient_access socketmap:$sm:rcpt, reject_unauth_destination" ||
         return 1
     transports "$(dirname "$1")"
 }

@@ -97,7 +97,29 @@ static const struct cfg_case cases[] = {
      "@:1: syntax error: duplicate setting name\n"},
     {"a socketmap on a TCP port with every setting is valid",
      "socketmap: { socket = \"inet:8893@127.0.0.1\";\n"
-     "  max_clients = 4096; };\n",
+     "  max_clients = 4096; helo_name = \"Mx-1.example.COM\"; };\n",
+     NULL},
+    {"a probe name with a bad byte is an error",
+     "socketmap: { helo_name = \"mx_1.example.com\"; };\n",
+     "@:1: socketmap.helo_name: \"mx_1.example.com\": expected a host name "
+     "such as \"mx.example.com\"\n"},
+    {"a probe name with an empty label is an error",
+     "socketmap: { helo_name = \"mx..example.com\"; };\n",
+     "@:1: socketmap.helo_name: \"mx..example.com\": expected a host name "
+     "such as \"mx.example.com\"\n"},
+    {"a probe name label may not end in '-'",
+     "socketmap: { helo_name = \"mx-.example.com\"; };\n",
+     "@:1: socketmap.helo_name: \"mx-.example.com\": expected a host name "
+     "such as \"mx.example.com\"\n"},
+    {"a probe name label of 64 bytes is an error",
+     "socketmap: { helo_name = \"a234567890123456789012345678901234567890"
+     "123456789012345678901234.example\"; };\n",
+     "@:1: socketmap.helo_name: \"a234567890123456789012345678901234567890"
+     "123456789012345678901234.example\": expected a host name such as "
+     "\"mx.example.com\"\n"},
+    {"a probe name label of 63 bytes is valid",
+     "socketmap: { helo_name = \"a234567890123456789012345678901234567890"
+     "12345678901234567890123.example\"; };\n",
      NULL},
     {"a socketmap on a unix socket is valid",
      "socketmap: { socket = \"unix:/run/mxswitch/socketmap.sock\"; };\n", NULL},
@@ -274,6 +296,8 @@ run_values(const char *path)
     check_str(name, "no removed setting, no warning", cfg->warnings, NULL);
     check_int(name, "socketmap.max_clients default", cfg->smap_max_clients,
               256);
+    check_str(name, "socketmap.helo_name default (the host's)",
+              cfg->smap_helo_name, "");
     dump = cfg_dump(cfg);
     check_int("the dump never shows the password", "secret shown",
               strstr(dump, "s3cret") != NULL, 0);
@@ -281,7 +305,8 @@ run_values(const char *path)
               strstr(dump, "cache: {\n    ttl = 30;") != NULL, 1);
     check_int("the dump shows every group", "socketmap group",
               strstr(dump, "socketmap: {\n    socket = \"\";\n"
-                           "    max_clients = 256;\n};\n") != NULL,
+                           "    max_clients = 256;\n"
+                           "    helo_name = \"\";\n};\n") != NULL,
               1);
     free(dump);
     cfg_free(cfg);

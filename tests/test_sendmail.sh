@@ -75,7 +75,7 @@ set_keys
 
 cat >"$WORK/mx.conf" <<CONF
 milter: { socket = "inet:8891@127.0.0.1"; allow_root = true; };
-socketmap: { socket = "inet:8893@127.0.0.1"; };
+socketmap: { socket = "inet:8893@127.0.0.1"; helo_name = "mx.hosting.test"; };
 redis: { host = "127.0.0.1"; port = 6379; timeout_ms = 300; };
 routing: { address_prefix = "mxswitch:address:"; };
 cache: { ttl = 3600; };
@@ -293,6 +293,8 @@ expect_eq "rules: the probe: EHLO, the null sender, RCPT, QUIT; no message" \
     "EHLO MAIL RCPT QUIT "
 expect_grep "rules: the probe's sender is the null sender" "$WORK/sink-bk.log" \
     '^cmd: MAIL FROM:<>$'
+expect_grep "rules: the probe says EHLO with socketmap.helo_name" \
+    "$WORK/sink-bk.log" '^cmd: EHLO mx\.hosting\.test$'
 expect_eq "rules: untrusted, backup mode: an address the better MX takes is let through" \
     "$(bt_rcpt 127.0.0.9 outside.example.test '' real@bk.test)" 'RELAY'
 expect_eq "rules: trusted, backup mode: accepted, the better MX not asked" \
