@@ -809,46 +809,11 @@ smap_open(const struct cfg *cfg)
     return s;
 }
 
-/*
- * probe_name - the name the recipient probe gives in EHLO:
- * socketmap.helo_name, else the host's canonical name, found as Sendmail
- * finds $j and hostname -f its answer (gethostname(), then getaddrinfo's
- * canonical name for it when that has a dot), else the bare host name.
- * A better MX may refuse a name that is not fully qualified.
- */
-static void
-probe_name(const struct cfg *cfg, char *out, size_t outlen)
-{
-    struct addrinfo hints, *ai = NULL;
-    char host[256];
-
-    if (cfg->smap_helo_name[0] != '\0') {
-        fmt_print(out, outlen, "%s", cfg->smap_helo_name);
-        return;
-    }
-    if (gethostname(host, sizeof(host)) != 0)
-        host[0] = '\0';
-    host[sizeof(host) - 1] = '\0';
-    if (host[0] == '\0')
-        fmt_print(host, sizeof(host), "localhost");
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_flags = AI_CANONNAME;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai->ai_canonname != NULL &&
-        strchr(ai->ai_canonname, '.') != NULL)
-        fmt_print(out, outlen, "%s", ai->ai_canonname);
-    else
-        fmt_print(out, outlen, "%s", host);
-    if (ai != NULL)
-        freeaddrinfo(ai);
-}
-
 /* smap_start - answer requests from now on; NULL is a no-op */
 void
 smap_start(struct smap *s, struct cache *cache, struct rclient *rc,
            struct dns *dns)
 {
-    char helo[256];
     int err;
 
     if (s == NULL)
@@ -856,8 +821,8 @@ smap_start(struct smap *s, struct cache *cache, struct rclient *rc,
     s->cache = cache;
     s->rc = rc;
     s->dns = dns;
-    probe_name(s->cfg, helo, sizeof(helo));
-    s->verify = verify_create(dns, helo, (size_t)s->cfg->cache_max_entries);
+    s->verify = verify_create(dns, s->cfg->smap_helo_name,
+                              (size_t)s->cfg->cache_max_entries);
     err = pthread_create(&s->listener, NULL, listen_main, s);
     if (err != 0) {
         errno = err;
@@ -866,7 +831,10 @@ smap_start(struct smap *s, struct cache *cache, struct rclient *rc,
     s->running = 1;
     log_info("socketmap: maps transport, valias, rcpt, mode and verify on "
              "%s, at most %d clients; the recipient probe says EHLO %s",
-             s->cfg->smap_socket, s->cfg->smap_max_clients, helo);
+             s->cfg->smap_socket, s->cfg->smap_max_clients,
+             s->cfg->smap_helo_name[0] != '\0'
+                 ? s->cfg->smap_helo_name
+                 : "with the host's canonical name (found at the first probe)");
     {
         struct cfg_transports t;
 

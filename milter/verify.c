@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -359,8 +360,8 @@ step(struct conv *c, const char *line, char *text, size_t textlen)
  * next address; detail says what was seen
  */
 static int
-converse(struct verify *v, const struct dns_host *h, const struct dns_ip *ip,
-         const char *rcpt, char *detail, size_t detlen)
+converse(struct verify *v, const char *helo, const struct dns_host *h,
+         const struct dns_ip *ip, const char *rcpt, char *detail, size_t detlen)
 {
     struct conv *c = xmalloc(sizeof(*c));
     char peer[DNS_NAME_MAX + 64], addr[64], text[VERIFY_REPLY_MAX];
@@ -381,11 +382,11 @@ converse(struct verify *v, const struct dns_host *h, const struct dns_ip *ip,
     code = step(c, NULL, text, sizeof(text));
     if (code == 220) {
         what = "EHLO";
-        fmt_print(line, sizeof(line), "EHLO %s\r\n", v->helo);
+        fmt_print(line, sizeof(line), "EHLO %s\r\n", helo);
         code = step(c, line, text, sizeof(text));
         if (code >= 500) {
             what = "HELO";
-            fmt_print(line, sizeof(line), "HELO %s\r\n", v->helo);
+            fmt_print(line, sizeof(line), "HELO %s\r\n", helo);
             code = step(c, line, text, sizeof(text));
         }
     }
@@ -412,11 +413,56 @@ converse(struct verify *v, const struct dns_host *h, const struct dns_ip *ip,
 }
 
 /* probe - the better MX's answer for one job, and its detail */
+/*
+ * host_name - the host's canonical name, found as Sendmail finds $j and
+ * hostname -f its answer: gethostname(), then getaddrinfo's canonical
+ * name for it when that has a dot, else the bare host name.  A better MX
+ * may refuse a name that is not fully qualified.
+ */
+static void
+host_name(char *out, size_t outlen)
+{
+    struct addrinfo hints, *ai = NULL;
+    char host[256];
+
+    if (gethostname(host, sizeof(host)) != 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    if (host[0] == '\0')
+        fmt_print(host, sizeof(host), "localhost");
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_flags = AI_CANONNAME;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai->ai_canonname != NULL &&
+        strchr(ai->ai_canonname, '.') != NULL)
+        fmt_print(out, outlen, "%s", ai->ai_canonname);
+    else
+        fmt_print(out, outlen, "%s", host);
+    if (ai != NULL)
+        freeaddrinfo(ai);
+}
+
+/* helo_of - the EHLO name: the one given, or host_name() once, outside
+ * the lock (two workers may both look it up the first time) */
+static void
+helo_of(struct verify *v, char *out, size_t outlen)
+{
+    xlock(&v->lock);
+    fmt_print(out, outlen, "%s", v->helo);
+    xunlock(&v->lock);
+    if (out[0] != '\0')
+        return;
+    host_name(out, outlen);
+    xlock(&v->lock);
+    fmt_print(v->helo, sizeof(v->helo), "%s", out);
+    xunlock(&v->lock);
+}
+
 static enum verify_result
 probe(struct verify *v, struct job *j)
 {
     struct dns_mxset *mx = xmalloc(sizeof(*mx));
-    char rcpt[RCPT_ARG_MAX], why[256];
+    char rcpt[RCPT_ARG_MAX], why[256], helo[256];
     size_t h, a;
     int r = -1;
 
@@ -434,10 +480,11 @@ probe(struct verify *v, struct job *j)
     fmt_print(j->detail, sizeof(j->detail),
               "no MX host of %s better than this server has an address",
               j->domain);
+    helo_of(v, helo, sizeof(helo));
     for (h = 0; r < 0 && h < mx->n && !stopping(v); h++)
         for (a = 0; r < 0 && a < mx->host[h].naddr; a++)
-            r = converse(v, &mx->host[h], &mx->host[h].addr[a], rcpt, j->detail,
-                         sizeof(j->detail));
+            r = converse(v, helo, &mx->host[h], &mx->host[h].addr[a], rcpt,
+                         j->detail, sizeof(j->detail));
     free(mx);
     return r < 0 ? VERIFY_UNKNOWN : (enum verify_result)r;
 }

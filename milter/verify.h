@@ -61,8 +61,9 @@ enum verify_result verify_rcpt_result(int code, const char *text);
  * I/O shell.
  *
  * verify_create - probes through the resolver d (which must outlive it),
- *   introducing this server as helo; at most max_entries answers
- *   remembered; starts the threads.
+ *   introducing this server as helo in EHLO ("": the host's canonical
+ *   name, looked up at the first probe, not at start: most sites never
+ *   probe); at most max_entries answers remembered; starts the threads.
  * verify_free - stop and join the threads, forget everything; waiting
  *   askers must be gone.  NULL is a no-op.
  * verify_ask - the better MX's answer for local@domain (domain
