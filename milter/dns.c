@@ -216,6 +216,7 @@ dns_decide(const struct dns_mxset *mx, const struct dns_nets *local,
            size_t whylen)
 {
     const struct dns_host *best = NULL, *here = NULL, *failed = NULL;
+    const struct dns_host *unsure = NULL; /* a lower host not resolved */
     size_t i, usable = 0;
 
     *mode = ROUTE_NONE;
@@ -258,6 +259,10 @@ dns_decide(const struct dns_mxset *mx, const struct dns_nets *local,
             here = h;
         if (h->pref == best->pref && h->status != DNS_FOUND && failed == NULL)
             failed = h;
+        if (h->pref != best->pref &&
+            (h->status == DNS_FAIL || h->status == DNS_SKIPPED) &&
+            unsure == NULL)
+            unsure = h;
     }
     if (mx->status == DNS_NODATA && best->status != DNS_FOUND &&
         best->status != DNS_FAIL && best->status != DNS_SKIPPED) {
@@ -278,6 +283,15 @@ dns_decide(const struct dns_mxset *mx, const struct dns_nets *local,
     if (here != NULL) {
         ev_add(evidence, evlen,
                "; lower-preference MX %s is this server: backup", here->name);
+        *mode = ROUTE_BACKUP;
+        return MXS_OK;
+    }
+    if (unsure != NULL) {
+        /* It may be this server: remote would refuse untrusted senders
+         * what a backup MX must take. */
+        ev_add(evidence, evlen,
+               "; lower-preference MX %s may be this server: backup",
+               unsure->name);
         *mode = ROUTE_BACKUP;
         return MXS_OK;
     }
@@ -998,8 +1012,14 @@ dns_self_mx(struct dns *d, const char *domain, uint64_t now_ms, char *evidence,
 {
     enum route_mode mode;
     char why[256];
-    int v = cache_get(d->here, domain, now_ms), stale;
+    int v, stale;
 
+    /* A decision a worker finished after an earlier caller stopped
+     * waiting ("still asking") counts at once, not after the memo's
+     * DNS_HERE_TTL_S: that caller's "not here" was only a guess. */
+    if (cache_find(d, domain, now_ms, &mode, evidence, evlen))
+        return mode == ROUTE_LOCAL;
+    v = cache_get(d->here, domain, now_ms);
     if (v >= 0) {
         snprintf(evidence, evlen, "%s",
                  v ? "best MX is this server (remembered)" : "");

@@ -31,8 +31,10 @@
  * - else, when a best-preference host did not resolve (NXDOMAIN, no
  *   address, SERVFAIL, timeout): MXS_TEMPFAIL, never a guess.
  * - else a lower-preference host is this server: backup; otherwise remote.
- *   A lower-preference host that did not resolve is skipped (backup and
- *   remote route alike, so this cannot misroute mail).
+ *   A lower-preference host whose lookup failed or was not made (after a
+ *   failure: see resolve()) may be this server: backup.  Backup and remote
+ *   route alike, but remote refuses untrusted senders at RCPT, which a
+ *   backup MX must not do.  One with NXDOMAIN or no address is not here.
  * - the MX query itself failing (SERVFAIL, REFUSED, timeout): MXS_TEMPFAIL.
  *
  * Evidence (one line, cut to evlen), e.g.

@@ -27,7 +27,8 @@ PF_DNS=(--local-ttl=2 --host-record=mx.far.test,127.0.0.21,2001:db8:21::1
     --mx-host=moving.test,mx.here.test,10
     --mx-host=movingb.test,mx.here.test,10
     --mx-host=secondary.test,mx.far.test,10
-    --mx-host=secondary.test,mx.here.test,20)
+    --mx-host=secondary.test,mx.here.test,20
+    --server=/slowmove.test/127.0.0.11)
 STALE_DOMAINS="sf.example to.example badbest.test gone.test nullnow.test"
 for d in $STALE_DOMAINS; do
     PF_DNS+=("--mx-host=$d,mx.far.test,10")
@@ -36,12 +37,38 @@ pf_net_up || abort "private network and DNS"
 # Phase 2's SERVFAIL (pf_lib.sh): the upstream 127.0.0.9 refuses, and the
 # DNSSEC-validating dnsmasq answers SERVFAIL for that.
 pf_dns_refuser
+# slowmove.test (remote) still has this server as its best MX, and its MX
+# answer takes 1.5 s: past the 1 s a lookup waits for DNS.  A DNS server
+# of its own on 127.0.0.12 has the records (the MX host with an AAAA
+# record too: see above); a relay on 127.0.0.11 passes each question on,
+# an MX question after 1.5 s.
+dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+    --listen-address=127.0.0.12 --bind-dynamic --port=53 --user=root \
+    --local-ttl=60 --mx-host=slowmove.test,mx.slowmove.test,10 \
+    --host-record=mx.slowmove.test,127.0.0.1,::1 \
+    --log-facility="$WORK/dnsmasq-slow.log" &
+track $!
+python3 -c 'import socket, threading, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.11", 53))
+def late(q, peer):
+    if q[-4:-2] == bytes([0, 15]):  # the question'"'"'s type: MX
+        time.sleep(1.5)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    u.sendto(q, ("127.0.0.12", 53))
+    s.sendto(u.recvfrom(4096)[0], peer)
+while True:
+    q, peer = s.recvfrom(4096)
+    threading.Thread(target=late, args=(q, peer), daemon=True).start()' &
+track $!
 
 start_redis 6379 || abort "redis"
 for d in $STALE_DOMAINS; do
     redis-cli -p 6379 SET "mxswitch:domain:$d" auto >/dev/null
 done
 redis-cli -p 6379 SET mxswitch:domain:moving.test remote >/dev/null
+redis-cli -p 6379 SET mxswitch:domain:slowmove.test remote >/dev/null
 redis-cli -p 6379 SET mxswitch:domain:movingb.test backup >/dev/null
 redis-cli -p 6379 SET mxswitch:domain:secondary.test backup >/dev/null
 MILTER="inet:8891@127.0.0.1"
@@ -69,6 +96,16 @@ expect_eq "while DNS answers, the milter accepts the auto domains' recipients" \
     "continue continue continue continue continue "
 expect_grep "the auto remote decision line says remote from dns" "$L" \
     'rcpt=<u@sf.example> domain=sf.example mode=remote source=dns key=mxswitch:domain:sf.example action=remote \('
+
+# The first lookup of slowmove.test stops waiting for DNS after 1 s and
+# takes its best MX as elsewhere; the answer that lands soon after counts
+# from the next lookup on (it was remembered as "not here" for 60 s: the
+# MTA would loop back and bounce meanwhile).
+route_of slowmove.test >/dev/null
+sleep 3
+expect_eq "a late DNS answer counts at once: the best MX is here, held" \
+    "$(route_of slowmove.test)" \
+    "OK retry:4.4.6 the best MX of slowmove.test is this server"
 
 # A remote (or backup) key while the best MX is still this server: held.
 # The MTA would loop back here and bounce; DNS will catch up.

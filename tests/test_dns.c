@@ -149,14 +149,26 @@ static const struct decide_case decide_cases[] = {
      "MX 10 mx.remote.test [203.0.113.1], 20 mx2.remote.test [203.0.113.2]; "
      "no MX host is this server: remote",
      NULL},
-    {"an unresolved lower MX is skipped: remote", DNS_FOUND,
+    {"a lower MX whose lookup failed may be this server: backup", DNS_FOUND,
      "10 mx.remote.test 203.0.113.1; 20 mx2.remote.test fail; 30 "
      "mx3.remote.test skip",
-     MXS_OK, ROUTE_REMOTE,
+     MXS_OK, ROUTE_BACKUP,
      "MX 10 mx.remote.test [203.0.113.1], 20 mx2.remote.test [lookup "
-     "failed], 30 mx3.remote.test [not looked up]; no MX host is this "
-     "server: remote",
+     "failed], 30 mx3.remote.test [not looked up]; lower-preference MX "
+     "mx2.remote.test may be this server: backup",
      NULL},
+    {"a lower MX not looked up may be this server: backup", DNS_FOUND,
+     "10 mx.remote.test 203.0.113.1; 20 mx.here.test skip", MXS_OK,
+     ROUTE_BACKUP, NULL, NULL},
+    {"this server found before a lower failure: backup", DNS_FOUND,
+     "10 mx.remote.test 203.0.113.1; 20 mx.here.test 192.0.2.25; 30 "
+     "mx3.remote.test fail",
+     MXS_OK, ROUTE_BACKUP, NULL, NULL},
+    {"lower MX hosts with NXDOMAIN or no address are not here: remote",
+     DNS_FOUND,
+     "10 mx.remote.test 203.0.113.1; 20 mx.gone.test nx; 30 mx.empty.test "
+     "nodata",
+     MXS_OK, ROUTE_REMOTE, NULL, NULL},
     {"an address next to this server's is not this server", DNS_FOUND,
      "10 mx.near.test 192.0.2.26", MXS_OK, ROUTE_REMOTE, NULL, NULL},
     {"best MX with NXDOMAIN is a lookup error", DNS_FOUND,
