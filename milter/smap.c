@@ -29,9 +29,9 @@
 #include "stats.h"
 #include "verify.h"
 
-#define POLL_MS          200 /* how soon a thread notices smap_stop() */
-#define IDLE_MS          60000 /* close a client silent this long (Postfix: 10 s) */
-#define SEND_TIMEOUT     10 /* seconds a reply may wait for the client */
+#define POLL_MS          200  /* how soon a thread notices smap_stop() */
+#define EVICT_IDLE_MS    5000 /* when full, a client silent this long goes */
+#define SEND_TIMEOUT     10   /* seconds a reply may wait for the client */
 #define READ_CHUNK       4096
 #define REPLY_MAX        (SMAP_MAX_REQUEST + 64)
 #define WHYLEN           512
@@ -48,12 +48,20 @@ struct smap_reader {
     char errstr[128];
 };
 
-/* One client connection; the listener thread owns the list. */
+/*
+ * One client connection; the listener thread owns the list.  A client is
+ * never closed for being idle: Sendmail keeps its connection for the
+ * process's life and takes an EOF for TEMP (451 4.3.0), not for a cue to
+ * connect again.  Only when all socketmap.max_clients slots are taken does
+ * the longest-silent client go (evict()).
+ */
 struct client {
     struct smap *s;
-    int fd;
+    pthread_mutex_t lock; /* fd against evict()'s shutdown() */
+    int fd;               /* -1 once the thread closed it */
     pthread_t tid;
-    int done; /* atomic: the thread has closed fd and is returning */
+    uint64_t last; /* atomic: mxs_now_ms() of connect or the last bytes */
+    int done;      /* atomic: the thread has closed fd and is returning */
     char peer[INET6_ADDRSTRLEN + 8];
     struct client *next;
 };
@@ -522,7 +530,7 @@ client_main(void *arg)
     struct timeval tick = {0, POLL_MS * 1000};
     char *out = xmalloc(REPLY_MAX);
     char buf[READ_CHUNK];
-    int idle = 0;
+    int ok = 1;
 
     if (setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
         log_warn("socketmap: client %s: cannot set a send timeout", c->peer);
@@ -531,17 +539,11 @@ client_main(void *arg)
     if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick)) != 0) {
         log_warn("socketmap: client %s: cannot set a read timeout: closing",
                  c->peer);
-        idle = IDLE_MS; /* the loop below is skipped */
+        ok = 0;
     }
-    while (idle < IDLE_MS && !stopping(c->s) && serve(c, r, out) == MXS_OK) {
+    while (ok && !stopping(c->s) && serve(c, r, out) == MXS_OK) {
         ssize_t n = read(c->fd, buf, sizeof(buf));
 
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-            (idle += POLL_MS) >= IDLE_MS) {
-            log_debug("socketmap: client %s: idle for %d s, closing", c->peer,
-                      IDLE_MS / 1000);
-            break;
-        }
         if (n < 0 &&
             (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
@@ -549,10 +551,13 @@ client_main(void *arg)
             log_warn("socketmap: client %s: read", c->peer);
         if (n <= 0)
             break;
-        idle = 0;
+        __atomic_store_n(&c->last, mxs_now_ms(), __ATOMIC_RELAXED);
         smap_reader_feed(r, buf, (size_t)n);
     }
+    xlock(&c->lock);
     close(c->fd);
+    c->fd = -1;
+    xunlock(&c->lock);
     smap_reader_free(r);
     free(out);
     __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
@@ -574,6 +579,7 @@ reap(struct smap *s, int all)
         }
         pthread_join(c->tid, NULL);
         *pp = c->next;
+        pthread_mutex_destroy(&c->lock);
         free(c);
         s->nclients--;
     }
@@ -613,7 +619,42 @@ peer_name(int fd, char *out, size_t outlen)
         snprintf(out + strlen(out), outlen - strlen(out), ":%d", port);
 }
 
-/* accept_one - take a new client, or refuse it beyond max_clients */
+/*
+ * evict - all slots taken: end the connection of the client silent
+ * longest, when that is EVICT_IDLE_MS or more; 1 when one was ended (its
+ * thread sees EOF, closes and is reaped).  A Sendmail process whose
+ * connection goes gets TEMP for its next lookup, once.
+ */
+static int
+evict(struct smap *s)
+{
+    struct client *c, *oldest = NULL;
+    uint64_t now = mxs_now_ms(), last, oldest_last = 0;
+
+    for (c = s->clients; c != NULL; c = c->next) {
+        if (__atomic_load_n(&c->done, __ATOMIC_ACQUIRE))
+            continue;
+        last = __atomic_load_n(&c->last, __ATOMIC_RELAXED);
+        if (oldest == NULL || last < oldest_last) {
+            oldest = c;
+            oldest_last = last;
+        }
+    }
+    if (oldest == NULL || now - oldest_last < EVICT_IDLE_MS)
+        return 0;
+    xlock(&oldest->lock);
+    if (oldest->fd >= 0)
+        shutdown(oldest->fd, SHUT_RDWR);
+    xunlock(&oldest->lock);
+    __atomic_store_n(&oldest->last, now, __ATOMIC_RELAXED); /* once */
+    log_info("socketmap: %d clients connected (socketmap.max_clients): "
+             "closed the connection of client %s, silent for %llu s",
+             s->nclients, oldest->peer,
+             (unsigned long long)((now - oldest_last) / 1000));
+    return 1;
+}
+
+/* accept_one - take a new client; beyond max_clients, make room or refuse */
 static void
 accept_one(struct smap *s)
 {
@@ -628,7 +669,7 @@ accept_one(struct smap *s)
         }
         return;
     }
-    if (s->nclients >= s->cfg->smap_max_clients) {
+    if (s->nclients >= s->cfg->smap_max_clients && !evict(s)) {
         close(fd);
         s->refused++;
         if (!s->full)
@@ -642,12 +683,15 @@ accept_one(struct smap *s)
     c = xcalloc(1, sizeof(*c));
     c->s = s;
     c->fd = fd;
+    c->last = mxs_now_ms();
+    pthread_mutex_init(&c->lock, NULL);
     peer_name(fd, c->peer, sizeof(c->peer));
     err = pthread_create(&c->tid, NULL, client_main, c);
     if (err != 0) {
         errno = err;
         log_warn("socketmap: cannot start a client thread");
         close(fd);
+        pthread_mutex_destroy(&c->lock);
         free(c);
         return;
     }

@@ -313,6 +313,26 @@ expect_eq "a freed slot takes clients again" "$GOT" "OK smtp:"
 expect_grep "accepting again is logged" "$WORK/mxswitch.log" \
     'info: socketmap: accepting connections again \([1-9][0-9]* refused'
 
+# All three slots taken by clients silent for 5 s: a new client is served,
+# and the one silent longest is disconnected to make room (EOF on its
+# side, at once; the others stay connected).
+sleep 0.5
+exec 5<>"/dev/tcp/127.0.0.1/$SPORT" 6<>"/dev/tcp/127.0.0.1/$SPORT" \
+    7<>"/dev/tcp/127.0.0.1/$SPORT"
+sleep 5.5
+expect_eq "all slots held by silent clients: a new client is served" \
+    "$(q bob@remote.test "$TMAP")" "OK smtp:"
+expect_grep "making room is logged" "$WORK/mxswitch.log" \
+    'info: socketmap: 3 clients connected \(socketmap.max_clients\): closed the connection of client 127\.0\.0\.1:[0-9]+, silent for [5-9] s'
+ends=0
+for fd in 5 6 7; do
+    # EOF: read fails at once (status 1); still connected: it times out
+    read -r -t 1 -u "$fd" _ && continue
+    [ $? -eq 1 ] && ends=$((ends + 1))
+done
+expect_eq "exactly one silent client was disconnected" "$ends" 1
+exec 5<&- 6<&- 7<&-
+
 # Redis goes away: TEMP for what the cache does not know; comes back:
 # answers again from the same process.
 stop_pid "$REDIS_PID"
@@ -350,6 +370,11 @@ rcli SET mxswitch:domain:local.test local
 w=$(watches)
 start_mxswitch "$WORK/mx3.conf" "$MPORT" && wait_port "$SPORT" 10 ||
     fail "mxswitch starts with stale_ttl" "-"
+# A client that stays silent for more than a minute (a Sendmail process
+# between two lookups: it takes an EOF for TEMP) is still served: asked at
+# the end of this part.
+exec 9<>"/dev/tcp/127.0.0.1/$SPORT"
+t_idle=$SECONDS
 await_watch "$w" || fail "stale_ttl: the change watcher subscribes" "-"
 expect_eq "stale_ttl: answers while Redis is up" \
     "$(answers transport bob@remote.test bob@local.test)" "OK smtp: | OK virtual:"
@@ -393,6 +418,12 @@ expect_eq "dry run: a lookup that fails is NOTFOUND too" \
 expect_grep "dry run logs the TEMP it did not answer" "$WORK/mxswitch.log" \
     'socketmap: transport u@fresh4.test domain=fresh4.test: lookup failed .*: dry_run would=TEMP, answered NOTFOUND'
 start_redis "$RPORT" || fail "redis restarts" "-"
+sleep $((62 - (SECONDS - t_idle) > 0 ? 62 - (SECONDS - t_idle) : 0))
+printf '25:transport bob@remote.test,' >&9
+got=$(IFS= read -r -d , -t 5 -u 9 a && echo "$a")
+expect_eq "a client silent for $((SECONDS - t_idle)) s is still served" "$got" \
+    "9:NOTFOUND "
+exec 9<&-
 stop_mxswitch "mxswitch (stale, dry run) exits cleanly"
 
 # routing.default = remote, on_error = default, on a unix socket; the
