@@ -26,9 +26,10 @@
 #include "mxs.h"
 #include "verify.h"
 
-#define SMTP_PORT 25
-#define READ_MAX  4096 /* bytes of one reply held at most */
-#define TICK_MS   250  /* how soon a wait notices verify_free() */
+#define SMTP_PORT     25
+#define READ_MAX      4096   /* bytes of one reply held at most */
+#define TICK_MS       250    /* how soon a wait notices verify_free() */
+#define HELO_RETRY_MS 300000 /* an unqualified EHLO name is looked up again */
 /* The RCPT TO argument: an address of ADDR_MAX, quoted and escaped. */
 #define RCPT_ARG_MAX 2100
 
@@ -190,6 +191,8 @@ struct job {
 struct verify {
     struct dns *dns;
     char helo[256];
+    uint64_t helo_until;      /* helo is host_name()'s unqualified fallback:
+                               * look again from then (0: final) */
     struct cache *answers[3]; /* by enum verify_result */
     pthread_mutex_t lock;
     pthread_cond_t work; /* a job was queued, or stop */
@@ -286,15 +289,14 @@ dial(struct verify *v, const struct dns_ip *ip, char *why, size_t whylen)
 
 /*
  * again - after a send or read failed with errno: whether to try again
- * (interrupted, or timed out for a tick within VERIFY_STEP_MS)
+ * (interrupted, or timed out for a tick before the step's deadline)
  */
 static int
-again(struct conv *c, int *waited)
+again(struct conv *c, uint64_t until)
 {
     if (errno == EINTR)
         return 1;
-    return errno == EAGAIN && (*waited += TICK_MS) < VERIFY_STEP_MS &&
-           !stopping(c->v);
+    return errno == EAGAIN && mxs_now_ms() < until && !stopping(c->v);
 }
 
 /*
@@ -304,7 +306,10 @@ again(struct conv *c, int *waited)
 static int
 step(struct conv *c, const char *line, char *text, size_t textlen)
 {
-    int code, waited = 0;
+    /* The whole step, not each read: a server that sends a byte now and
+     * then must not hold a worker for long. */
+    uint64_t until = mxs_now_ms() + VERIFY_STEP_MS;
+    int code;
     size_t used;
 
     if (line != NULL) {
@@ -313,7 +318,7 @@ step(struct conv *c, const char *line, char *text, size_t textlen)
         while (off < len) {
             ssize_t n = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
 
-            if (n < 0 && again(c, &waited))
+            if (n < 0 && again(c, until))
                 continue;
             if (n <= 0) {
                 mxs_why(text, textlen, "send: %s",
@@ -341,8 +346,13 @@ step(struct conv *c, const char *line, char *text, size_t textlen)
             mxs_why(text, textlen, "a reply longer than %d bytes", READ_MAX);
             return -1;
         }
+        if (mxs_now_ms() >= until) {
+            mxs_why(text, textlen, "read: no whole reply within %d s",
+                    VERIFY_STEP_MS / 1000);
+            return -1;
+        }
         n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
-        if (n < 0 && again(c, &waited))
+        if (n < 0 && again(c, until))
             continue;
         if (n <= 0) {
             mxs_why(text, textlen, "read: %s",
@@ -419,11 +429,12 @@ converse(struct verify *v, const char *helo, const struct dns_host *h,
  * name for it when that has a dot, else the bare host name.  A better MX
  * may refuse a name that is not fully qualified.
  */
-static void
+static int
 host_name(char *out, size_t outlen)
 {
     struct addrinfo hints, *ai = NULL;
     char host[256];
+    int qualified;
 
     if (gethostname(host, sizeof(host)) != 0)
         host[0] = '\0';
@@ -433,28 +444,38 @@ host_name(char *out, size_t outlen)
     memset(&hints, 0, sizeof(hints));
     hints.ai_flags = AI_CANONNAME;
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai->ai_canonname != NULL &&
-        strchr(ai->ai_canonname, '.') != NULL)
-        fmt_print(out, outlen, "%s", ai->ai_canonname);
-    else
-        fmt_print(out, outlen, "%s", host);
+    qualified = getaddrinfo(host, NULL, &hints, &ai) == 0 &&
+                ai->ai_canonname != NULL &&
+                strchr(ai->ai_canonname, '.') != NULL;
+    fmt_print(out, outlen, "%s", qualified ? ai->ai_canonname : host);
     if (ai != NULL)
         freeaddrinfo(ai);
+    return qualified || strchr(host, '.') != NULL;
 }
 
-/* helo_of - the EHLO name: the one given, or host_name() once, outside
- * the lock (two workers may both look it up the first time) */
+/*
+ * helo_of - the EHLO name: the one given, or host_name() once, outside
+ * the lock (two workers may both look it up the first time).  A name it
+ * could not qualify (the resolver failed just then) is used for
+ * HELO_RETRY_MS, then looked up again: a better MX that wants a qualified
+ * name would otherwise refuse every probe until a restart.
+ */
 static void
 helo_of(struct verify *v, char *out, size_t outlen)
 {
+    uint64_t now = mxs_now_ms();
+    int again;
+
     xlock(&v->lock);
     fmt_print(out, outlen, "%s", v->helo);
+    again = out[0] == '\0' || (v->helo_until != 0 && now >= v->helo_until);
     xunlock(&v->lock);
-    if (out[0] != '\0')
+    if (!again)
         return;
-    host_name(out, outlen);
+    again = !host_name(out, outlen);
     xlock(&v->lock);
     fmt_print(v->helo, sizeof(v->helo), "%s", out);
+    v->helo_until = again ? now + HELO_RETRY_MS : 0;
     xunlock(&v->lock);
 }
 

@@ -34,6 +34,7 @@ PF_DNS=(
     $(pf_backup_dns bk.test 127.0.0.30)
     $(pf_backup_dns bkdown.test 127.0.0.31)
     $(pf_backup_dns bkslow.test 127.0.0.32)
+    $(pf_backup_dns bkdrip.test 127.0.0.33)
     --host-record=outside.example.test,127.0.0.9
     --host-record=office.example.test,127.0.0.8
 )
@@ -58,6 +59,23 @@ s.bind(("127.0.0.32", 25)); s.listen(16); held = []
 while True: held.append(s.accept()[0])' &
 track $!
 wait_port_ip 127.0.0.32 25 5 || abort "bkslow.test's silent MX"
+# bkdrip.test's better MX sends its greeting a byte every 0.2 s and never
+# ends it.
+python3 -c 'import socket, threading, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.33", 25)); s.listen(16)
+def drip(c):
+    try:
+        c.sendall(b"220-")
+        while True:
+            time.sleep(0.2)
+            c.sendall(b"x")
+    except OSError:
+        c.close()
+while True:
+    threading.Thread(target=drip, args=(s.accept()[0],), daemon=True).start()' &
+track $!
+wait_port_ip 127.0.0.33 25 5 || abort "bkdrip.test's dripping MX"
 
 start_redis 6379 || abort "redis"
 rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
@@ -70,6 +88,7 @@ set_keys() {
     rset bk.test backup
     rset bkdown.test backup
     rset bkslow.test backup
+    rset bkdrip.test backup
 }
 set_keys
 
@@ -319,6 +338,15 @@ expect_eq "rules: ... the answer waited 4 s (VERIFY_WAIT_MS), not the probe's 10
     "$((waited >= 4 && waited < 10))" 1
 expect_grep "mxswitch logged the probe in progress" "$WORK/mxswitch.log" \
     'socketmap: verify x@bkslow.test -> OK 450 4.1.1 .*probe in progress'
+# A better MX that keeps sending a byte now and then holds a probe for
+# VERIFY_STEP_MS (10 s) a step, not until its reply fills the buffer.
+t0=$SECONDS
+SMAP=127.0.0.1:8893 smap_ask verify x@bkdrip.test >/dev/null
+sleep $((t0 + 11 - SECONDS > 0 ? t0 + 11 - SECONDS : 0))
+SMAP=127.0.0.1:8893 smap_ask verify x@bkdrip.test >/dev/null
+expect_grep "a dripping better MX: the probe ends after 10 s a step" \
+    "$WORK/mxswitch.log" \
+    'socketmap: verify x@bkdrip.test -> OK 450 4.1.1 .*remembered: not known by the better MX'
 expect_grep "mxswitch logged what the better MX said" "$WORK/mxswitch.log" \
     'socketmap: verify nobody@bk.test -> OK 550 5.1.1 .*mx\.bk\.test\[127\.0\.0\.30\] said 550 5\.1\.1 <nobody@bk\.test>: no such user'
 expect_grep "mxswitch logged why it could not verify" "$WORK/mxswitch.log" \
