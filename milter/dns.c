@@ -315,6 +315,7 @@ dns_create(const char *const *local_addresses, size_t nlocal,
            size_t max_entries, char *why, size_t whylen)
 {
     struct dns *d = xcalloc(1, sizeof(*d));
+    pthread_condattr_t attr;
     size_t i;
 
     d->local.v = xcalloc(nlocal ? nlocal : 1, sizeof(*d->local.v));
@@ -326,11 +327,16 @@ dns_create(const char *const *local_addresses, size_t nlocal,
         }
         d->local.n++;
     }
+    /* jdone's waits are timed on the monotonic clock: a clock step must
+     * not stretch or cut DNS_WAIT_MS. */
     if (pthread_mutex_init(&d->lock, NULL) != 0 ||
         pthread_mutex_init(&d->jlock, NULL) != 0 ||
         pthread_cond_init(&d->jwork, NULL) != 0 ||
-        pthread_cond_init(&d->jdone, NULL) != 0)
+        pthread_condattr_init(&attr) != 0 ||
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&d->jdone, &attr) != 0)
         fatalx("dns: mutex init failed");
+    pthread_condattr_destroy(&attr);
     d->nslots = max_entries;
     d->here = cache_create(max_entries, DNS_HERE_TTL_S * 1000);
     d->slots = xcalloc(max_entries ? max_entries : 1, sizeof(*d->slots));
@@ -921,7 +927,7 @@ ask_background(struct dns *d, const char *domain, uint64_t now_ms,
         evidence[0] = '\0';
     if (cache_find(d, domain, now_ms, mode, evidence, evlen))
         return MXS_OK;
-    mxs_deadline(CLOCK_REALTIME, d->wait_ms, &until);
+    mxs_deadline(CLOCK_MONOTONIC, d->wait_ms, &until);
     xlock(&d->jlock);
     j = job_find(d, domain);
     if (j == NULL && d->njobs >= DNS_QUEUE_MAX) {
