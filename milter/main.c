@@ -495,7 +495,13 @@ reload(void)
         rclient_watch_stop(g_rc);
         watch_start(g_rc, next, g_cache);
     }
-    cache_flush(g_cache);
+    /* Entries are Redis's answers by key: with the same prefixes they
+     * stay as stale answers (Redis may be away right now), else they name
+     * keys no longer asked. */
+    if (prefix)
+        cache_flush(g_cache);
+    else
+        cache_expire(g_cache, mxs_now_ms());
     stats_reload(1);
     cur = cfgref_hold();
     log_info("reload: %s: configuration %lu in force", g_path, cur->gen);

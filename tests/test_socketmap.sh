@@ -389,6 +389,12 @@ case $got in
 TEMP?*) pass "stale_ttl: an address never cached is TEMP" ;;
 *) fail "stale_ttl: an address never cached is TEMP" "got '$got'" ;;
 esac
+# A reload while Redis is away keeps the stale answers (same prefixes).
+kill -USR1 "$MX_PID"
+poll_for 1 25 grep -c 'reload: .*: configuration 2 in force' "$WORK/mxswitch.log"
+expect_eq "stale_ttl: a reload with Redis down is in force" "$GOT" 1
+expect_eq "stale_ttl: after a reload with Redis down the cached answers still stand" \
+    "$(answers transport bob@remote.test bob@local.test)" "OK smtp: | OK virtual:"
 start_redis "$RPORT" || fail "redis restarts" "-"
 rcli SET mxswitch:domain:remote.test remote
 rcli SET mxswitch:domain:local.test local
