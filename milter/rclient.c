@@ -135,6 +135,8 @@ mget_reply(struct rclient *rc, redisReply *r, size_t n,
 
         out[i].str = NULL;
         out[i].len = 0;
+        if (e->type != REDIS_REPLY_NIL) /* the database held keys */
+            rwatch_seen(rc->watch);
         if (e->type == REDIS_REPLY_NIL) {
             out[i].type = RCLIENT_NIL;
         } else if (e->type == REDIS_REPLY_STRING) {

@@ -31,7 +31,7 @@ struct rwatch {
     rwatch_key_cb on_key;
     rwatch_reset_cb on_reset;
     void *arg;
-    int seen_keys; /* watcher thread: the database held keys once */
+    int seen_keys; /* atomic: the database held keys once (rwatch_seen()) */
     int empty;     /* atomic: it holds none now, though it did (restart) */
 };
 
@@ -102,6 +102,7 @@ handle_event(struct rwatch *w, const redisReply *r)
 
         if (chan->len >= plen &&
             memcmp(chan->str, w->chan_prefix[i], plen) == 0) {
+            rwatch_seen(w);
             if (__atomic_exchange_n(&w->empty, 0, __ATOMIC_RELAXED))
                 log_info("redis: a routing key changed: the database is "
                          "no longer taken as empty");
@@ -145,9 +146,9 @@ listen_loop(struct rwatch *w, redisContext *ctx, char *why, size_t whylen)
 }
 
 /*
- * check_empty - whether the database came back empty: it held keys at an
- * earlier (re)connection, and DBSIZE is 0 now.  A Redis restarted without
- * its data must not turn every remote-mode domain into no key at all.
+ * check_empty - whether the database came back empty: it held keys before
+ * (rwatch_seen()), and DBSIZE is 0 now.  A Redis restarted without its
+ * data must not turn every remote-mode domain into no key at all.
  */
 static void
 check_empty(struct rwatch *w, redisContext *ctx)
@@ -160,8 +161,9 @@ check_empty(struct rwatch *w, redisContext *ctx)
             freeReplyObject(r);
         return;
     }
-    empty = r->integer == 0 && w->seen_keys;
-    w->seen_keys |= r->integer > 0;
+    empty = r->integer == 0 && __atomic_load_n(&w->seen_keys, __ATOMIC_RELAXED);
+    if (r->integer > 0)
+        rwatch_seen(w);
     freeReplyObject(r);
     if (empty && !__atomic_exchange_n(&w->empty, 1, __ATOMIC_RELAXED))
         log_warnx("redis: the database is empty, though it held keys before "
@@ -170,6 +172,20 @@ check_empty(struct rwatch *w, redisContext *ctx)
                   "keys come back");
     else if (!empty && __atomic_exchange_n(&w->empty, 0, __ATOMIC_RELAXED))
         log_info("redis: the database holds keys again");
+}
+
+/*
+ * rwatch_seen - the database holds keys: DBSIZE said so, or a routing key
+ * was seen since (its keyspace event, a lookup's value).  A database that
+ * was empty when mxswitch started and got its keys later held keys too.
+ */
+void
+rwatch_seen(struct rwatch *w)
+{
+    /* Called per lookup that found a key: read before writing, so that
+     * the line is not written each time. */
+    if (!__atomic_load_n(&w->seen_keys, __ATOMIC_RELAXED))
+        __atomic_store_n(&w->seen_keys, 1, __ATOMIC_RELAXED);
 }
 
 /* rwatch_empty - whether the database came back empty (check_empty) */

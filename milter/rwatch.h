@@ -11,13 +11,17 @@
  * valid for their ttl, as without notifications.
  *
  * Empty check: at each (re)subscription it asks DBSIZE.  A database that
- * held keys at an earlier (re)connection and holds none now (a Redis
- * restarted without its data) is taken as empty (rwatch_empty()) until a
- * routing key changes or DBSIZE is non-zero at the next subscription.
+ * held keys before and holds none now (a Redis restarted without its data)
+ * is taken as empty (rwatch_empty()) until a routing key changes or DBSIZE
+ * is non-zero at the next subscription.  It held keys when DBSIZE was
+ * non-zero at an earlier (re)connection, or a routing key was seen since:
+ * its keyspace event, or a lookup that found it (rwatch_seen()), so a
+ * database that was empty when mxswitch started and got its keys later
+ * counts too.
  *
  * The watcher logs its state changes (watching, lost, notifications off).
  * rwatch_start() and rwatch_stop() are called by one thread (start-up,
- * reload); rwatch_empty() by any.
+ * reload); rwatch_empty() and rwatch_seen() by any.
  */
 #ifndef RWATCH_H
 #define RWATCH_H
@@ -36,6 +40,7 @@ void rwatch_start(struct rwatch *w, const char *const *prefixes, size_t n,
                   rwatch_key_cb on_key, rwatch_reset_cb on_reset, void *arg);
 void rwatch_stop(struct rwatch *w);
 int rwatch_empty(struct rwatch *w);
+void rwatch_seen(struct rwatch *w);
 char *rwatch_glob_escape(const char *s);
 
 #endif

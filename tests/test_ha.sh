@@ -166,4 +166,40 @@ expect_grep "empty: and the database is no longer taken as empty" \
 expect_eq "empty: then a key Redis lacks is no key again" \
     "$(route_of other.test)" NOTFOUND
 stop_mxswitch "empty: clean exit"
+
+# --- The same on a fresh install: mxswitch starts on an empty Redis and
+# the keys are set afterwards.  Keys it saw since (their keyspace events;
+# with notifications off, the lookups that found them) are keys the
+# database held: a restart without the data must be noticed all the same.
+# empty_late NAME NOTIFY - the scenario, Redis's notify-keyspace-events
+empty_late() {
+    local warned
+    stop_pid "$A_PID"
+    start_redis "$PA" --notify-keyspace-events "$2" ||
+        { fail "$1: redis A restarts" "-"; return; }
+    A_PID=$REDIS_PID
+    w=$(watches)
+    run_with "$1" "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
+    await_watch "$w" || fail "$1: the change watcher subscribes" "-"
+    expect_eq "$1: no key at first" "$(route_of late.test)" NOTFOUND
+    redis-cli -p "$PA" SET mxswitch:domain:late.test remote >/dev/null
+    poll_for "OK smtp:" 15 route_of late.test # past cache.ttl at most
+    expect_eq "$1: remote once its key is set" "$GOT" "OK smtp:"
+    warned=$(grep -c 'the database is empty, though' "$WORK/mxswitch.log")
+    stop_pid "$A_PID"
+    w=$(watches)
+    start_redis "$PA" --notify-keyspace-events "$2" ||
+        { fail "$1: redis A restarts (empty)" "-"; return; }
+    A_PID=$REDIS_PID
+    await_watch "$w" || fail "$1: the watcher subscribes to the empty Redis" "-"
+    sleep 1.2 # past cache.ttl
+    expect_eq "$1: the empty database is noticed and said" \
+        "$(grep -c 'the database is empty, though' "$WORK/mxswitch.log")" \
+        $((warned + 1))
+    expect_eq "$1: the domain set after the start stays remote" \
+        "$(route_of late.test)" "OK smtp:"
+    stop_mxswitch "$1: clean exit"
+}
+empty_late "empty, keys set later" KA
+empty_late "empty, keys set later, notifications off" ""
 finish
