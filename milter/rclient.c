@@ -201,11 +201,14 @@ rclient_ping(struct rclient *rc, char *why, size_t whylen)
     return rcode;
 }
 
-/* rclient_watch_start - start the watcher (rwatch_start()) */
+/* rclient_watch_start - start the watcher (rwatch_start()); from now on
+ * every new connection of the lookups is checked for an empty database
+ * before its first lookup (rwatch_check_conn()) */
 void
 rclient_watch_start(struct rclient *rc, const char *const *prefixes, size_t n,
                     rwatch_key_cb on_key, rwatch_reset_cb on_reset, void *arg)
 {
+    rpool_on_connect(rc->pool, rwatch_check_conn, rc->watch);
     rwatch_start(rc->watch, prefixes, n, on_key, on_reset, arg);
 }
 

@@ -53,6 +53,8 @@ struct rpool {
     uint64_t retry_at;
     int backoff_ms;
     char in_use[400]; /* the server connected to last, to log changes */
+    rpool_connect_cb on_connect; /* a new connection's check, or NULL */
+    void *on_connect_arg;
 
     pthread_mutex_t qlock;            /* guards everything down to handing */
     struct conn *idle;                /* connections no round trip is using */
@@ -89,11 +91,36 @@ mark_up(struct rpool *p)
     xunlock(&p->lock);
 }
 
+/* rpool_on_connect - run cb on each new connection before its first
+ * command (rpool.h); NULL for none */
+void
+rpool_on_connect(struct rpool *p, rpool_connect_cb cb, void *arg)
+{
+    xlock(&p->lock);
+    p->on_connect = cb;
+    p->on_connect_arg = arg;
+    xunlock(&p->lock);
+}
+
 /* rpool_down - whether the last round trip or connect failed */
 int
 rpool_down(struct rpool *p)
 {
     return __atomic_load_n(&p->down, __ATOMIC_RELAXED);
+}
+
+/* check_new - run the rpool_on_connect() check on a new connection */
+static int
+check_new(struct rpool *p, redisContext *ctx, char *why, size_t whylen)
+{
+    rpool_connect_cb cb;
+    void *arg;
+
+    xlock(&p->lock);
+    cb = p->on_connect;
+    arg = p->on_connect_arg;
+    xunlock(&p->lock);
+    return cb == NULL ? MXS_OK : cb(ctx, arg, why, whylen);
 }
 
 /* ensure - connect c unless it is; fails fast during a backoff */
@@ -117,6 +144,10 @@ ensure(struct rpool *p, struct conn *c, char *why, size_t whylen)
     if (c->ctx != NULL)
         return MXS_OK;
     c->ctx = rendpoint_open(p->ep, c->name, sizeof(c->name), why, whylen);
+    if (c->ctx != NULL && check_new(p, c->ctx, why, whylen) != MXS_OK) {
+        redisFree(c->ctx);
+        c->ctx = NULL;
+    }
     if (c->ctx == NULL) {
         xlock(&p->lock);
         mark_down(p, why);

@@ -22,6 +22,11 @@
  * -LOADING, -MASTERDOWN or -READONLY drops the connection, so that the
  * next one asks the Sentinels again.
  *
+ * A check set with rpool_on_connect() runs on each new connection before
+ * any command is sent on it (the watcher's empty check, rwatch.h: a nil
+ * from a Redis that came back empty is not "no key"); when it fails, so
+ * does the connect.
+ *
  * Thread safe (locks inside).  Replies are hiredis's: the caller frees
  * each with freeReplyObject(); they stay inside the Redis modules.
  */
@@ -30,14 +35,20 @@
 
 #include <stddef.h>
 
+struct redisContext;
 struct redisReply;
 struct rendpoint;
 struct rpool;
+
+/* A check of a new connection: MXS_OK, or MXS_TEMPFAIL with why. */
+typedef int (*rpool_connect_cb)(struct redisContext *ctx, void *arg, char *why,
+                                size_t whylen);
 
 struct rpool *rpool_create(struct rendpoint *ep, int connections);
 void rpool_free(struct rpool *p);
 struct redisReply *rpool_command(struct rpool *p, int argc, const char **argv,
                                  char *why, size_t whylen);
 int rpool_down(struct rpool *p);
+void rpool_on_connect(struct rpool *p, rpool_connect_cb cb, void *arg);
 
 #endif

@@ -149,17 +149,22 @@ listen_loop(struct rwatch *w, redisContext *ctx, char *why, size_t whylen)
  * check_empty - whether the database came back empty: it held keys before
  * (rwatch_seen()), and DBSIZE is 0 now.  A Redis restarted without its
  * data must not turn every remote-mode domain into no key at all.
+ * MXS_TEMPFAIL with why when the connection failed; an error reply (no
+ * +dbsize for an ACL user) tells nothing and changes nothing: MXS_OK.
  */
-static void
-check_empty(struct rwatch *w, redisContext *ctx)
+static int
+check_empty(struct rwatch *w, redisContext *ctx, char *why, size_t whylen)
 {
     redisReply *r = redisCommand(ctx, "DBSIZE");
     int empty;
 
-    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        if (r != NULL)
-            freeReplyObject(r);
-        return;
+    if (r == NULL) {
+        mxs_why(why, whylen, "DBSIZE: %s", ctx->errstr);
+        return MXS_TEMPFAIL;
+    }
+    if (r->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return MXS_OK;
     }
     empty = r->integer == 0 && __atomic_load_n(&w->seen_keys, __ATOMIC_RELAXED);
     if (r->integer > 0)
@@ -172,6 +177,22 @@ check_empty(struct rwatch *w, redisContext *ctx)
                   "keys come back");
     else if (!empty && __atomic_exchange_n(&w->empty, 0, __ATOMIC_RELAXED))
         log_info("redis: the database holds keys again");
+    return MXS_OK;
+}
+
+/*
+ * rwatch_check_conn - the empty check on a new connection of the lookups
+ * (an rpool_connect_cb, arg the watcher), before its first lookup
+ *
+ * After an outage the lookups' pool may reconnect before the watcher,
+ * both backing off up to 2 s: without it, an MGET on a Redis back empty
+ * would answer no key, and its nil would replace the cached mode before
+ * the watcher's check.
+ */
+int
+rwatch_check_conn(struct redisContext *ctx, void *arg, char *why, size_t whylen)
+{
+    return check_empty(arg, ctx, why, whylen);
 }
 
 /*
@@ -215,7 +236,8 @@ watch_main(void *arg)
             for (i = 0; i < w->nwatch; i++)
                 argv[i + 1] = w->pattern[i];
             check_notify(ctx, &warned);
-            check_empty(w, ctx);
+            /* A broken connection fails the PSUBSCRIBE too. */
+            (void)check_empty(w, ctx, why, sizeof(why));
             r = redisCommandArgv(ctx, (int)w->nwatch + 1, argv, NULL);
             if (r == NULL || r->type == REDIS_REPLY_ERROR)
                 mxs_why(why, sizeof(why), "PSUBSCRIBE: %s",

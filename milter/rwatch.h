@@ -17,17 +17,22 @@
  * non-zero at an earlier (re)connection, or a routing key was seen since:
  * its keyspace event, or a lookup that found it (rwatch_seen()), so a
  * database that was empty when mxswitch started and got its keys later
- * counts too.
+ * counts too.  The lookups' pool runs the same check on each new
+ * connection before its first lookup (rwatch_check_conn(), set by
+ * rclient_watch_start()), so that a Redis back empty is known as such
+ * before any lookup reads it, whichever reconnects first.
  *
  * The watcher logs its state changes (watching, lost, notifications off).
  * rwatch_start() and rwatch_stop() are called by one thread (start-up,
- * reload); rwatch_empty() and rwatch_seen() by any.
+ * reload); rwatch_empty(), rwatch_seen() and rwatch_check_conn() by
+ * any.
  */
 #ifndef RWATCH_H
 #define RWATCH_H
 
 #include <stddef.h>
 
+struct redisContext;
 struct rendpoint;
 struct rwatch;
 
@@ -41,6 +46,8 @@ void rwatch_start(struct rwatch *w, const char *const *prefixes, size_t n,
 void rwatch_stop(struct rwatch *w);
 int rwatch_empty(struct rwatch *w);
 void rwatch_seen(struct rwatch *w);
+int rwatch_check_conn(struct redisContext *ctx, void *arg, char *why,
+                      size_t whylen);
 char *rwatch_glob_escape(const char *s);
 
 #endif

@@ -202,4 +202,42 @@ empty_late() {
 }
 empty_late "empty, keys set later" KA
 empty_late "empty, keys set later, notifications off" ""
+
+# --- The pool back before the watcher.  After an outage both reconnect
+# on their own, backing off up to 2 s.  Redis comes back empty while the
+# watcher naps its 2 s: the lookups' first connection gets there first,
+# and a nil answer from it must not be taken as no key either (nor
+# overwrite the cached mode, which would be no key once the watcher
+# sees the empty database).
+stop_pid "$A_PID"
+start_redis "$PA" || { fail "race: redis A restarts" "-"; finish; exit; }
+A_PID=$REDIS_PID
+redis-cli -p "$PA" SET mxswitch:domain:race.test remote >/dev/null
+w=$(watches)
+run_with race "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
+await_watch "$w" || fail "race: the change watcher subscribes" "-"
+expect_eq "race: remote while Redis holds the key" "$(route_of race.test)" \
+    "OK smtp:"
+warned=$(grep -c 'the database is empty, though' "$WORK/mxswitch.log")
+lost=$(grep -c 'change watcher' "$WORK/mxswitch.log")
+stop_pid "$A_PID"
+# The watcher's 6th failure since the loss: it naps 2 s now (100 ms, then
+# doubling; -v logs each failure).
+for ((i = 0; i < 200; i++)); do
+    (($(grep -c 'change watcher' "$WORK/mxswitch.log") >= lost + 6)) && break
+    sleep 0.05
+done
+start_redis "$PA" || { fail "race: redis A restarts (empty)" "-"; finish; exit; }
+A_PID=$REDIS_PID
+answers=""
+for ((i = 0; i < 15; i++)); do # at once, then past the watcher's return
+    answers="$answers$(route_of race.test)/"
+    sleep 0.2
+done
+expect_eq "race: the domain stays remote from the first answer on" \
+    "$answers" "$(printf 'OK smtp:/%.0s' {1..15})"
+expect_eq "race: the empty database is noticed and said" \
+    "$(grep -c 'the database is empty, though' "$WORK/mxswitch.log")" \
+    $((warned + 1))
+stop_mxswitch "race: clean exit"
 finish
