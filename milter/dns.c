@@ -556,7 +556,8 @@ lookup_mx(res_state rs, const char *domain, struct dns_mxset *mx, uint32_t *ttl)
 
 /* lookup_addrs - A or AAAA records of a host, added to h */
 static enum dns_status
-lookup_addrs(res_state rs, struct dns_host *h, ns_type type, uint32_t *ttl)
+lookup_addrs(res_state rs, const struct dns_nets *local, struct dns_host *h,
+             ns_type type, uint32_t *ttl)
 {
     unsigned char buf[8192];
     enum dns_status st;
@@ -566,19 +567,32 @@ lookup_addrs(res_state rs, struct dns_host *h, ns_type type, uint32_t *ttl)
 
     st = query(rs, h->name, type, buf, sizeof(buf), &msg, ttl);
     for (i = 0; st == DNS_FOUND && i < ns_msg_count(msg, ns_s_an); i++) {
-        struct dns_ip *ip = &h->addr[h->naddr];
+        struct dns_ip ip;
 
-        if (h->naddr >= DNS_MAX_ADDRS ||
-            ns_parserr(&msg, ns_s_an, i, &rr) != 0 || ns_rr_type(rr) != type)
+        if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 || ns_rr_type(rr) != type)
             continue;
+        memset(&ip, 0, sizeof(ip));
         if (type == ns_t_a && ns_rr_rdlen(rr) == 4) {
-            ip->family = AF_INET;
-            memcpy(ip->a, ns_rr_rdata(rr), 4);
-            h->naddr++;
+            ip.family = AF_INET;
+            memcpy(ip.a, ns_rr_rdata(rr), 4);
         } else if (type == ns_t_aaaa && ns_rr_rdlen(rr) == 16) {
-            ip->family = AF_INET6;
-            memcpy(ip->a, ns_rr_rdata(rr), 16);
-            h->naddr++;
+            ip.family = AF_INET6;
+            memcpy(ip.a, ns_rr_rdata(rr), 16);
+        } else {
+            continue;
+        }
+        if (h->naddr < DNS_MAX_ADDRS) {
+            h->addr[h->naddr++] = ip;
+        } else if (dns_nets_match(local, &ip) >= 0) {
+            /* A pool of more addresses than are kept (the resolver
+             * rotates them): this server's must not drop out. */
+            size_t k;
+
+            for (k = 0; k < h->naddr; k++)
+                if (dns_nets_match(local, &h->addr[k]) >= 0)
+                    break;
+            if (k == h->naddr)
+                h->addr[DNS_MAX_ADDRS - 1] = ip;
         }
     }
     return st;
@@ -586,11 +600,13 @@ lookup_addrs(res_state rs, struct dns_host *h, ns_type type, uint32_t *ttl)
 
 /* resolve_host - A and AAAA of one MX host */
 static void
-resolve_host(res_state rs, struct dns_host *h, uint32_t *ttl)
+resolve_host(res_state rs, const struct dns_nets *local, struct dns_host *h,
+             uint32_t *ttl)
 {
-    enum dns_status a = lookup_addrs(rs, h, ns_t_a, ttl);
-    enum dns_status aaaa =
-        a == DNS_FAIL ? DNS_SKIPPED : lookup_addrs(rs, h, ns_t_aaaa, ttl);
+    enum dns_status a = lookup_addrs(rs, local, h, ns_t_a, ttl);
+    enum dns_status aaaa = a == DNS_FAIL
+                               ? DNS_SKIPPED
+                               : lookup_addrs(rs, local, h, ns_t_aaaa, ttl);
 
     if (a == DNS_FAIL || aaaa == DNS_FAIL)
         h->status = DNS_FAIL;
@@ -682,7 +698,7 @@ resolve(res_state rs, const char *domain, const struct dns_nets *local,
             best = (int)h->pref;
         if (here && (int)h->pref > best)
             break;
-        resolve_host(rs, h, ttl);
+        resolve_host(rs, local, h, ttl);
         if (h->status == DNS_FAIL)
             break;
         if ((int)h->pref == best && host_is_local(h, local))
@@ -755,7 +771,7 @@ dns_better_mx(struct dns *d, const char *domain, struct dns_mxset *mx,
             break;
         if (is_null_target(h))
             continue;
-        resolve_host(&rs, h, &ttl);
+        resolve_host(&rs, local, h, &ttl);
         if (host_is_local(h, local))
             here = (int)h->pref;
         else if (h->status == DNS_FOUND)

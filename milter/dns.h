@@ -56,9 +56,11 @@
 
 #include "route.h"
 
-#define DNS_NAME_MAX  253 /* a host name in text, no trailing dot */
-#define DNS_MAX_MX    16  /* MX hosts kept, best first; more are dropped */
-#define DNS_MAX_ADDRS 8   /* addresses kept per host (A and AAAA) */
+#define DNS_NAME_MAX 253 /* a host name in text, no trailing dot */
+#define DNS_MAX_MX   16  /* MX hosts kept, best first; more are dropped */
+#define DNS_MAX_ADDRS                                                          \
+    8 /* addresses kept per host (A and AAAA); one of                          \
+       * this server's is kept in any case */
 #define DNS_TTL_MAX_S 3600
 #define DNS_TIMEOUT_S 1 /* per query and try; one retry */
 

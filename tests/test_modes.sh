@@ -19,8 +19,13 @@ pf_enter "$@"
 # SERVFAIL for names outside .test (PF_SERVFAIL, pf_dns_refuser in
 # pf_lib.sh).  slow.example is forwarded to 127.0.0.10, where nothing
 # answers: a timeout.
+# mx.pool.test: a pool of 25 exchangers, this server among them; the DNS
+# server gives them in a new order each time, and mxswitch keeps 8 of a
+# host's addresses (DNS_MAX_ADDRS)
 PF_DNS=(
     --local-ttl=600
+    $(for i in $(seq 31 54); do echo "--host-record=mx.pool.test,127.0.0.$i"; done)
+    --host-record=mx.pool.test,127.0.0.1
     "${PF_SERVFAIL[@]}"
     --server=/slow.example/127.0.0.10
     --host-record=mx.hosting.test,127.0.0.1,0
@@ -28,6 +33,7 @@ PF_DNS=(
     --host-record=mx.primary.test,127.0.0.22,0
     --host-record=mx6.hosting.test,2001:db8:25::1,0
     --mx-host=here.test,mx.hosting.test,10
+    $(for i in 1 2 3 4 5; do echo "--mx-host=pool$i.test,mx.pool.test,10"; done)
     --mx-host=there.test,mx.there.test,10
     --mx-host=backup.test,mx.primary.test,10
     --mx-host=backup.test,mx.hosting.test,20
@@ -57,7 +63,7 @@ pf_dns_refuser
 start_redis 6379 || abort "redis"
 rset() { redis-cli -p 6379 SET "mxswitch:domain:$1" "$2" >/dev/null; }
 for d in here.test hereplus.test there.test backup.test tie.test v6.test \
-    nullmx.test \
+    nullmx.test pool1.test pool2.test pool3.test pool4.test pool5.test \
     badmx.test badlow.test implicit.test implicitfar.test nx.test \
     servfail.example slow.example cached.test short.test v6lo.test; do
     rset "$d" auto
@@ -134,6 +140,9 @@ expect_grep "once the best MX is here, lower MX hosts are not asked" "$L" \
 expect_eq "transport: auto local (best MX or a tie here) is the local transport; remote and backup smtp" \
     "$(routes here.test tie.test hereplus.test there.test backup.test)" \
     "OK virtual:|OK virtual:|OK virtual:|OK smtp:|OK smtp:|"
+expect_eq "auto: a best MX of 25 addresses, this server's among them, is local" \
+    "$(routes pool1.test pool2.test pool3.test pool4.test pool5.test)" \
+    "OK virtual:|OK virtual:|OK virtual:|OK virtual:|OK virtual:|"
 expect_eq "rcpt: auto remote refuses untrusted clients, auto backup verifies, auto local has no opinion" \
     "$(smap_ask rcpt u@there.test u@backup.test u@here.test | tr '\n' '|')" \
     "OK 550 5.7.1 mail for there.test is not accepted here: its mail exchanger is elsewhere|OK reject_unverified_recipient|NOTFOUND|"
