@@ -117,6 +117,15 @@ connect_to(const struct rendpoint *re, const char *host, int port,
         redisFree(ctx);
         return NULL;
     }
+    /* TCP keepalive (hiredis's: probes after 15 s idle): the watcher only
+     * waits for input, and a Redis host that vanished without a reset
+     * (rebooted, a NAT or firewall dropping the idle connection) would
+     * leave it waiting for ever, its notifications and empty check gone. */
+    if (path == NULL && redisEnableKeepAlive(ctx) != REDIS_OK) {
+        mxs_why(why, whylen, "cannot set TCP keepalive: %s", ctx->errstr);
+        redisFree(ctx);
+        return NULL;
+    }
     return ctx;
 }
 

@@ -65,6 +65,12 @@ expect_eq "ACL user: watcher follows changes: the cached local turns remote" \
     "$GOT" "OK smtp:"
 expect_grep "ACL user: the watcher subscribed over TCP" "$WORK/mxswitch.log" \
     "redis: watching __keyspace@3__:mxswitch:domain:\\* for changes on 127\\.0\\.0\\.1:$RPORT\$"
+# TCP keepalive on every connection to Redis (the watcher only reads: a
+# Redis host gone without a reset must still be noticed)
+conns=$(ss -Htnpo state established "( dport = :$RPORT )" | grep '"mxswitch"')
+all=$(grep -c . <<<"$conns") ka=$(grep -c 'timer:(keepalive' <<<"$conns")
+expect_eq "TCP keepalive is on for each of mxswitch's $all connections to Redis" \
+    "$((all >= 2 && ka == all))" 1
 stop_mxswitch "ACL user: clean exit"
 
 run_with badpw "host = \"127.0.0.1\"; port = $RPORT; password = \"wrong-pw-5\"; db = 3;"
