@@ -273,8 +273,9 @@ lookup_finish(const struct cfg *cfg, struct cache *cache, struct lookup_plan *p,
 
     if (fetched == MXS_OK)
         rcode = store(cache, p, vals, now_ms, res, why, whylen);
-    if (rcode == MXS_TEMPFAIL && cfg->cache_stale_ttl > 0 &&
-        stale(cfg, cache, p, now_ms, res) == MXS_OK) {
+    /* Stale answers per the cache's own stale time: cache.stale_ttl is
+     * read at start only (a reload that changes it says so and keeps it). */
+    if (rcode == MXS_TEMPFAIL && stale(cfg, cache, p, now_ms, res) == MXS_OK) {
         res->stale_first =
             !__atomic_exchange_n(&stale_mode, 1, __ATOMIC_RELAXED);
         if (!res->explicit_key && p->hit.name != NULL)
@@ -336,8 +337,7 @@ empty_stale(const struct cfg *cfg, struct cache *cache,
     struct lookup_result s;
 
     memset(&s, 0, sizeof(s)); /* stale() fills the key's fields only */
-    if (cfg->cache_stale_ttl == 0 ||
-        stale(cfg, cache, p, now_ms, &s) != MXS_OK || !s.explicit_key)
+    if (stale(cfg, cache, p, now_ms, &s) != MXS_OK || !s.explicit_key)
         return MXS_NOMATCH;
     *res = s;
     res->stale_first = !__atomic_exchange_n(&stale_mode, 1, __ATOMIC_RELAXED);
