@@ -389,10 +389,15 @@ case $got in
 TEMP?*) pass "stale_ttl: an address never cached is TEMP" ;;
 *) fail "stale_ttl: an address never cached is TEMP" "got '$got'" ;;
 esac
-# A reload while Redis is away keeps the stale answers (same prefixes).
+# A reload while Redis is away keeps the stale answers (same prefixes),
+# also one whose file sets stale_ttl = 0: cache.* needs a restart.
+write_conf "$WORK/mx3.conf" "inet:$SPORT@127.0.0.1" \
+    'default = "none"; on_error = "tempfail";' "" "ttl = 1; stale_ttl = 0;"
 kill -USR1 "$MX_PID"
 poll_for 1 25 grep -c 'reload: .*: configuration 2 in force' "$WORK/mxswitch.log"
 expect_eq "stale_ttl: a reload with Redis down is in force" "$GOT" 1
+expect_grep "stale_ttl: its change needs a restart" "$WORK/mxswitch.log" \
+    'reload: cache.stale_ttl changed: needs a restart; the running value stays in force'
 expect_eq "stale_ttl: after a reload with Redis down the cached answers still stand" \
     "$(answers transport bob@remote.test bob@local.test)" "OK smtp: | OK virtual:"
 start_redis "$RPORT" || fail "redis restarts" "-"
