@@ -29,6 +29,23 @@ CONF
     start_mxswitch "$WORK/$1.conf" "$MPORT"
 }
 
+# start_a NAME [ARGS] - (re)start Redis A (ARGS to redis-server); the test
+# NAME fails and the script stops when it cannot
+start_a() {
+    local name=$1
+    shift
+    start_redis "$PA" "$@" || { fail "$name" "-"; finish; exit; }
+    A_PID=$REDIS_PID
+}
+
+# run_on_a NAME CACHE - run_with on Redis A, then wait until the change
+# watcher has subscribed; sets w (watches before, for a later await_watch)
+run_on_a() {
+    w=$(watches)
+    run_with "$1" "host = \"127.0.0.1\"; port = $PA;" "$2"
+    await_watch "$w" || fail "$1: the change watcher subscribes" "-"
+}
+
 # --- Endpoint list: A on TCP (down at first), B on a unix socket.  The two
 # hold different modes for the same domain, so the answer names the server.
 free_port PA
@@ -44,8 +61,7 @@ expect_eq "first endpoint down: the second answers (local)" \
     "$(route_of which.test)" "OK virtual:"
 expect_grep "the log names the endpoint in use" "$WORK/mxswitch.log" \
     "redis: using unix:$SOCKB\$"
-start_redis "$PA" || { fail "redis A starts" "-"; finish; exit; }
-A_PID=$REDIS_PID
+start_a "redis A starts"
 redis-cli -p "$PA" SET mxswitch:domain:which.test remote >/dev/null
 expect_eq "first endpoint back: the working one is kept (still local)" \
     "$(route_of which.test)" "OK virtual:"
@@ -113,12 +129,9 @@ expect_eq "stale: one warning for the outage, not one per lookup" \
 stop_mxswitch "stale: clean exit"
 
 # Beyond stale_ttl, on_error applies again.
-start_redis "$PA" || { fail "redis A restarts" "-"; finish; exit; }
-A_PID=$REDIS_PID
+start_a "redis A restarts"
 redis-cli -p "$PA" SET mxswitch:domain:stale.test remote >/dev/null
-w=$(watches)
-run_with stale1 "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 1;"
-await_watch "$w" || fail "stale 1 s: the change watcher subscribes" "-"
+run_on_a stale1 "ttl = 1; stale_ttl = 1;"
 expect_eq "stale 1 s: answer while Redis is up" "$(route_of stale.test)" \
     "OK smtp:"
 stop_pid "$A_PID"
@@ -133,19 +146,15 @@ stop_mxswitch "beyond stale_ttl: clean exit"
 # domain last known as remote must not turn into "no key" (the MTA would
 # deliver it here): the last known modes stay, with a warning, until a key
 # comes back (its keyspace event) or cache.stale_ttl ends.
-start_redis "$PA" || { fail "redis A restarts (empty)" "-"; finish; exit; }
-A_PID=$REDIS_PID
+start_a "redis A restarts (empty)"
 redis-cli -p "$PA" SET mxswitch:domain:moved.test remote >/dev/null
 redis-cli -p "$PA" SET mxswitch:domain:other.test remote >/dev/null
-w=$(watches)
-run_with empty "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
-await_watch "$w" || fail "empty: the change watcher subscribes" "-"
+run_on_a empty "ttl = 1; stale_ttl = 60;"
 expect_eq "empty: remote while Redis holds the keys" \
     "$(route_of moved.test)/$(route_of other.test)" "OK smtp:/OK smtp:"
 stop_pid "$A_PID"
 w=$(watches)
-start_redis "$PA" || { fail "redis A restarts (empty)" "-"; finish; exit; }
-A_PID=$REDIS_PID
+start_a "redis A restarts (empty)"
 await_watch "$w" || fail "empty: the watcher subscribes to the empty Redis" "-"
 sleep 1.2 # past cache.ttl: every answer must come from Redis again
 expect_grep "empty: the empty database is noticed and said" \
@@ -178,9 +187,7 @@ empty_late() {
     start_redis "$PA" --notify-keyspace-events "$2" ||
         { fail "$1: redis A restarts" "-"; return; }
     A_PID=$REDIS_PID
-    w=$(watches)
-    run_with "$1" "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
-    await_watch "$w" || fail "$1: the change watcher subscribes" "-"
+    run_on_a "$1" "ttl = 1; stale_ttl = 60;"
     expect_eq "$1: no key at first" "$(route_of late.test)" NOTFOUND
     redis-cli -p "$PA" SET mxswitch:domain:late.test remote >/dev/null
     poll_for "OK smtp:" 15 route_of late.test # past cache.ttl at most
@@ -210,12 +217,9 @@ empty_late "empty, keys set later, notifications off" ""
 # overwrite the cached mode, which would be no key once the watcher
 # sees the empty database).
 stop_pid "$A_PID"
-start_redis "$PA" || { fail "race: redis A restarts" "-"; finish; exit; }
-A_PID=$REDIS_PID
+start_a "race: redis A restarts"
 redis-cli -p "$PA" SET mxswitch:domain:race.test remote >/dev/null
-w=$(watches)
-run_with race "host = \"127.0.0.1\"; port = $PA;" "ttl = 1; stale_ttl = 60;"
-await_watch "$w" || fail "race: the change watcher subscribes" "-"
+run_on_a race "ttl = 1; stale_ttl = 60;"
 expect_eq "race: remote while Redis holds the key" "$(route_of race.test)" \
     "OK smtp:"
 warned=$(grep -c 'the database is empty, though' "$WORK/mxswitch.log")
@@ -227,8 +231,7 @@ for ((i = 0; i < 200; i++)); do
     (($(grep -c 'change watcher' "$WORK/mxswitch.log") >= lost + 6)) && break
     sleep 0.05
 done
-start_redis "$PA" || { fail "race: redis A restarts (empty)" "-"; finish; exit; }
-A_PID=$REDIS_PID
+start_a "race: redis A restarts (empty)"
 answers=""
 for ((i = 0; i < 15; i++)); do # at once, then past the watcher's return
     answers="$answers$(route_of race.test)/"
