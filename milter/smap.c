@@ -640,12 +640,18 @@ evict(struct smap *s)
             oldest_last = last;
         }
     }
-    if (oldest == NULL || now - oldest_last < EVICT_IDLE_MS)
+    /* last may have moved past now since now was read */
+    if (oldest == NULL || oldest_last > now ||
+        now - oldest_last < EVICT_IDLE_MS)
         return 0;
     xlock(&oldest->lock);
-    if (oldest->fd >= 0)
+    /* Not if it spoke meanwhile (it may be in the middle of a request). */
+    last = __atomic_load_n(&oldest->last, __ATOMIC_RELAXED);
+    if (oldest->fd >= 0 && last == oldest_last)
         shutdown(oldest->fd, SHUT_RDWR);
     xunlock(&oldest->lock);
+    if (last != oldest_last)
+        return 0;
     __atomic_store_n(&oldest->last, now, __ATOMIC_RELAXED); /* once */
     log_info("socketmap: %d clients connected (socketmap.max_clients): "
              "closed the connection of client %s, silent for %llu s",
