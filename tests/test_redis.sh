@@ -67,7 +67,7 @@ expect_grep "ACL user: the watcher subscribed over TCP" "$WORK/mxswitch.log" \
     "redis: watching __keyspace@3__:mxswitch:domain:\\* for changes on 127\\.0\\.0\\.1:$RPORT\$"
 # TCP keepalive on every connection to Redis (the watcher only reads: a
 # Redis host gone without a reset must still be noticed)
-conns=$(ss -Htnpo state established "( dport = :$RPORT )" | grep '"mxswitch"')
+conns=$(ss -Htnpo state established "( dport = :$RPORT )" | grep "pid=$MX_PID,")
 all=$(grep -c . <<<"$conns") ka=$(grep -c 'timer:(keepalive' <<<"$conns")
 expect_eq "TCP keepalive is on for each of mxswitch's $all connections to Redis" \
     "$((all >= 2 && ka == all))" 1

@@ -411,12 +411,16 @@ poll_for "NOTFOUND | NOTFOUND" 25 answers transport bob@remote.test bob@local.te
 expect_eq "dry run after a reload: every map answers NOTFOUND" \
     "$GOT / $(answers valias bob@remote.test) / $(answers rcpt bob@remote.test) / $(answers mode bob@local.test)" \
     "NOTFOUND | NOTFOUND / NOTFOUND / NOTFOUND / NOTFOUND"
-# Redis was just restarted: until the pool has reconnected, a lookup fails
-# and dry run answers NOTFOUND for that reason too; wait for a real one.
+# Redis was just restarted: until the pool has reconnected (it may still
+# be backing off), a lookup fails and dry run answers NOTFOUND for that
+# reason too; wait for real ones.
 dry_logged() {
     answers transport bob@remote.test >/dev/null
+    answers rcpt bob@remote.test >/dev/null
     grep -q 'socketmap: transport bob@remote.test -> dry_run would=OK smtp: ' \
-        "$WORK/mxswitch.log" && echo yes
+        "$WORK/mxswitch.log" &&
+        grep -q 'socketmap: rcpt bob@remote.test -> dry_run would=OK 550 5.7.1 ' \
+            "$WORK/mxswitch.log" && echo yes
 }
 poll_for yes 25 dry_logged
 expect_grep "dry run logs what transport would have answered" \
