@@ -554,6 +554,25 @@ lookup_mx(res_state rs, const char *domain, struct dns_mxset *mx, uint32_t *ttl)
         mx->status = DNS_FAIL; /* MX records we could not read */
 }
 
+/* has_local_addr - whether one of h's kept addresses is this server's */
+static int
+has_local_addr(const struct dns_host *h, const struct dns_nets *local)
+{
+    size_t i;
+
+    for (i = 0; i < h->naddr; i++)
+        if (dns_nets_match(local, &h->addr[i]) >= 0)
+            return 1;
+    return 0;
+}
+
+/* host_is_local - whether the host resolved and is this server */
+static int
+host_is_local(const struct dns_host *h, const struct dns_nets *local)
+{
+    return h->status == DNS_FOUND && has_local_addr(h, local);
+}
+
 /* lookup_addrs - A or AAAA records of a host, added to h */
 static enum dns_status
 lookup_addrs(res_state rs, const struct dns_nets *local, struct dns_host *h,
@@ -583,16 +602,11 @@ lookup_addrs(res_state rs, const struct dns_nets *local, struct dns_host *h,
         }
         if (h->naddr < DNS_MAX_ADDRS) {
             h->addr[h->naddr++] = ip;
-        } else if (dns_nets_match(local, &ip) >= 0) {
+        } else if (dns_nets_match(local, &ip) >= 0 &&
+                   !has_local_addr(h, local)) {
             /* A pool of more addresses than are kept (the resolver
              * rotates them): this server's must not drop out. */
-            size_t k;
-
-            for (k = 0; k < h->naddr; k++)
-                if (dns_nets_match(local, &h->addr[k]) >= 0)
-                    break;
-            if (k == h->naddr)
-                h->addr[DNS_MAX_ADDRS - 1] = ip;
+            h->addr[DNS_MAX_ADDRS - 1] = ip;
         }
     }
     return st;
@@ -659,18 +673,6 @@ interface_nets(struct dns_nets *nets)
     }
     freeifaddrs(ifs);
     return MXS_OK;
-}
-
-/* host_is_local - whether one of a host's addresses is this server */
-static int
-host_is_local(const struct dns_host *h, const struct dns_nets *local)
-{
-    size_t i;
-
-    for (i = 0; h->status == DNS_FOUND && i < h->naddr; i++)
-        if (dns_nets_match(local, &h->addr[i]) >= 0)
-            return 1;
-    return 0;
 }
 
 /*
